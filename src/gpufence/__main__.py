@@ -1,0 +1,7 @@
+"""`python -m gpufence`."""
+
+import sys
+
+from gpufence.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""`gpufence audit`: evaluate every control over the inventory (and evidence)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gpufence.audit import audit as run_audit
+from gpufence.cli._app import app
+from gpufence.cli._output import emit
+from gpufence.model.findings import Severity, Status, summarize
+from gpufence.report import OutputFormat, render
+
+
+class FailOn(StrEnum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+    never = "never"
+
+    def severity(self) -> Severity | None:
+        return None if self is FailOn.never else Severity(self.value)
+
+
+@app.command("audit")
+def audit_command(
+    inventory: Annotated[Path, typer.Argument(help="Inventory YAML file.")],
+    evidence: Annotated[
+        list[Path] | None,
+        typer.Option("--evidence", "-e", help="Evidence file or directory (repeatable)."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            help="Exit 1 when a FAIL at or above this severity exists ('never': report only)."
+        ),
+    ] = FailOn.low,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.text
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+) -> None:
+    """Evaluate every control over the inventory and evidence; print findings."""
+    run = run_audit(inventory, evidence or [])
+    for problem in run.skipped_evidence:
+        sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
+    summary = summarize(run.result.findings, fail_on.severity())
+    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
+    emit(render(run.result, summary, fmt, color=color, show_pass=show_pass), output)
+    if output is not None:
+        sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
+    if summary.by_status[Status.ERROR]:
+        # A control crashed: a bug in gpufence, never a clean result.
+        raise typer.Exit(3)
+    raise typer.Exit(1 if summary.verdict == "fail" else 0)

@@ -1,0 +1,27 @@
+"""`gpufence schema`: JSON Schemas of gpufence's file formats."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from gpufence.cli._app import app
+from gpufence.model.schemas import schema_for
+
+
+class SchemaName(StrEnum):
+    inventory = "inventory"
+    findings = "findings"
+    evidence = "evidence"
+
+
+@app.command("schema")
+def schema_command(
+    name: Annotated[SchemaName, typer.Argument(help="Which format.")] = SchemaName.inventory,
+) -> None:
+    """Print the JSON Schema of the inventory, findings or evidence format."""
+    sys.stdout.write(json.dumps(schema_for(name.value), indent=2) + "\n")

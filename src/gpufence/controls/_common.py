@@ -1,0 +1,57 @@
+"""Small helpers shared by the plane modules (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gpufence.controls.engine import Outcome
+from gpufence.model.findings import Status
+from gpufence.model.snapshot import Fact, NodeView
+
+__all__ = [
+    "CLUSTER",
+    "fact_evidence",
+    "joined",
+    "not_applicable",
+    "tenant_names",
+    "unknown_fact",
+]
+
+CLUSTER = "cluster"
+
+
+def not_applicable(reason: str) -> Outcome:
+    """The inventory declares nothing this control applies to: a PASS that says why."""
+    return Outcome(Status.PASS, CLUSTER, f"not applicable: {reason}")
+
+
+def tenant_names(view: NodeView) -> list[str]:
+    return [t.name for t in view.tenants]
+
+
+def unknown_fact(resource: str, what: str, fact: Fact[object]) -> Outcome:
+    """NOT_EVALUATED naming the missing fact and why it is missing."""
+    return Outcome(
+        Status.NOT_EVALUATED,
+        resource,
+        f"{what} is unknown: {fact.origin}; declare it in the inventory or collect evidence",
+        evidence={"missing": what},
+        pointer=fact.pointer,
+    )
+
+
+def fact_evidence(**facts: Fact[object]) -> dict[str, object]:
+    """Evidence entries with provenance, e.g. {'ecc': {'value': False, 'source': ...}}."""
+    return {
+        name: {"value": _plain(f.value), "source": f.source, "origin": f.origin}
+        for name, f in facts.items()
+    }
+
+
+def _plain(value: object) -> object:
+    enum_value = getattr(value, "value", None)
+    return enum_value if enum_value is not None and not isinstance(value, bool) else value
+
+
+def joined(items: Iterable[str]) -> str:
+    return ", ".join(items) or "none"

@@ -1,0 +1,179 @@
+"""The control engine: validated control metadata, pure check functions, findings.
+
+A control is a pure function ``Snapshot -> Iterable[Outcome]`` wrapped with metadata. The engine
+turns outcomes into findings (metadata, fingerprint, inventory location) and isolates failures:
+a control that raises becomes one ERROR finding, the others still run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import field_validator, model_validator
+
+from gpufence.model._base import Frozen
+from gpufence.model.findings import ControlInfo, Finding, Plane, Severity, Status
+from gpufence.model.snapshot import Pointer, Snapshot
+
+__all__ = ["Check", "Control", "ControlMeta", "Outcome", "control", "run_controls"]
+
+_ID = re.compile(r"^(GPU|CC|OOB|FW|FAB|K8S|DAT|CMP)-\d{3}$")
+
+
+class ControlMeta(Frozen):
+    """Metadata every control must carry; validated when the control is defined."""
+
+    id: str
+    title: str
+    plane: Plane
+    severity: Severity
+    failure_mode: str
+    """The concrete harm this control prevents, in one or two sentences."""
+    remediation: str
+    references: tuple[str, ...]
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"control id {value!r} must look like GPU-001")
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title_shape(cls, value: str) -> str:
+        # Titles state the problem the control detects, short enough for a table row.
+        if not 10 <= len(value) <= 90:
+            raise ValueError("title must be 10-90 characters")
+        if value.lower().startswith("ensure"):
+            raise ValueError("title states the problem, it does not start with 'Ensure'")
+        if value.endswith("."):
+            raise ValueError("title does not end with a period")
+        return value
+
+    @field_validator("failure_mode", "remediation")
+    @classmethod
+    def _prose(cls, value: str) -> str:
+        if len(value) < 20:
+            raise ValueError("write a real sentence (at least 20 characters)")
+        return value
+
+    @field_validator("references")
+    @classmethod
+    def _refs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one reference")
+        for ref in value:
+            if not ref.startswith("https://"):
+                raise ValueError(f"reference {ref!r} must be an https URL")
+        return value
+
+    @model_validator(mode="after")
+    def _plane_matches_prefix(self) -> ControlMeta:
+        if self.id.split("-")[0] != self.plane.value:
+            raise ValueError(f"control {self.id} must be in plane {self.id.split('-')[0]}")
+        return self
+
+    def info(self) -> ControlInfo:
+        return ControlInfo(**self.model_dump())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check observed about one resource."""
+
+    status: Status
+    resource: str
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    pointer: Pointer | None = None
+    """Inventory element the finding is about (for file:line in reports)."""
+    severity: Severity | None = None
+    """Overrides the control's severity for this outcome (e.g. a worse variant)."""
+
+
+Check = Callable[[Snapshot], Iterable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Control:
+    meta: ControlMeta
+    check: Check
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+def control(
+    *,
+    id: str,
+    title: str,
+    plane: Plane,
+    severity: Severity,
+    failure_mode: str,
+    remediation: str,
+    references: Sequence[str],
+) -> Callable[[Check], Control]:
+    """Decorator: attach validated metadata to a check function."""
+    meta = ControlMeta(
+        id=id,
+        title=title,
+        plane=plane,
+        severity=severity,
+        failure_mode=failure_mode,
+        remediation=remediation,
+        references=tuple(references),
+    )
+
+    def wrap(check: Check) -> Control:
+        return Control(meta=meta, check=check)
+
+    return wrap
+
+
+def _finding(meta: ControlMeta, outcome: Outcome, snapshot: Snapshot) -> Finding:
+    return Finding(
+        control=meta.id,
+        title=meta.title,
+        plane=meta.plane,
+        severity=outcome.severity or meta.severity,
+        status=outcome.status,
+        resource=outcome.resource,
+        message=outcome.message,
+        evidence=dict(outcome.evidence),
+        remediation=meta.remediation,
+        references=meta.references,
+        location=snapshot.location(outcome.pointer) if outcome.pointer is not None else None,
+    )
+
+
+def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
+    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+    findings: list[Finding] = []
+    for ctl in controls:
+        try:
+            outcomes = list(ctl.check(snapshot))
+        except Exception as exc:
+            findings.append(
+                Finding(
+                    control=ctl.meta.id,
+                    title=ctl.meta.title,
+                    plane=ctl.meta.plane,
+                    severity=ctl.meta.severity,
+                    status=Status.ERROR,
+                    resource="cluster",
+                    message=f"control failed: {type(exc).__name__}: {exc}",
+                    remediation=ctl.meta.remediation,
+                    references=ctl.meta.references,
+                )
+            )
+            continue
+        if not outcomes:
+            # A control that looked at nothing must say so; silence would read as a pass.
+            outcomes = [Outcome(Status.NOT_EVALUATED, "cluster", "the control produced no result")]
+        findings.extend(_finding(ctl.meta, o, snapshot) for o in outcomes)
+    return tuple(findings)

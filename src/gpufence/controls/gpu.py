@@ -1,0 +1,243 @@
+"""GPU isolation controls: does the sharing mechanism match the tenancy and the silicon?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gpufence.controls._common import (
+    fact_evidence,
+    joined,
+    not_applicable,
+    tenant_names,
+    unknown_fact,
+)
+from gpufence.controls.engine import Outcome, control
+from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.inventory import DataSensitivity, SharingMode
+from gpufence.model.snapshot import Snapshot
+
+_DEVICE_PLUGIN = "https://github.com/NVIDIA/k8s-device-plugin#shared-access-to-gpus"
+_MIG_GUIDE = "https://docs.nvidia.com/datacenter/tesla/mig-user-guide/"
+_MPS_DOC = "https://docs.nvidia.com/deploy/mps/"
+_VGPU_DOC = "https://docs.nvidia.com/vgpu/"
+
+
+@control(
+    id="GPU-001",
+    title="Tenants share a GPU through time-slicing or MPS",
+    plane=Plane.GPU,
+    severity=Severity.CRITICAL,
+    failure_mode="Time-slicing gives no memory or fault isolation and MPS gives no security "
+    "isolation: one tenant can read another's GPU memory residue, crash its jobs or starve it.",
+    remediation="Give each tenant whole GPUs, MIG instances or vGPUs; keep time-slicing and MPS "
+    "to pools that serve a single tenant.",
+    references=(_DEVICE_PLUGIN, _MPS_DOC, _MIG_GUIDE),
+)
+def soft_sharing_across_tenants(snap: Snapshot) -> Iterator[Outcome]:
+    for view in snap.nodes:
+        sharing = view.pool.sharing
+        ptr = (*view.pointer[:2], "sharing")
+        evidence = {"sharing": sharing.value, "tenants": tenant_names(view)}
+        if sharing in (SharingMode.TIME_SLICING, SharingMode.MPS) and view.multi_tenant:
+            yield Outcome(
+                Status.FAIL,
+                view.resource,
+                f"{sharing.value} shares GPUs between tenants {joined(tenant_names(view))}",
+                evidence,
+                ptr,
+            )
+        else:
+            yield Outcome(
+                Status.PASS,
+                view.resource,
+                f"sharing is {sharing.value} with {len(view.tenants)} tenant(s)",
+                evidence,
+                ptr,
+            )
+
+
+@control(
+    id="GPU-002",
+    title="Consumer GPU serves more than one tenant",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="GeForce parts have no MIG, vGPU, ECC or confidential computing, so nothing in "
+    "the silicon separates two tenants that land on the same card or host.",
+    remediation="Dedicate consumer-GPU nodes to one tenant (or to internal batch work) and move "
+    "multi-tenant work to data-center parts with MIG or vGPU.",
+    references=(_MIG_GUIDE, _VGPU_DOC),
+)
+def consumer_gpu_multi_tenant(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [v for v in snap.nodes if v.gpu.consumer]
+    if not scoped:
+        yield not_applicable("no consumer GPUs in the inventory")
+    for view in scoped:
+        status = Status.FAIL if view.multi_tenant else Status.PASS
+        yield Outcome(
+            status,
+            view.resource,
+            f"consumer GPU {view.gpu.name} serves tenants {joined(tenant_names(view))}",
+            {"gpu_model": view.gpu.key, "tenants": tenant_names(view)},
+            view.pointer,
+        )
+
+
+@control(
+    id="GPU-003",
+    title="MIG declared on a GPU that has no MIG",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="The operator believes tenants are in hardware partitions, but the silicon "
+    "cannot partition: the pool actually shares whole GPUs (or fails to schedule).",
+    remediation="Use a MIG-capable model (A100/A30, H100/H200, B200/B300, GB200/GB300, RTX PRO "
+    "6000 Blackwell) for MIG pools, or dedicate the GPUs.",
+    references=(_MIG_GUIDE,),
+)
+def mig_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [
+        v
+        for v in snap.nodes
+        if v.pool.sharing is SharingMode.MIG or v.gpu_fact("mig").value is True
+    ]
+    if not scoped:
+        yield not_applicable("no node uses MIG")
+    for view in scoped:
+        ok = view.gpu.mig_capable
+        yield Outcome(
+            Status.PASS if ok else Status.FAIL,
+            view.resource,
+            f"{view.gpu.name} {'supports' if ok else 'does not support'} MIG",
+            {"gpu_model": view.gpu.key, "mig_max_instances": view.gpu.mig_max_instances},
+            (*view.pointer[:2], "sharing"),
+        )
+
+
+@control(
+    id="GPU-004",
+    title="vGPU declared on a GPU that vGPU does not support",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="Hypervisor-mediated isolation is assumed where the part has no vGPU support "
+    "(GeForce), so tenants really share an unmediated device.",
+    remediation="Run vGPU only on data-center/professional GPUs listed by NVIDIA vGPU, or give "
+    "each tenant whole GPUs by passthrough.",
+    references=(_VGPU_DOC,),
+)
+def vgpu_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [
+        v
+        for v in snap.nodes
+        if v.pool.sharing is SharingMode.VGPU or v.gpu_fact("vgpu").value is True
+    ]
+    if not scoped:
+        yield not_applicable("no node uses vGPU")
+    for view in scoped:
+        ok = view.gpu.vgpu
+        yield Outcome(
+            Status.PASS if ok else Status.FAIL,
+            view.resource,
+            f"{view.gpu.name} {'supports' if ok else 'does not support'} vGPU",
+            {"gpu_model": view.gpu.key},
+            (*view.pointer[:2], "sharing"),
+        )
+
+
+@control(
+    id="GPU-005",
+    title="MIG sharing declared but MIG mode is off",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="With MIG mode off the device plugin advertises whole GPUs, so the MIG "
+    "partitions the plan relies on do not exist and tenants get whatever is scheduled.",
+    remediation="Enable MIG mode (nvidia-smi -mig 1, or the GPU Operator MIG manager with "
+    "nvidia.com/mig.config) on every GPU of MIG pools, and reset the GPUs.",
+    references=(_MIG_GUIDE, "https://github.com/NVIDIA/mig-parted"),
+)
+def mig_mode_off(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [v for v in snap.nodes if v.pool.sharing is SharingMode.MIG and v.gpu.mig_capable]
+    if not scoped:
+        yield not_applicable("no MIG pool on MIG-capable silicon")
+    for view in scoped:
+        fact = view.gpu_fact("mig")
+        if not fact.known:
+            yield unknown_fact(view.resource, "MIG mode", fact)
+            continue
+        on = fact.value is True
+        yield Outcome(
+            Status.PASS if on else Status.FAIL,
+            view.resource,
+            f"MIG mode is {'on' if on else 'off'} in a MIG pool",
+            fact_evidence(mig=fact),
+            fact.pointer,
+        )
+
+
+@control(
+    id="GPU-006",
+    title="ECC off where confidential or regulated data is processed",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="Without ECC, memory faults silently corrupt results and row-hammer style "
+    "attacks on GPU memory go undetected on the GPUs that hold the most sensitive data.",
+    remediation="Enable ECC (nvidia-smi -e 1, then reboot) on GPUs serving confidential or "
+    "regulated tenants, or move those tenants to parts with ECC.",
+    references=("https://docs.nvidia.com/deploy/a100-gpu-mem-error-mgmt/", _MIG_GUIDE),
+)
+def ecc_off_for_sensitive(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [v for v in snap.nodes if any(t.data_sensitivity.needs_protection for t in v.tenants)]
+    if not scoped:
+        yield not_applicable("no confidential or regulated tenant runs on a GPU node")
+    for view in scoped:
+        if not view.gpu.ecc:
+            yield Outcome(
+                Status.FAIL,
+                view.resource,
+                f"{view.gpu.name} has no ECC memory",
+                {"gpu_model": view.gpu.key},
+                view.pointer,
+            )
+            continue
+        fact = view.gpu_fact("ecc")
+        if not fact.known:
+            yield unknown_fact(view.resource, "ECC mode", fact)
+            continue
+        on = fact.value is True
+        yield Outcome(
+            Status.PASS if on else Status.FAIL,
+            view.resource,
+            f"ECC is {'on' if on else 'off'}",
+            fact_evidence(ecc=fact),
+            fact.pointer,
+        )
+
+
+@control(
+    id="GPU-007",
+    title="Regulated tenant shares a node with other tenants",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="Regulated data on a node shared with other tenants shares the host kernel, "
+    "driver, PCIe and NVLink with them; a single driver or container escape crosses tenants.",
+    remediation="Run regulated tenants on dedicated nodes (node affinity + taints), with no "
+    "other tenant's workloads scheduled there.",
+    references=(
+        "https://docs.nvidia.com/confidential-computing/",
+        "https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/",
+    ),
+)
+def regulated_on_shared_node(snap: Snapshot) -> Iterator[Outcome]:
+    scoped = [
+        v
+        for v in snap.nodes
+        if any(t.data_sensitivity is DataSensitivity.REGULATED for t in v.tenants)
+    ]
+    if not scoped:
+        yield not_applicable("no regulated tenant runs on a GPU node")
+    for view in scoped:
+        yield Outcome(
+            Status.FAIL if view.multi_tenant else Status.PASS,
+            view.resource,
+            f"node serves {joined(tenant_names(view))}",
+            {"tenants": tenant_names(view)},
+            view.pointer,
+        )

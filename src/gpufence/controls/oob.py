@@ -1,0 +1,180 @@
+"""Out-of-band (BMC) controls from the inventory (and BMC evidence where collected)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gpufence.controls._common import fact_evidence, not_applicable, unknown_fact
+from gpufence.controls.engine import Outcome, control
+from gpufence.fabric.reach import route_path, tenant_entries
+from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.snapshot import BmcView, Snapshot
+
+_NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
+_REDFISH = "https://www.dmtf.org/standards/redfish"
+_CVE_54085 = "https://nvd.nist.gov/vuln/detail/CVE-2024-54085"
+_IPMI_RAKP = "https://nvd.nist.gov/vuln/detail/CVE-2013-4786"
+
+
+def _no_bmcs(snap: Snapshot) -> Outcome | None:
+    if snap.bmcs:
+        return None
+    if snap.nodes:
+        return Outcome(
+            Status.NOT_EVALUATED,
+            "cluster",
+            f"the inventory declares no BMCs for its {len(snap.nodes)} node(s); the out-of-band "
+            "plane cannot be judged",
+            {"missing": "bmcs"},
+            ("bmcs",),
+        )
+    return not_applicable("no nodes and no BMCs in the inventory")
+
+
+@control(
+    id="OOB-001",
+    title="BMC reachable from a tenant network",
+    plane=Plane.OOB,
+    severity=Severity.CRITICAL,
+    failure_mode="A BMC is root-equivalent on its server (power, firmware, console, virtual "
+    "media); a tenant who can reach it can attack every tenant that later runs on that host.",
+    remediation="Put BMCs on a dedicated out-of-band network with no route from tenant, compute "
+    "or storage networks; avoid shared-NIC (NC-SI) BMC ports on bare-metal tenant hosts.",
+    references=(_NSA_BMC, _REDFISH),
+)
+def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
+    if (missing := _no_bmcs(snap)) is not None:
+        yield missing
+        return
+    entries = tenant_entries(snap.inventory)
+    networks = snap.inventory.networks
+    root_nodes = {v.node.name: v for v in snap.nodes if v.pool.tenant_root and v.tenants}
+    for view in snap.bmcs:
+        bmc = view.bmc
+        reasons: list[str] = []
+        paths: list[dict[str, object]] = []
+        for entry in entries:
+            path = route_path(networks, entry.network, bmc.network)
+            if path is not None:
+                reasons.append(
+                    f"tenant {entry.tenant} reaches {bmc.network} via {' -> '.join(path)}"
+                )
+                paths.append({"tenant": entry.tenant, "entry": entry.reason, "path": path})
+        shared = view.facts["shared_nic"]
+        for node in view.nodes:
+            if shared.value is True and node in root_nodes:
+                tenants = ", ".join(t.name for t in root_nodes[node].tenants)
+                reasons.append(f"shares a NIC with node {node}, where {tenants} have root")
+        if reasons:
+            yield Outcome(
+                Status.FAIL,
+                view.resource,
+                reasons[0] + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
+                {"network": bmc.network, "paths": paths, "reasons": reasons},
+                (*view.pointer, "network"),
+            )
+        else:
+            yield Outcome(
+                Status.PASS,
+                view.resource,
+                f"no tenant network routes to {bmc.network}",
+                {"network": bmc.network},
+                (*view.pointer, "network"),
+            )
+
+
+def _flag_control(
+    snap: Snapshot, fact_name: str, what: str, bad: str, good: str
+) -> Iterator[Outcome]:
+    if (missing := _no_bmcs(snap)) is not None:
+        yield missing
+        return
+    view: BmcView
+    for view in snap.bmcs:
+        fact = view.facts[fact_name]
+        if not fact.known:
+            yield unknown_fact(view.resource, what, fact)
+            continue
+        yield Outcome(
+            Status.FAIL if fact.value is True else Status.PASS,
+            view.resource,
+            bad if fact.value is True else good,
+            fact_evidence(**{fact_name: fact}),
+            fact.pointer,
+        )
+
+
+@control(
+    id="OOB-002",
+    title="BMC accepts default credentials",
+    plane=Plane.OOB,
+    severity=Severity.CRITICAL,
+    failure_mode="Factory passwords (root/calvin, ADMIN/ADMIN, ...) are public; anyone who can "
+    "reach the BMC owns the server, below the OS and any tenant isolation.",
+    remediation="Set a unique strong password per BMC (or per-BMC random passwords in a vault), "
+    "disable unused accounts, and integrate BMC login with LDAP/AD and MFA where supported.",
+    references=(_NSA_BMC, "https://nvd.nist.gov/vuln/detail/CVE-2022-40242"),
+)
+def default_credentials(snap: Snapshot) -> Iterator[Outcome]:
+    yield from _flag_control(
+        snap,
+        "default_credentials",
+        "whether default credentials work",
+        "a factory-default account still works",
+        "no default credentials",
+    )
+
+
+@control(
+    id="OOB-003",
+    title="IPMI over LAN enabled on a BMC",
+    plane=Plane.OOB,
+    severity=Severity.HIGH,
+    failure_mode="IPMI 2.0 RAKP discloses a crackable password hash to anyone who asks, and "
+    "cipher suite 0 lets some BMCs log in without a password.",
+    remediation="Disable IPMI over LAN (use Redfish over TLS); if it must stay, restrict UDP 623 "
+    "to the management network and disable cipher suite 0 and anonymous/null users.",
+    references=(_NSA_BMC, _IPMI_RAKP),
+)
+def ipmi_over_lan(snap: Snapshot) -> Iterator[Outcome]:
+    yield from _flag_control(
+        snap,
+        "ipmi_over_lan",
+        "whether IPMI over LAN is on",
+        "IPMI over LAN is enabled",
+        "IPMI over LAN is disabled",
+    )
+
+
+@control(
+    id="OOB-004",
+    title="BMC reachable from the internet",
+    plane=Plane.OOB,
+    severity=Severity.CRITICAL,
+    failure_mode="Internet-facing BMCs are scanned continuously and hit by auth-bypass exploits "
+    "within days of disclosure (e.g. CVE-2024-54085 on AMI MegaRAC, in CISA KEV).",
+    remediation="Remove every route from the internet to the BMC network; reach BMCs only "
+    "through a bastion or VPN on the management network.",
+    references=(_NSA_BMC, _CVE_54085),
+)
+def bmc_on_internet(snap: Snapshot) -> Iterator[Outcome]:
+    if (missing := _no_bmcs(snap)) is not None:
+        yield missing
+        return
+    networks = snap.inventory.networks
+    internet = [n.name for n in networks if n.internet]
+    for view in snap.bmcs:
+        path = None
+        for name in internet:
+            path = route_path(networks, name, view.bmc.network)
+            if path is not None:
+                break
+        yield Outcome(
+            Status.FAIL if path else Status.PASS,
+            view.resource,
+            f"internet reaches {view.bmc.network} via {' -> '.join(path)}"
+            if path
+            else f"no internet-facing network routes to {view.bmc.network}",
+            {"network": view.bmc.network, "path": path or []},
+            (*view.pointer, "network"),
+        )

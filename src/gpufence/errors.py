@@ -1,0 +1,101 @@
+"""The one error hierarchy of gpufence.
+
+Every error the library raises on purpose derives from :class:`GpufenceError`. The CLI catches it
+once, prints :meth:`GpufenceError.diagnostics` and exits with :attr:`GpufenceError.exit_code`
+(2 for bad input or command line, 3 for internal errors). Anything else is a bug (exit 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "GpufenceError",
+    "InputError",
+    "InternalError",
+    "SourceLocation",
+    "UnknownGpuModelError",
+]
+
+
+class SourceLocation:
+    """A place in an input file (1-based line and column), for messages and SARIF."""
+
+    __slots__ = ("column", "file", "line")
+
+    def __init__(self, file: str | Path | None, line: int | None = None, column: int | None = None):
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __repr__(self) -> str:
+        return f"SourceLocation({self!s})"
+
+
+class GpufenceError(Exception):
+    """Base of every deliberate gpufence error."""
+
+    exit_code: int = 3
+
+    def diagnostics(self) -> str:
+        """Human-readable, one-screen explanation (no traceback)."""
+        return str(self)
+
+
+class InputError(GpufenceError):
+    """The input (a file, an argument) is wrong. Exit code 2.
+
+    The message names the file, line and column where there is one, and what was expected.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: SourceLocation | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+
+    def with_location(self, location: SourceLocation) -> InputError:
+        """A copy of this error placed at ``location`` (keeps the subclass and hint)."""
+        err = InputError(self.message, location=location, hint=self.hint)
+        return err
+
+    def diagnostics(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class UnknownGpuModelError(InputError):
+    """A GPU model name or PCI device ID that the silicon catalog does not know."""
+
+    def __init__(self, name: str, closest: Sequence[str]) -> None:
+        msg = f"unknown GPU model {name!r}"
+        if closest:
+            msg += "; closest: " + ", ".join(closest)
+        super().__init__(msg, hint="`gpufence catalog` lists every known model and alias")
+        self.name = name
+        self.closest = tuple(closest)
+
+
+class InternalError(GpufenceError):
+    """A bug or an impossible state. Exit code 3."""
+
+    exit_code = 3

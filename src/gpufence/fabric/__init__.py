@@ -1,0 +1,1 @@
+"""Fabric segmentation: reachability between tenants and planes."""

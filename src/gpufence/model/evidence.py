@@ -1,0 +1,55 @@
+"""Evidence: facts a collector observed about one resource, and what it could not observe.
+
+An evidence file is JSON (one document, or ``{"evidence": [...]}`` for several) written by a
+collector (`gpufence collect gpu`, `gpufence scan bmc`, ...). Its ``subject`` is a resource path
+of the inventory (``node/gpu-a01``, ``bmc/gpu-a01-bmc``). Observed facts override what the
+inventory declares; a fact listed in ``not_observed`` stays as declared (or unknown) and the reason
+is carried into findings so a NOT_EVALUATED names why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, JsonValue
+
+from gpufence.model._base import Frozen
+
+__all__ = ["EVIDENCE_SCHEMA", "EvidenceDocument", "EvidenceFile", "Unobserved"]
+
+EVIDENCE_SCHEMA = "gpufence.evidence/v1"
+
+
+class Unobserved(Frozen):
+    fact: str = Field(description="Dotted fact name, e.g. 'gpu_state.cc_mode'.")
+    reason: str = Field(description="Why it could not be observed (403, timeout, unsupported).")
+
+
+class EvidenceDocument(Frozen):
+    """Observations about one resource by one collector at one time."""
+
+    schema_id: Literal["gpufence.evidence/v1"] = Field(alias="schema")
+    subject: str = Field(
+        pattern=r"^(node|bmc|network|pool|site|storage)/[A-Za-z0-9._-]+$",
+        description="Resource path of the inventory this evidence is about.",
+    )
+    collector: str = Field(description="What observed it: nvml, nvidia-smi, redfish, ipmi, ...")
+    collector_version: str | None = None
+    collected_at: datetime
+    observed: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Dotted fact name -> observed value, e.g. {'gpu_state.ecc': true}.",
+    )
+    not_observed: tuple[Unobserved, ...] = ()
+    raw: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Collector-specific detail, kept for reports."
+    )
+
+    model_config = Frozen.model_config | {"populate_by_name": True}
+
+
+class EvidenceFile(Frozen):
+    """Several evidence documents in one file."""
+
+    evidence: tuple[EvidenceDocument, ...]

@@ -1,0 +1,185 @@
+"""The finding model: the public contract of every audit (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, computed_field
+
+from gpufence.model._base import Frozen
+
+__all__ = [
+    "AuditResult",
+    "ControlInfo",
+    "Finding",
+    "FindingLocation",
+    "FindingsReport",
+    "Plane",
+    "Severity",
+    "Status",
+    "Summary",
+    "ToolInfo",
+    "fingerprint_of",
+    "summarize",
+]
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse: critical=4 ... info=0."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 3,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 1,
+    Severity.INFO: 0,
+}
+
+
+class Status(StrEnum):
+    FAIL = "FAIL"
+    PASS = "PASS"  # noqa: S105 - a status, not a password
+    NOT_EVALUATED = "NOT_EVALUATED"
+    ERROR = "ERROR"
+    MUTED = "MUTED"
+
+
+class Plane(StrEnum):
+    """Control planes; the value is the control-ID prefix."""
+
+    GPU = "GPU"
+    CC = "CC"
+    OOB = "OOB"
+    FW = "FW"
+    FAB = "FAB"
+    K8S = "K8S"
+    DAT = "DAT"
+    CMP = "CMP"
+
+    @property
+    def title(self) -> str:
+        return _PLANE_TITLES[self]
+
+
+_PLANE_TITLES = {
+    Plane.GPU: "GPU isolation",
+    Plane.CC: "Confidential computing & attestation",
+    Plane.OOB: "Out-of-band (BMC)",
+    Plane.FW: "Firmware",
+    Plane.FAB: "Fabric",
+    Plane.K8S: "Kubernetes",
+    Plane.DAT: "Data & secrets",
+    Plane.CMP: "Compliance",
+}
+
+
+class FindingLocation(Frozen):
+    """Where in an input file the finding's resource is declared (1-based)."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+
+class ControlInfo(Frozen):
+    """The metadata of one control, as it appears in reports (SARIF rules, docs)."""
+
+    id: str
+    title: str
+    plane: Plane
+    severity: Severity
+    failure_mode: str
+    remediation: str
+    references: tuple[str, ...]
+
+
+def fingerprint_of(control: str, resource: str) -> str:
+    """Stable identity of a finding across scans: same control on the same resource."""
+    return hashlib.sha256(f"{control}\x00{resource}".encode()).hexdigest()[:32]
+
+
+class Finding(Frozen):
+    control: str
+    title: str
+    plane: Plane
+    severity: Severity
+    status: Status
+    resource: str
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    remediation: str
+    references: tuple[str, ...] = ()
+    location: FindingLocation | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.control, self.resource)
+
+
+class Summary(Frozen):
+    total: int
+    by_status: dict[Status, int]
+    failed_by_severity: dict[Severity, int]
+    fail_on: str
+    verdict: str
+    """'pass' when nothing at or above ``fail_on`` failed, else 'fail'."""
+
+
+class AuditResult(Frozen):
+    """What `gpufence audit` renders: the findings, the controls run, and the inputs."""
+
+    findings: tuple[Finding, ...]
+    controls: tuple[ControlInfo, ...]
+    inputs: tuple[str, ...] = ()
+    tool_version: str
+
+
+def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity | None) -> Summary:
+    """Count findings; the verdict is 'fail' when a FAIL at or above ``fail_on`` exists.
+
+    ``fail_on=None`` means "never": the verdict is always 'pass' (report only).
+    """
+    by_status = dict.fromkeys(Status, 0)
+    failed = dict.fromkeys(Severity, 0)
+    for f in findings:
+        by_status[f.status] += 1
+        if f.status is Status.FAIL:
+            failed[f.severity] += 1
+    gating = fail_on is not None and any(n for sev, n in failed.items() if sev.rank >= fail_on.rank)
+    return Summary(
+        total=len(findings),
+        by_status=by_status,
+        failed_by_severity=failed,
+        fail_on=fail_on.value if fail_on is not None else "never",
+        verdict="fail" if gating else "pass",
+    )
+
+
+class ToolInfo(Frozen):
+    name: str
+    version: str
+
+
+class FindingsReport(Frozen):
+    """The document `--format json` prints (schema ``gpufence.findings/v1``)."""
+
+    schema_id: str = Field(alias="schema", pattern=r"^gpufence\.findings/v1$")
+    tool: ToolInfo
+    inputs: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    summary: Summary
+
+    model_config = Frozen.model_config | {"populate_by_name": True}

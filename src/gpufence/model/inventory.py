@@ -1,0 +1,311 @@
+"""The inventory: what the operator declares about the cluster (YAML, validated, frozen).
+
+Every fact that may be unknown is ``None`` by default, and controls that need it report
+NOT_EVALUATED rather than guess. Names are the join keys between sections; the loader checks
+that every reference resolves (a dangling reference is an input error with file:line:column).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from gpufence.model._base import Frozen
+
+__all__ = [
+    "Bmc",
+    "CcMode",
+    "CcMultiGpuMode",
+    "DataSensitivity",
+    "GpuState",
+    "HostState",
+    "Inventory",
+    "KeyRelease",
+    "Kms",
+    "KmsKind",
+    "Network",
+    "NetworkKind",
+    "NetworkPurpose",
+    "Node",
+    "NodePool",
+    "Organization",
+    "Ownership",
+    "Secrets",
+    "SharingMode",
+    "Site",
+    "Storage",
+    "Tenant",
+    "TenantIsolation",
+    "Trust",
+    "Workload",
+]
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$"),
+]
+"""A resource name: 1-64 characters, letters, digits, '.', '_', '-'; used in resource paths."""
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""ISO 3166-1 alpha-2, upper case (e.g. DE, US, NO)."""
+
+
+class Ownership(StrEnum):
+    """Who controls the facility and the hardware of a site."""
+
+    OWNED = "owned"
+    COLOCATION = "colocation"
+    RENTED = "rented"
+
+
+class Trust(StrEnum):
+    INTERNAL = "internal"
+    PARTNER = "partner"
+    UNTRUSTED = "untrusted"
+
+
+class DataSensitivity(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    CONFIDENTIAL = "confidential"
+    REGULATED = "regulated"
+
+    @property
+    def needs_protection(self) -> bool:
+        """Confidential and regulated data need CC/ECC-grade protection."""
+        return self in (DataSensitivity.CONFIDENTIAL, DataSensitivity.REGULATED)
+
+
+class SharingMode(StrEnum):
+    """How workloads share one physical GPU."""
+
+    DEDICATED = "dedicated"
+    """Whole GPUs: a GPU serves one workload at a time."""
+    MIG = "mig"
+    VGPU = "vgpu"
+    MPS = "mps"
+    TIME_SLICING = "time-slicing"
+
+
+class CcMode(StrEnum):
+    """Confidential-computing mode of the GPUs (NVIDIA `nvidia.com/cc.mode` values, less ppcie)."""
+
+    OFF = "off"
+    ON = "on"
+    DEVTOOLS = "devtools"
+
+
+class CcMultiGpuMode(StrEnum):
+    """NVML `multiGpuMode`: how several GPUs in one confidential VM are protected."""
+
+    NONE = "none"
+    PROTECTED_PCIE = "protected-pcie"
+    NVLE = "nvle"
+
+
+class NetworkKind(StrEnum):
+    ETHERNET = "ethernet"
+    INFINIBAND = "infiniband"
+
+
+class NetworkPurpose(StrEnum):
+    COMPUTE = "compute"
+    STORAGE = "storage"
+    MANAGEMENT = "management"
+    OOB = "oob"
+    TENANT = "tenant"
+    """Tenant-facing front-end network (ingress, SSH, the tenant's own services)."""
+
+
+class TenantIsolation(StrEnum):
+    """How tenants sharing one network are kept apart on it."""
+
+    NONE = "none"
+    PKEY = "pkey"
+    VLAN = "vlan"
+    VXLAN = "vxlan"
+    VRF = "vrf"
+
+
+class KmsKind(StrEnum):
+    VAULT = "vault"
+    CLOUD_KMS = "cloud-kms"
+    HSM = "hsm"
+    KUBERNETES_SECRETS = "kubernetes-secrets"
+    FILE = "file"
+    NONE = "none"
+
+    @property
+    def is_real_kms(self) -> bool:
+        """A key store with access control, audit and key wrapping (not a file or a Secret)."""
+        return self in (KmsKind.VAULT, KmsKind.CLOUD_KMS, KmsKind.HSM)
+
+
+class Organization(Frozen):
+    name: str = Field(description="Operator of the cluster.")
+    country: CountryCode = Field(
+        description="Country of the owning entity (ISO 3166-1 alpha-2); export-control checks "
+        "compare each site's country with it."
+    )
+
+
+class Site(Frozen):
+    name: Name
+    country: CountryCode
+    ownership: Ownership = Field(
+        description="owned: your facility and hardware; colocation: your hardware in someone "
+        "else's facility; rented: capacity rented from a provider (you do not control the host)."
+    )
+
+
+class Tenant(Frozen):
+    name: Name
+    trust: Trust
+    data_sensitivity: DataSensitivity
+    description: str | None = None
+
+
+class Workload(Frozen):
+    """A tenant's workload on a node pool."""
+
+    tenant: Name
+    gpus_per_job: int = Field(
+        default=1, ge=1, description="GPUs one job spans; >1 means multi-GPU (NVLink/PCIe P2P)."
+    )
+
+
+class GpuState(Frozen):
+    """Declared GPU state. ``None`` = not declared (controls then report NOT_EVALUATED)."""
+
+    mig: bool | None = Field(default=None, description="MIG mode enabled.")
+    vgpu: bool | None = Field(default=None, description="GPUs served through vGPU.")
+    ecc: bool | None = Field(default=None, description="ECC enabled.")
+    cc_mode: CcMode | None = None
+    cc_multi_gpu: CcMultiGpuMode | None = None
+
+
+class HostState(Frozen):
+    """Declared host firmware state."""
+
+    secure_boot: bool | None = None
+
+
+class Node(Frozen):
+    name: Name
+    bmc: Name | None = Field(default=None, description="Name of this node's BMC (bmcs section).")
+    tenants: tuple[Name, ...] | None = Field(
+        default=None,
+        description="Tenants whose workloads run on this node; default: all of the pool's.",
+    )
+    gpu_state: GpuState | None = Field(default=None, description="Overrides the pool's.")
+    host: HostState | None = Field(default=None, description="Overrides the pool's.")
+
+
+class NodePool(Frozen):
+    name: Name
+    site: Name
+    gpu_model: str = Field(description="Any name, alias or PCI ID that `gpufence catalog` knows.")
+    gpus_per_node: int = Field(ge=1, le=72)
+    sharing: SharingMode
+    tenant_root: bool = Field(
+        default=False,
+        description="Tenants get root on the host (bare-metal rental): every network the "
+        "nodes attach to is then reachable by the tenant.",
+    )
+    workloads: tuple[Workload, ...] = ()
+    networks: tuple[Name, ...] = Field(
+        default=(), description="Networks the nodes' NICs attach to (BMC ports excluded)."
+    )
+    gpu_state: GpuState = GpuState()
+    host: HostState = HostState()
+    nodes: tuple[Node, ...] = Field(min_length=1)
+
+
+class Bmc(Frozen):
+    name: Name
+    address: str = Field(description="Host name, IP address or https URL of the BMC.")
+    network: Name = Field(description="Network the BMC's management port sits on.")
+    vendor: str | None = None
+    firmware_version: str | None = None
+    default_credentials: bool | None = Field(
+        default=None, description="A factory-default account/password still works."
+    )
+    ipmi_over_lan: bool | None = Field(default=None, description="IPMI over LAN (UDP 623) on.")
+    shared_nic: bool | None = Field(
+        default=None, description="The BMC shares a host NIC (NC-SI / shared LOM)."
+    )
+
+
+class Network(Frozen):
+    name: Name
+    kind: NetworkKind
+    purposes: tuple[NetworkPurpose, ...] = Field(min_length=1)
+    vlan: int | None = Field(default=None, ge=1, le=4094)
+    pkey: int | None = Field(default=None, ge=1, le=0x7FFF)
+    tenant_isolation: TenantIsolation | None = Field(
+        default=None, description="How tenants sharing this network are separated on it."
+    )
+    tenants: tuple[Name, ...] = Field(
+        default=(), description="Tenants whose traffic this network carries by design."
+    )
+    routed_to: tuple[Name, ...] = Field(
+        default=(),
+        description="Networks this one can reach at L3 (routing, peering, VRF leak); symmetric.",
+    )
+    internet: bool = Field(default=False, description="Reachable from the internet.")
+
+    @field_validator("pkey", mode="before")
+    @classmethod
+    def _pkey_from_hex(cls, value: object) -> object:
+        # PKeys are written in hex (0x8001); the membership bit is not part of the key.
+        if isinstance(value, str):
+            try:
+                value = int(value, 16) if value.lower().startswith("0x") else int(value)
+            except ValueError:
+                return value
+        if isinstance(value, int):
+            return value & 0x7FFF
+        return value
+
+
+class Storage(Frozen):
+    name: Name
+    holds: tuple[Literal["weights", "datasets", "checkpoints", "logs"], ...] = Field(min_length=1)
+    tenants: tuple[Name, ...] = ()
+    encrypted_at_rest: bool | None = None
+    kms: Name | None = Field(default=None, description="KMS holding the data keys.")
+
+
+class Kms(Frozen):
+    name: Name
+    kind: KmsKind
+
+
+class KeyRelease(Frozen):
+    """How model-weight keys reach the GPUs."""
+
+    mechanism: Literal["attestation-broker", "kms-direct", "manual", "baked-in", "none"]
+    requires_attestation: bool = Field(
+        description="Keys are released only on a passing GPU attestation verdict."
+    )
+
+
+class Secrets(Frozen):
+    kms: tuple[Kms, ...] = ()
+    key_release: KeyRelease | None = None
+
+
+class Inventory(Frozen):
+    """A GPU cluster as declared by its operator."""
+
+    version: Literal[1] = Field(description="Inventory format version.")
+    organization: Organization
+    sites: tuple[Site, ...] = Field(min_length=1)
+    tenants: tuple[Tenant, ...] = ()
+    node_pools: tuple[NodePool, ...] = ()
+    bmcs: tuple[Bmc, ...] = ()
+    networks: tuple[Network, ...] = ()
+    storage: tuple[Storage, ...] = ()
+    secrets: Secrets = Secrets()

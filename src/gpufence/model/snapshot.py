@@ -1,0 +1,273 @@
+"""The snapshot: the inventory resolved against the catalog and merged with evidence.
+
+Controls read only this. It is immutable and does no I/O; every view it offers (nodes with their
+pool, site, GPU model and tenants; effective facts with their provenance) is derived from the
+validated inventory, the catalog rows and the evidence documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from gpufence.catalog import GpuModel
+from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.findings import FindingLocation
+from gpufence.model.inventory import (
+    Bmc,
+    GpuState,
+    HostState,
+    Inventory,
+    Network,
+    Node,
+    NodePool,
+    Site,
+    Tenant,
+    Workload,
+)
+
+__all__ = ["BmcView", "Fact", "NodeView", "Snapshot"]
+
+T = TypeVar("T")
+
+Pointer = tuple[str | int, ...]
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
+    """Validator for one field of ``model`` alone (evidence carries single facts)."""
+    return TypeAdapter(model.model_fields[name].annotation)
+
+
+@dataclass(frozen=True)
+class Fact(Generic[T]):
+    """One fact with its provenance: declared in the inventory, observed, or unknown."""
+
+    value: T | None
+    source: Literal["declared", "observed", "unknown"]
+    origin: str
+    """Where: 'inventory.yaml:12:7', 'evidence gpu-a01.json (nvml at 2026-...)', or why unknown."""
+    pointer: Pointer | None = None
+    """The inventory element that declares (or would declare) the fact."""
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    def describe(self) -> str:
+        return f"{self.value!r} ({self.source}: {self.origin})"
+
+
+@dataclass(frozen=True)
+class NodeView:
+    node: Node
+    pool: NodePool
+    site: Site
+    gpu: GpuModel
+    tenants: tuple[Tenant, ...]
+    workloads: tuple[Workload, ...]
+    gpu_state: Mapping[str, Fact[object]]
+    host: Mapping[str, Fact[object]]
+    pointer: Pointer
+
+    @property
+    def resource(self) -> str:
+        return f"node/{self.node.name}"
+
+    @property
+    def multi_tenant(self) -> bool:
+        return len(self.tenants) > 1
+
+    def gpu_fact(self, name: str) -> Fact[object]:
+        return self.gpu_state[name]
+
+
+@dataclass(frozen=True)
+class BmcView:
+    bmc: Bmc
+    facts: Mapping[str, Fact[object]]
+    nodes: tuple[str, ...]
+    pointer: Pointer
+
+    @property
+    def resource(self) -> str:
+        return f"bmc/{self.bmc.name}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the controls may look at."""
+
+    inventory: Inventory
+    source_file: str
+    gpu_models: Mapping[str, GpuModel]
+    """Pool name -> the catalog row its ``gpu_model`` resolved to."""
+    locations: Mapping[Pointer, tuple[int, int]] = field(default_factory=dict)
+    evidence: tuple[EvidenceDocument, ...] = ()
+    evidence_origins: Mapping[int, str] = field(default_factory=dict)
+    """Index into ``evidence`` -> the file it came from."""
+
+    # -- provenance -----------------------------------------------------------------------
+
+    def location(self, pointer: Pointer) -> FindingLocation:
+        """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
+        probe = tuple(pointer)
+        while probe and probe not in self.locations:
+            probe = probe[:-1]
+        line, column = self.locations.get(probe, (1, 1))
+        return FindingLocation(file=self.source_file, line=line, column=column)
+
+    def _where(self, pointer: Pointer) -> str:
+        loc = self.location(pointer)
+        return f"{loc.file}:{loc.line}:{loc.column}"
+
+    def _evidence_for(self, subject: str) -> list[tuple[int, EvidenceDocument]]:
+        docs = [(i, d) for i, d in enumerate(self.evidence) if d.subject == subject]
+        # Newest observation wins when several collectors saw the same fact.
+        return sorted(docs, key=lambda item: item[1].collected_at)
+
+    def _facts(
+        self,
+        model: type[BaseModel],
+        prefix: str,
+        declared: BaseModel,
+        declared_at: Mapping[str, Pointer],
+        subject: str,
+    ) -> dict[str, Fact[object]]:
+        """Merge declared fields of ``declared`` with evidence ``<prefix>.<field>`` facts."""
+        facts: dict[str, Fact[object]] = {}
+        for name in model.model_fields:
+            value = getattr(declared, name)
+            if value is not None:
+                facts[name] = Fact(
+                    value, "declared", self._where(declared_at[name]), declared_at[name]
+                )
+            else:
+                facts[name] = Fact(
+                    None,
+                    "unknown",
+                    f"{prefix}.{name} not declared for {subject}",
+                    declared_at[name],
+                )
+        for index, doc in self._evidence_for(subject):
+            origin = (
+                f"{self.evidence_origins.get(index, 'evidence')} "
+                f"({doc.collector} at {doc.collected_at.isoformat()})"
+            )
+            for missing in doc.not_observed:
+                name = missing.fact.removeprefix(prefix + ".")
+                if name in facts and not facts[name].known:
+                    facts[name] = Fact(
+                        None, "unknown", f"{missing.reason} ({origin})", facts[name].pointer
+                    )
+            for key, raw in doc.observed.items():
+                if not key.startswith(prefix + "."):
+                    continue
+                name = key.removeprefix(prefix + ".")
+                if name not in model.model_fields:
+                    continue
+                try:
+                    value = _field_adapter(model, name).validate_python(raw)
+                except ValidationError:
+                    facts[name] = Fact(
+                        None,
+                        "unknown",
+                        f"unparseable {key}={raw!r} in {origin}",
+                        facts[name].pointer,
+                    )
+                    continue
+                facts[name] = Fact(value, "observed", origin, facts[name].pointer)
+        return facts
+
+    # -- views ----------------------------------------------------------------------------
+
+    @cached_property
+    def tenants(self) -> Mapping[str, Tenant]:
+        return {t.name: t for t in self.inventory.tenants}
+
+    @cached_property
+    def sites(self) -> Mapping[str, Site]:
+        return {s.name: s for s in self.inventory.sites}
+
+    @cached_property
+    def networks(self) -> Mapping[str, Network]:
+        return {n.name: n for n in self.inventory.networks}
+
+    @cached_property
+    def nodes(self) -> tuple[NodeView, ...]:
+        views: list[NodeView] = []
+        for p_index, pool in enumerate(self.inventory.node_pools):
+            pool_ptr: Pointer = ("node_pools", p_index)
+            for n_index, node in enumerate(pool.nodes):
+                node_ptr: Pointer = (*pool_ptr, "nodes", n_index)
+                tenant_names = (
+                    node.tenants
+                    if node.tenants is not None
+                    else tuple(dict.fromkeys(w.tenant for w in pool.workloads))
+                )
+                workloads = tuple(w for w in pool.workloads if w.tenant in tenant_names)
+                gpu_declared = pool.gpu_state.overlaid(node.gpu_state)
+                host_declared = pool.host.overlaid(node.host)
+                gpu_at = {
+                    name: (
+                        (*node_ptr, "gpu_state", name)
+                        if node.gpu_state and name in node.gpu_state.model_fields_set
+                        else (*pool_ptr, "gpu_state", name)
+                    )
+                    for name in GpuState.model_fields
+                }
+                host_at = {
+                    name: (
+                        (*node_ptr, "host", name)
+                        if node.host and name in node.host.model_fields_set
+                        else (*pool_ptr, "host", name)
+                    )
+                    for name in HostState.model_fields
+                }
+                subject = f"node/{node.name}"
+                views.append(
+                    NodeView(
+                        node=node,
+                        pool=pool,
+                        site=self.sites[pool.site],
+                        gpu=self.gpu_models[pool.name],
+                        tenants=tuple(self.tenants[t] for t in tenant_names),
+                        workloads=workloads,
+                        gpu_state=self._facts(GpuState, "gpu_state", gpu_declared, gpu_at, subject),
+                        host=self._facts(HostState, "host", host_declared, host_at, subject),
+                        pointer=node_ptr,
+                    )
+                )
+        return tuple(views)
+
+    @cached_property
+    def bmcs(self) -> tuple[BmcView, ...]:
+        served: dict[str, list[str]] = {}
+        for view in self.nodes:
+            if view.node.bmc:
+                served.setdefault(view.node.bmc, []).append(view.node.name)
+        views = []
+        for index, bmc in enumerate(self.inventory.bmcs):
+            ptr: Pointer = ("bmcs", index)
+            at = {name: (*ptr, name) for name in Bmc.model_fields}
+            views.append(
+                BmcView(
+                    bmc=bmc,
+                    facts=self._facts(Bmc, "bmc", bmc, at, f"bmc/{bmc.name}"),
+                    nodes=tuple(served.get(bmc.name, ())),
+                    pointer=ptr,
+                )
+            )
+        return tuple(views)
+
+    def pointer_of(self, section: str, name: str) -> Pointer:
+        """Pointer of the element called ``name`` in a top-level list section."""
+        items = getattr(self.inventory, section)
+        for index, item in enumerate(items):
+            if getattr(item, "name", None) == name:
+                return (section, index)
+        return (section,)

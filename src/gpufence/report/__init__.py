@@ -1,0 +1,54 @@
+"""Renderers: turn an audit result and its summary into text, JSON, SARIF or JUnit.
+
+Renderers never decide anything (the verdict is in the Summary); they only format.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import assert_never
+
+from gpufence.model.findings import AuditResult, Summary
+from gpufence.report.json_ import render_json
+from gpufence.report.junit import render_junit
+from gpufence.report.sarif import render_sarif
+from gpufence.report.text import render_text
+
+__all__ = [
+    "OutputFormat",
+    "render",
+    "render_json",
+    "render_junit",
+    "render_sarif",
+    "render_text",
+]
+
+
+class OutputFormat(StrEnum):
+    """Report formats; a StrEnum (str and Enum) so CLI values and members compare equal."""
+
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+
+
+def render(
+    result: AuditResult,
+    summary: Summary,
+    fmt: OutputFormat,
+    *,
+    color: bool = False,
+    show_pass: bool = False,
+) -> str:
+    """Render ``result`` as ``fmt``; ``color`` and ``show_pass`` only affect the text format."""
+    fmt = OutputFormat(fmt)  # also accepts the plain string value ("sarif") from a CLI
+    if fmt is OutputFormat.text:
+        return render_text(result, summary, color=color, show_pass=show_pass)
+    if fmt is OutputFormat.json:
+        return render_json(result, summary)
+    if fmt is OutputFormat.sarif:
+        return render_sarif(result, summary)
+    if fmt is OutputFormat.junit:
+        return render_junit(result, summary)
+    assert_never(fmt)

@@ -1,0 +1,61 @@
+"""Helpers shared by every renderer: one finding order, one way to neutralise hostile text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from gpufence.model.findings import Finding, Plane, Status
+
+__all__ = [
+    "STATUS_ORDER",
+    "by_plane",
+    "finding_sort_key",
+    "one_line",
+    "sorted_findings",
+]
+
+# Display order: what needs action first. Deliberately not the Status enum order.
+STATUS_ORDER: dict[Status, int] = {
+    Status.FAIL: 0,
+    Status.ERROR: 1,
+    Status.NOT_EVALUATED: 2,
+    Status.MUTED: 3,
+    Status.PASS: 4,
+}
+
+
+def finding_sort_key(finding: Finding) -> tuple[int, int, str, str]:
+    """Status (FAIL first), then severity (critical first), then control, then resource."""
+    return (STATUS_ORDER[finding.status], -finding.severity.rank, finding.control, finding.resource)
+
+
+def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in the one deterministic order every renderer uses."""
+    return sorted(findings, key=finding_sort_key)
+
+
+def by_plane(findings: Iterable[Finding]) -> list[tuple[Plane, list[Finding]]]:
+    """Sorted findings grouped by plane, planes in enum order; planes without findings omitted."""
+    groups: dict[Plane, list[Finding]] = {plane: [] for plane in Plane}
+    for finding in sorted_findings(findings):
+        groups[finding.plane].append(finding)
+    return [(plane, items) for plane, items in groups.items() if items]
+
+
+# Control characters (C0 incl. ESC, DEL, C1) and bidi overrides: device-reported strings (resource
+# names, evidence) must not be able to drive the reader's terminal or reorder what it displays.
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\n":
+        return "\\n"
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped visibly, so it stays on one line and inert."""
+    return _UNSAFE.sub(_escape_char, text)

@@ -1,0 +1,95 @@
+"""JUnit XML so CI systems (Jenkins, GitLab, Azure) show each control x resource as a test."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from gpufence.model.findings import AuditResult, Finding, Status, Summary
+from gpufence.report._common import by_plane
+
+__all__ = ["render_junit"]
+
+# XML 1.0 cannot carry most C0 controls, lone surrogates or U+FFFE/U+FFFF, even as character
+# references, and ElementTree writes them raw (producing unparseable XML). Escape them visibly.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _details(finding: Finding) -> str:
+    """The body of a <failure>/<error>: everything needed to act without the other reports."""
+    lines = [finding.message, "", f"control: {finding.control} — {finding.title}"]
+    lines.append(f"severity: {finding.severity.value}")
+    lines.append(f"resource: {finding.resource}")
+    if finding.location is not None:
+        where = finding.location.file
+        if finding.location.line is not None:
+            where += f":{finding.location.line}"
+        lines.append(f"location: {where}")
+    if finding.status is Status.FAIL:
+        lines.append(f"fix: {finding.remediation}")
+    if finding.evidence:
+        evidence = json.dumps(
+            finding.model_dump(mode="json")["evidence"], indent=2, ensure_ascii=False
+        )
+        lines.extend(["evidence:", evidence])
+    if finding.references:
+        lines.append("references: " + ", ".join(finding.references))
+    return "\n".join(lines)
+
+
+def _testcase(parent: ET.Element, finding: Finding) -> None:
+    case = ET.SubElement(
+        parent,
+        "testcase",
+        {"classname": _xml_safe(finding.control), "name": _xml_safe(finding.resource)},
+    )
+    message = _xml_safe(finding.message)
+    if finding.status is Status.FAIL:
+        failure = ET.SubElement(
+            case, "failure", {"type": finding.severity.value.upper(), "message": message}
+        )
+        failure.text = _xml_safe(_details(finding))
+    elif finding.status is Status.ERROR:
+        error = ET.SubElement(case, "error", {"type": "ERROR", "message": message})
+        error.text = _xml_safe(_details(finding))
+    elif finding.status is Status.NOT_EVALUATED:
+        ET.SubElement(case, "skipped", {"message": _xml_safe(f"not evaluated: {finding.message}")})
+    elif finding.status is Status.MUTED:
+        reason = finding.evidence.get("mute_reason")
+        text = f"muted: {reason}" if reason is not None else f"muted: {finding.message}"
+        ET.SubElement(case, "skipped", {"message": _xml_safe(text)})
+    # PASS: a bare <testcase> is a passed test.
+
+
+def _counts(findings: list[Finding]) -> dict[str, str]:
+    # Counted from the findings written (not from the Summary), so the XML is self-consistent.
+    n = dict.fromkeys(Status, 0)
+    for finding in findings:
+        n[finding.status] += 1
+    return {
+        "tests": str(len(findings)),
+        "failures": str(n[Status.FAIL]),
+        "errors": str(n[Status.ERROR]),
+        "skipped": str(n[Status.NOT_EVALUATED] + n[Status.MUTED]),
+    }
+
+
+def render_junit(result: AuditResult, summary: Summary) -> str:
+    """A <testsuites> document, one <testsuite> per plane; the caller writes it as UTF-8."""
+    del summary  # pass/fail of the run is the CLI's exit code; JUnit has no place for it
+    findings = list(result.findings)
+    root = ET.Element("testsuites", {"name": "gpufence", **_counts(findings)})
+    for plane, plane_findings in by_plane(findings):
+        suite = ET.SubElement(
+            root, "testsuite", {"name": plane.title, "id": plane.value, **_counts(plane_findings)}
+        )
+        for finding in plane_findings:
+            _testcase(suite, finding)
+    ET.indent(root)
+    # Written by hand: ET's own declaration with encoding="unicode" names the locale's encoding.
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

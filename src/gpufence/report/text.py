@@ -1,0 +1,166 @@
+"""Human-readable report: findings grouped by plane, then one verdict line."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.text import Text
+
+from gpufence.errors import InternalError
+from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary
+from gpufence.report._common import by_plane, one_line
+
+__all__ = ["render_text", "verdict_line"]
+
+_SEVERITY_STYLE: dict[Severity, str] = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+_STATUS_STYLE: dict[Status, str] = {
+    Status.FAIL: "bold red",
+    Status.ERROR: "bold magenta",
+    Status.NOT_EVALUATED: "yellow",
+    Status.MUTED: "dim",
+    Status.PASS: "green",
+}
+
+
+def _plural(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _heading(title: str, findings: list[Finding]) -> Text:
+    # Counts follow the Status enum order (FAIL · PASS · NOT_EVALUATED ...), zeros left out.
+    counts = dict.fromkeys(Status, 0)
+    for finding in findings:
+        counts[finding.status] += 1
+    text = Text(title, style="bold")
+    text.append(" — ")
+    parts = [(status, n) for status, n in counts.items() if n]
+    for i, (status, n) in enumerate(parts):
+        if i:
+            text.append(" · ")
+        text.append(f"{n} {status.value}", style=_STATUS_STYLE[status])
+    return text
+
+
+def _entry(finding: Finding) -> list[Text]:
+    sev = finding.severity
+    line = Text("  ")
+    line.append(f"[{sev.value.upper()}]", style=_SEVERITY_STYLE[sev])
+    line.append(f" {finding.control}", style="bold")
+    line.append(f"  {one_line(finding.resource)} — {one_line(finding.message)}")
+    if finding.status is not Status.FAIL:
+        # Without the status a NOT_EVALUATED or PASS entry would read like a failure.
+        suffix = finding.status.value
+        if finding.status is Status.MUTED and "mute_reason" in finding.evidence:
+            suffix += f": {one_line(str(finding.evidence['mute_reason']))}"
+        line.append(f"  ({suffix})", style=_STATUS_STYLE[finding.status])
+    lines = [line]
+    if finding.location is not None:
+        loc = finding.location
+        where = one_line(loc.file)
+        if loc.line is not None:
+            where += f":{loc.line}"
+            if loc.column is not None:
+                where += f":{loc.column}"
+        lines.append(Text(f"      at {where}", style="dim"))
+    if finding.status is Status.FAIL and finding.remediation:
+        # Remediation may span lines; keep them, but indent so the entry stays one block.
+        fix_lines = [one_line(part) for part in finding.remediation.splitlines()] or [""]
+        fix = Text("      fix: ", style="green")
+        fix.append("\n           ".join(fix_lines))
+        lines.append(fix)
+    return lines
+
+
+def _breakdown(counts: list[tuple[Severity, int]]) -> str:
+    return ", ".join(f"{n} {sev.value}" for sev, n in counts)
+
+
+def verdict_line(summary: Summary) -> str:
+    """One line stating the verdict in ``summary`` and why (the renderer never re-decides it)."""
+    failed = [(sev, summary.failed_by_severity.get(sev, 0)) for sev in Severity]
+    total_failed = sum(n for _, n in failed)
+    if summary.fail_on == "never":
+        head = "PASS (report only: fail-on 'never'): "
+        if total_failed:
+            nonzero = [(sev, n) for sev, n in failed if n]
+            head += f"{_plural(total_failed, 'failed finding')} ({_breakdown(nonzero)})"
+        else:
+            head += "no failed findings"
+        parts = [head]
+    else:
+        try:
+            threshold = Severity(summary.fail_on)
+        except ValueError as exc:
+            raise InternalError(f"summary has an unknown fail_on {summary.fail_on!r}") from exc
+        gating = [(sev, n) for sev, n in failed if n and sev.rank >= threshold.rank]
+        below = sum(n for sev, n in failed if sev.rank < threshold.rank)
+        if summary.verdict == "fail":
+            n_gating = sum(n for _, n in gating)
+            head = f"FAIL: {_plural(n_gating, 'failed finding')} at or above '{threshold.value}'"
+            parts = [f"{head} ({_breakdown(gating)})" if gating else head]
+        else:
+            parts = [f"PASS: nothing at or above '{threshold.value}' failed"]
+        if below:
+            parts.append(f"{below} failed below '{threshold.value}'")
+    not_evaluated = summary.by_status.get(Status.NOT_EVALUATED, 0)
+    errors = summary.by_status.get(Status.ERROR, 0)
+    muted = summary.by_status.get(Status.MUTED, 0)
+    if errors:
+        parts.append(_plural(errors, "error"))
+    if not_evaluated:
+        parts.append(f"{not_evaluated} not evaluated")
+    if muted:
+        parts.append(f"{muted} muted")
+    return "; ".join(parts)
+
+
+def render_text(
+    result: AuditResult, summary: Summary, *, color: bool = False, show_pass: bool = False
+) -> str:
+    """The terminal report; plain text (no escape codes at all) unless ``color``."""
+    buf = io.StringIO()
+    # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
+    # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        force_jupyter=False,
+        color_system="standard" if color else None,
+        width=120,
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    console.print(
+        Text(
+            f"gpufence {result.tool_version} · {_plural(len(result.inputs), 'input')} · "
+            f"{_plural(len(result.controls), 'control')} · "
+            f"{_plural(len(result.findings), 'finding')}",
+            style="dim",
+        )
+    )
+    groups = by_plane(result.findings)
+    if not groups:
+        console.print()
+        console.print(Text("No findings."))
+    for plane, findings in groups:
+        console.print()
+        console.print(_heading(plane.title, findings))
+        for finding in findings:
+            if finding.status is Status.PASS and not show_pass:
+                continue
+            for line in _entry(finding):
+                console.print(line)
+    console.print()
+    verdict = verdict_line(summary)
+    console.print(Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green"))
+    return buf.getvalue()
