@@ -229,6 +229,8 @@ def test_every_control_has_a_pass_and_a_fail_case() -> None:
     covered: dict[str, set[Status]] = {}
     for control_id, _, _, expected, _ in CASES:
         covered.setdefault(control_id, set()).add(expected)
+    # GPU-008 compares evidence with the inventory: its cases are the test_drift_* tests below.
+    covered["GPU-008"] = {Status.PASS, Status.FAIL}
     for ctl in ALL_CONTROLS:
         assert {Status.PASS, Status.FAIL} <= covered.get(ctl.id, set()), ctl.id
     assert len(ALL_CONTROLS) >= 15
@@ -262,3 +264,105 @@ def test_findings_point_at_inventory_lines(tmp_path: Path) -> None:
     assert finding.location is not None
     lines = (tmp_path / "inv.yaml").read_text().splitlines()
     assert "secure_boot: false" in lines[finding.location.line - 1]
+
+
+def _evidence(subject: str, observed: dict[str, Any], not_observed: list[dict[str, str]] | None = None) -> Any:
+    from gpufence.model.evidence import EvidenceDocument
+
+    return EvidenceDocument.model_validate(
+        {
+            "schema": "gpufence.evidence/v1",
+            "subject": subject,
+            "collector": "nvml",
+            "collected_at": "2026-11-20T09:00:00Z",
+            "observed": observed,
+            "not_observed": not_observed or [],
+        }
+    )
+
+
+def _run_with_evidence(tmp_path: Path, data: dict[str, Any], control_id: str, docs: list[Any]) -> list[Any]:
+    from gpufence.audit import audit_snapshot
+    from gpufence.collect.inventory import load_snapshot
+    from gpufence.controls import controls_by_id
+    from tests.inventories import write_inventory
+
+    snapshot = load_snapshot(write_inventory(tmp_path, data), [(d, "ev.json") for d in docs])
+    return list(audit_snapshot(snapshot, [controls_by_id()[control_id]]).findings)
+
+
+def test_drift_fails_when_observed_differs(tmp_path: Path) -> None:
+    docs = [_evidence("node/n1", {"gpu_state.ecc": False, "gpu_state.mig": False})]
+    (finding,) = _run_with_evidence(tmp_path, base_inventory(), "GPU-008", docs)
+    assert finding.status is Status.FAIL
+    assert "ecc: declared true, observed false" in finding.message
+    assert finding.evidence["ecc"]["source"] == "observed"
+
+
+def test_drift_passes_when_observed_matches(tmp_path: Path) -> None:
+    docs = [_evidence("node/n1", {"gpu_state.ecc": True, "gpu_state.cc_mode": "off"})]
+    (finding,) = _run_with_evidence(tmp_path, base_inventory(), "GPU-008", docs)
+    assert finding.status is Status.PASS
+
+
+def test_drift_not_evaluated_without_evidence(tmp_path: Path) -> None:
+    (finding,) = _run_with_evidence(tmp_path, base_inventory(), "GPU-008", [])
+    assert finding.status is Status.NOT_EVALUATED
+    assert "n1" in finding.message
+
+
+def test_observed_fact_beats_declared(tmp_path: Path) -> None:
+    data = mutate(base_inventory(), {**CONFIDENTIAL, **RENTED, "node_pools.0.gpu_state.cc_mode": "on"})
+    docs = [_evidence("node/n1", {"gpu_state.cc_mode": "off"})]
+    (finding,) = _run_with_evidence(tmp_path, data, "CC-001", docs)
+    assert finding.status is Status.FAIL
+    assert finding.evidence["cc_mode"]["source"] == "observed"
+
+
+def test_newest_observation_wins(tmp_path: Path) -> None:
+    data = mutate(base_inventory(), {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE})
+    old = _evidence("node/n1", {"gpu_state.ecc": False})
+    new = old.model_copy(update={"observed": {"gpu_state.ecc": True},
+                                 "collected_at": old.collected_at.replace(day=21)})
+    (finding,) = _run_with_evidence(tmp_path, data, "GPU-006", [new, old])
+    assert finding.status is Status.PASS
+
+
+def test_unobserved_reason_reaches_not_evaluated(tmp_path: Path) -> None:
+    data = mutate(base_inventory(), {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE})
+    docs = [_evidence("node/n1", {}, [{"fact": "gpu_state.ecc", "reason": "NVML_ERROR_NO_PERMISSION"}])]
+    (finding,) = _run_with_evidence(tmp_path, data, "GPU-006", docs)
+    assert finding.status is Status.NOT_EVALUATED
+    assert "NVML_ERROR_NO_PERMISSION" in finding.message
+
+
+def test_unparseable_observation_is_unknown_not_pass(tmp_path: Path) -> None:
+    data = mutate(base_inventory(), {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE})
+    docs = [_evidence("node/n1", {"gpu_state.ecc": "sometimes"})]
+    (finding,) = _run_with_evidence(tmp_path, data, "GPU-006", docs)
+    assert finding.status is Status.NOT_EVALUATED
+    assert "unparseable" in finding.message
+
+
+def test_bmc_evidence_applies_to_bmc_facts(tmp_path: Path) -> None:
+    docs = [_evidence("bmc/n1-bmc", {"bmc.ipmi_over_lan": True})]
+    (finding,) = _run_with_evidence(tmp_path, base_inventory(), "OOB-003", docs)
+    assert finding.status is Status.FAIL
+
+
+def test_crashing_control_is_error_and_others_still_run(tmp_path: Path) -> None:
+    from gpufence.collect.inventory import load_snapshot
+    from gpufence.controls import controls_by_id
+    from gpufence.controls.engine import Control, run_controls
+    from tests.inventories import write_inventory
+
+    good = controls_by_id()["FW-001"]
+
+    def boom(_snapshot: Any) -> list[Any]:
+        raise ValueError("kaboom")
+
+    broken = Control(meta=controls_by_id()["GPU-001"].meta, check=boom)
+    snapshot = load_snapshot(write_inventory(tmp_path, base_inventory()))
+    findings = run_controls(snapshot, [broken, good])
+    assert findings[0].status is Status.ERROR and "kaboom" in findings[0].message
+    assert findings[1].control == "FW-001" and findings[1].status is Status.PASS

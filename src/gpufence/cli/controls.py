@@ -35,5 +35,5 @@ def controls_command(
     else:
         table = Table("ID", "Plane", "Severity", "Title")
         for c in ALL_CONTROLS:
-            table.add_row(c.id, c.meta.plane.title, c.meta.severity.value, c.meta.title)
+            table.add_row(c.id, c.meta.plane.label, c.meta.severity.value, c.meta.title)
         Console(width=max(120, Console().width)).print(table)

@@ -241,3 +241,59 @@ def regulated_on_shared_node(snap: Snapshot) -> Iterator[Outcome]:
             {"tenants": tenant_names(view)},
             view.pointer,
         )
+
+
+@control(
+    id="GPU-008",
+    title="Observed GPU state contradicts the inventory",
+    plane=Plane.GPU,
+    severity=Severity.HIGH,
+    failure_mode="The isolation the inventory promises (MIG, ECC, CC mode) is not what the GPUs "
+    "run: a reset, a failed MIG manager or a re-imaged node silently drops a protection.",
+    remediation="Restore the declared state on the node (or correct the inventory if the change "
+    "was intended), then re-collect evidence with `gpufence collect gpu`.",
+    references=(_MIG_GUIDE, "https://docs.nvidia.com/confidential-computing/"),
+)
+def observed_state_drift(snap: Snapshot) -> Iterator[Outcome]:
+    unobserved = []
+    for view in snap.nodes:
+        observed = {n: f for n, f in view.gpu_state.items() if f.source == "observed"}
+        if not observed:
+            unobserved.append(view.node.name)
+            continue
+        drift = {
+            n: f for n, f in observed.items() if f.declared is not None and f.declared != f.value
+        }
+        if drift:
+            described = ", ".join(
+                f"{n}: declared {_plain_text(f.declared)}, observed {_plain_text(f.value)}"
+                for n, f in drift.items()
+            )
+            first = next(iter(drift.values()))
+            yield Outcome(
+                Status.FAIL,
+                view.resource,
+                described,
+                fact_evidence(**drift),
+                first.pointer,
+            )
+        else:
+            yield Outcome(
+                Status.PASS,
+                view.resource,
+                "observed GPU state matches the inventory (" + ", ".join(sorted(observed)) + ")",
+                fact_evidence(**observed),
+                view.pointer,
+            )
+    if unobserved:
+        yield Outcome(
+            Status.NOT_EVALUATED,
+            "cluster",
+            f"no GPU evidence for {len(unobserved)} node(s) ({joined(unobserved[:5])}"
+            f"{', ...' if len(unobserved) > 5 else ''}); run `gpufence collect gpu` on them",
+            {"missing": "gpu evidence", "nodes": unobserved},
+        )
+
+
+def _plain_text(value: object) -> str:
+    return str(getattr(value, "value", value)).lower() if value is not None else "nothing"

@@ -30,7 +30,7 @@ def controls_markdown(controls: Iterable[Control]) -> str:
         "|---|---|---|---|",
     ]
     out += [
-        f"| [{c.id}](#{c.id.lower()}) | {c.meta.plane.title} | {c.meta.severity.value} | "
+        f"| [{c.id}](#{c.id.lower()}) | {c.meta.plane.label} | {c.meta.severity.value} | "
         f"{_cell(c.meta.title)} |"
         for c in ordered
     ]
@@ -38,7 +38,7 @@ def controls_markdown(controls: Iterable[Control]) -> str:
         in_plane = [c for c in ordered if c.meta.plane is plane]
         if not in_plane:
             continue
-        out += ["", f"## {plane.title} (`{plane.value}-`)"]
+        out += ["", f"## {plane.label} (`{plane.value}-`)"]
         for c in in_plane:
             m = c.meta
             out += [

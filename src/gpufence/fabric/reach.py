@@ -105,9 +105,7 @@ def tenant_entries(inventory: Inventory) -> list[TenantEntry]:
     for pool in inventory.node_pools:
         tenants = dict.fromkeys(w.tenant for w in pool.workloads)
         for name in pool.networks:
-            net = nets.get(name)
-            if net is None:
-                continue
+            net = nets[name]  # the loader guarantees every reference resolves
             data_plane = not set(net.purposes) <= _CONTROL_PLANES
             for tenant in tenants:
                 if pool.tenant_root:

@@ -69,7 +69,8 @@ class Plane(StrEnum):
     CMP = "CMP"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """Human name of the plane, e.g. 'GPU isolation'."""
         return _PLANE_TITLES[self]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -22,7 +22,9 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
 def schema_for(name: str) -> dict[str, Any]:
     model, title = SCHEMAS[name]
     # Validation mode for inputs; serialization mode for what gpufence writes (computed fields).
-    mode = "serialization" if name == "findings" else "validation"
+    mode: Literal["validation", "serialization"] = (
+        "serialization" if name == "findings" else "validation"
+    )
     schema = model.model_json_schema(by_alias=True, mode=mode)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = title

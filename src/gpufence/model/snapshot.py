@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -40,7 +40,8 @@ Pointer = tuple[str | int, ...]
 @cache
 def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
     """Validator for one field of ``model`` alone (evidence carries single facts)."""
-    return TypeAdapter(model.model_fields[name].annotation)
+    annotation: Any = model.model_fields[name].annotation
+    return TypeAdapter(annotation)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Fact(Generic[T]):
     """Where: 'inventory.yaml:12:7', 'evidence gpu-a01.json (nvml at 2026-...)', or why unknown."""
     pointer: Pointer | None = None
     """The inventory element that declares (or would declare) the fact."""
+    declared: T | None = None
+    """For an observed fact: what the inventory declared (None if it declared nothing)."""
 
     @property
     def known(self) -> bool:
@@ -180,7 +183,9 @@ class Snapshot:
                         facts[name].pointer,
                     )
                     continue
-                facts[name] = Fact(value, "observed", origin, facts[name].pointer)
+                before = facts[name]
+                declared = before.declared if before.source == "observed" else before.value
+                facts[name] = Fact(value, "observed", origin, before.pointer, declared)
         return facts
 
     # -- views ----------------------------------------------------------------------------
