@@ -37,34 +37,82 @@ def _audit_error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) 
 
 CASES = [
     # (id, original text, replacement, expected message fragment, line needle)
-    ("unknown-key", "  gpus_per_node: 8", "  gpus_per_nod: 8", "unknown key 'gpus_per_nod'",
-     "gpus_per_nod:"),
-    ("wrong-type", "  gpus_per_node: 8", "  gpus_per_node: eight", "valid integer",
-     "gpus_per_node: eight"),
+    (
+        "unknown-key",
+        "  gpus_per_node: 8",
+        "  gpus_per_nod: 8",
+        "unknown key 'gpus_per_nod'",
+        "gpus_per_nod:",
+    ),
+    (
+        "wrong-type",
+        "  gpus_per_node: 8",
+        "  gpus_per_node: eight",
+        "valid integer",
+        "gpus_per_node: eight",
+    ),
     ("bad-enum", "  sharing: dedicated", "  sharing: timeslice", "sharing", "sharing: timeslice"),
-    ("unknown-gpu", "  gpu_model: H100-SXM5-80GB", "  gpu_model: H1000-SXM", "unknown GPU model",
-     "gpu_model: H1000-SXM"),
-    ("dangling-tenant", "  - tenant: alpha", "  - tenant: gamma", "unknown tenant 'gamma'",
-     "tenant: gamma"),
+    (
+        "unknown-gpu",
+        "  gpu_model: H100-SXM5-80GB",
+        "  gpu_model: H1000-SXM",
+        "unknown GPU model",
+        "gpu_model: H1000-SXM",
+    ),
+    (
+        "dangling-tenant",
+        "  - tenant: alpha",
+        "  - tenant: gamma",
+        "unknown tenant 'gamma'",
+        "tenant: gamma",
+    ),
     ("dangling-site", "  site: fra1", "  site: fra9", "unknown site 'fra9'", "site: fra9"),
-    ("dangling-bmc", "  - name: n1\n    bmc: n1-bmc", "  - name: n1\n    bmc: n2-bmc",
-     "unknown BMC 'n2-bmc'", "bmc: n2-bmc"),
-    ("dangling-network", "  network: oob", "  network: oob2", "unknown network 'oob2'",
-     "network: oob2"),
-    ("duplicate-name", "- name: beta", "- name: alpha", "duplicate tenant name 'alpha'",
-     "- name: alpha\n"),
-    ("duplicate-key", "  gpus_per_node: 8", "  gpus_per_node: 8\n  gpus_per_node: 4",
-     "duplicate key 'gpus_per_node'", "gpus_per_node: 4"),
+    (
+        "dangling-bmc",
+        "  - name: n1\n    bmc: n1-bmc",
+        "  - name: n1\n    bmc: n2-bmc",
+        "unknown BMC 'n2-bmc'",
+        "bmc: n2-bmc",
+    ),
+    (
+        "dangling-network",
+        "  network: oob",
+        "  network: oob2",
+        "unknown network 'oob2'",
+        "network: oob2",
+    ),
+    (
+        "duplicate-name",
+        "- name: beta",
+        "- name: alpha",
+        "duplicate tenant name 'alpha'",
+        "- name: alpha\n",
+    ),
+    (
+        "duplicate-key",
+        "  gpus_per_node: 8",
+        "  gpus_per_node: 8\n  gpus_per_node: 4",
+        "duplicate key 'gpus_per_node'",
+        "gpus_per_node: 4",
+    ),
     ("bad-yaml", "  sharing: dedicated", "  sharing: [dedicated", "invalid YAML", None),
     ("bad-country", "  country: DE", "  country: Germany", "country", "country: Germany"),
     ("bad-version", "version: 1", "version: 2", "version", "version: 2"),
 ]
 
 
-@pytest.mark.parametrize(("original", "replacement", "fragment", "needle"),
-                         [pytest.param(o, r, f, n, id=i) for i, o, r, f, n in CASES])
-def test_bad_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str], original: str,
-                       replacement: str, fragment: str, needle: str | None) -> None:
+@pytest.mark.parametrize(
+    ("original", "replacement", "fragment", "needle"),
+    [pytest.param(o, r, f, n, id=i) for i, o, r, f, n in CASES],
+)
+def test_bad_inventory(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    original: str,
+    replacement: str,
+    fragment: str,
+    needle: str | None,
+) -> None:
     text = _text_with(original, replacement)
     err = _audit_error(tmp_path, text, capsys)
     assert err.startswith("gpufence: error: ")
@@ -75,21 +123,27 @@ def test_bad_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str], origi
     assert match.group(1).endswith("inv.yaml")
     assert fragment in err
     if needle is not None:
-        expected_line = _line_of(text, needle.rstrip("\n").splitlines()[-1] if "\n" in needle
-                                 else needle)
+        expected_line = _line_of(
+            text, needle.rstrip("\n").splitlines()[-1] if "\n" in needle else needle
+        )
         if needle.endswith("\n"):  # the second occurrence is the duplicate
-            expected_line = [n for n, line in enumerate(text.splitlines(), 1)
-                             if line.strip() == needle.strip()][1]
+            expected_line = [
+                n for n, line in enumerate(text.splitlines(), 1) if line.strip() == needle.strip()
+            ][1]
         assert int(match.group(2)) == expected_line, (err, expected_line)
 
 
-def test_unknown_key_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_key_suggests_the_right_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     err = _audit_error(tmp_path, _text_with("  gpus_per_node: 8", "  gpus_per_nod: 8"), capsys)
     assert "did you mean 'gpus_per_node'?" in err
 
 
 def test_unknown_gpu_lists_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _audit_error(tmp_path, _text_with("  gpu_model: H100-SXM5-80GB", "  gpu_model: H100-SXM9"), capsys)
+    err = _audit_error(
+        tmp_path, _text_with("  gpu_model: H100-SXM5-80GB", "  gpu_model: H100-SXM9"), capsys
+    )
     assert "closest:" in err and "H100" in err
 
 
@@ -100,19 +154,27 @@ def test_missing_required_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "missing required key 'organization'" in err
 
 
-def test_several_errors_are_all_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = _text_with("  - tenant: alpha", "  - tenant: gamma").replace("site: fra1", "site: nowhere")
+def test_several_errors_are_all_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _text_with("  - tenant: alpha", "  - tenant: gamma").replace(
+        "site: fra1", "site: nowhere"
+    )
     err = _audit_error(tmp_path, text, capsys)
     assert "unknown tenant 'gamma'" in err and "unknown site 'nowhere'" in err
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("", "the file is empty"),
-    ("- just\n- a list\n", "an inventory is a YAML mapping"),
-    ("version: 1\n\tbad: tab\n", "invalid YAML"),
-])
-def test_degenerate_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
-                          fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "the file is empty"),
+        ("- just\n- a list\n", "an inventory is a YAML mapping"),
+        ("version: 1\n\tbad: tab\n", "invalid YAML"),
+    ],
+)
+def test_degenerate_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fragment: str
+) -> None:
     assert fragment in _audit_error(tmp_path, text, capsys)
 
 

@@ -157,7 +157,7 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
     for ctl in controls:
         try:
             outcomes = list(ctl.check(snapshot))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
             findings.append(
                 Finding(
                     control=ctl.meta.id,

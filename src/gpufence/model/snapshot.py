@@ -184,8 +184,8 @@ class Snapshot:
                     )
                     continue
                 before = facts[name]
-                declared = before.declared if before.source == "observed" else before.value
-                facts[name] = Fact(value, "observed", origin, before.pointer, declared)
+                previously = before.declared if before.source == "observed" else before.value
+                facts[name] = Fact(value, "observed", origin, before.pointer, previously)
         return facts
 
     # -- views ----------------------------------------------------------------------------
