@@ -45,7 +45,12 @@ _BASE: dict[str, Any] = {
         }
     ],
     "networks": [
-        {"name": "compute", "kind": "infiniband", "purposes": ["compute"], "tenant_isolation": "pkey"},
+        {
+            "name": "compute",
+            "kind": "infiniband",
+            "purposes": ["compute"],
+            "tenant_isolation": "pkey",
+        },
         {"name": "oob", "kind": "ethernet", "purposes": ["oob"]},
     ],
     "storage": [

@@ -36,21 +36,42 @@ def test_failure_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "DAT-001" in out and out.rstrip().splitlines()[-1].startswith("FAIL")
 
 
-@pytest.mark.parametrize(("fail_on", "code"), [
-    ("critical", 0), ("high", 1), ("medium", 1), ("low", 1), ("info", 1), ("never", 0),
-])
-def test_fail_on_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str,
-                           code: int) -> None:
+@pytest.mark.parametrize(
+    ("fail_on", "code"),
+    [
+        ("critical", 0),
+        ("high", 1),
+        ("medium", 1),
+        ("low", 1),
+        ("info", 1),
+        ("never", 0),
+    ],
+)
+def test_fail_on_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str, code: int
+) -> None:
     assert main(["audit", str(_failing_inventory(tmp_path)), "--fail-on", fail_on]) == code
 
 
-def test_json_output_matches_contract_and_schema(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_matches_contract_and_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["audit", str(_failing_inventory(tmp_path)), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) >= {"findings", "summary"}
-    fields = {"control", "title", "plane", "severity", "status", "resource", "message",
-              "remediation", "references", "fingerprint", "evidence"}
+    fields = {
+        "control",
+        "title",
+        "plane",
+        "severity",
+        "status",
+        "resource",
+        "message",
+        "remediation",
+        "references",
+        "fingerprint",
+        "evidence",
+    }
     for finding in doc["findings"]:
         assert fields <= set(finding)
     jsonschema.Draft202012Validator(schema_for("findings")).validate(doc)
@@ -59,8 +80,9 @@ def test_json_output_matches_contract_and_schema(tmp_path: Path,
     assert failed[0]["location"]["line"] > 1
 
 
-def test_fingerprints_are_stable_across_runs(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_fingerprints_are_stable_across_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _failing_inventory(tmp_path)
     main(["audit", str(path), "--format", "json"])
     first = {f["fingerprint"] for f in json.loads(capsys.readouterr().out)["findings"]}
@@ -101,8 +123,9 @@ def test_unwritable_output_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_internal_error_exits_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import gpufence.cli.audit as audit_cli
 
     def broken(*_args: object, **_kwargs: object) -> None:
@@ -150,8 +173,9 @@ def test_inventory_schema_accepts_the_example(capsys: pytest.CaptureFixture[str]
 
 
 def test_version_and_module_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "gpufence", "--version"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "gpufence", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and result.stdout.startswith("gpufence ")
 
 
@@ -160,31 +184,41 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
     doc = json.loads(capsys.readouterr().out)
     failed = sorted((f["control"], f["resource"]) for f in doc["findings"] if f["status"] == "FAIL")
     assert code == 1
-    assert failed == sorted([
-        ("GPU-001", "node/l40s-i01"),
-        ("GPU-002", "node/rtx-l01"),
-        ("GPU-008", "node/h200-a02"),
-        ("CC-001", "node/h100-o01"),
-        ("CC-001", "node/h200-a02"),
-        ("CC-003", "node/h200-a02"),
-        ("OOB-001", "bmc/rtx-l01-bmc"),
-        ("OOB-003", "bmc/rtx-l01-bmc"),
-        ("OOB-004", "bmc/rtx-l01-bmc"),
-        ("FW-001", "node/rtx-l01"),
-        ("DAT-001", "storage/scratch-nfs"),
-        ("CMP-001", "pool/b300-osl"),
-    ])
+    assert failed == sorted(
+        [
+            ("GPU-001", "node/l40s-i01"),
+            ("GPU-002", "node/rtx-l01"),
+            ("GPU-008", "node/h200-a02"),
+            ("CC-001", "node/h100-o01"),
+            ("CC-001", "node/h200-a02"),
+            ("CC-003", "node/h200-a02"),
+            ("OOB-001", "bmc/rtx-l01-bmc"),
+            ("OOB-003", "bmc/rtx-l01-bmc"),
+            ("OOB-004", "bmc/rtx-l01-bmc"),
+            ("FW-001", "node/rtx-l01"),
+            ("DAT-001", "storage/scratch-nfs"),
+            ("CMP-001", "pool/b300-osl"),
+        ]
+    )
 
 
-def test_malformed_evidence_is_skipped_not_fatal(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_evidence_is_skipped_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     evidence = tmp_path / "evidence"
     evidence.mkdir()
     (evidence / "broken.json").write_text("{not json")
-    (evidence / "good.json").write_text(json.dumps({
-        "schema": "gpufence.evidence/v1", "subject": "node/n1", "collector": "nvml",
-        "collected_at": "2026-11-20T00:00:00Z", "observed": {"gpu_state.ecc": False},
-    }))
+    (evidence / "good.json").write_text(
+        json.dumps(
+            {
+                "schema": "gpufence.evidence/v1",
+                "subject": "node/n1",
+                "collector": "nvml",
+                "collected_at": "2026-11-20T00:00:00Z",
+                "observed": {"gpu_state.ecc": False},
+            }
+        )
+    )
     path = write_inventory(tmp_path, base_inventory())
     code = main(["audit", str(path), "--evidence", str(evidence), "-f", "json"])
     captured = capsys.readouterr()

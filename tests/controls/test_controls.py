@@ -41,170 +41,501 @@ def mutate(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 # (control, changes, expected status of the node/resource findings, expected resource)
 CASES: list[tuple[str, str, dict[str, Any], Status, str]] = [
     ("GPU-001", "dedicated", {}, Status.PASS, "node/n1"),
-    ("GPU-001", "time-slicing across tenants", {
-        "node_pools.0.sharing": "time-slicing", "node_pools.0.workloads": TWO_TENANTS,
-    }, Status.FAIL, "node/n1"),
-    ("GPU-001", "mps across tenants", {
-        "node_pools.0.sharing": "mps", "node_pools.0.workloads": TWO_TENANTS,
-    }, Status.FAIL, "node/n1"),
-    ("GPU-001", "time-slicing, one tenant", {"node_pools.0.sharing": "time-slicing"},
-     Status.PASS, "node/n1"),
-    ("GPU-001", "node pinned to one tenant", {
-        "node_pools.0.sharing": "mps", "node_pools.0.workloads": TWO_TENANTS,
-        "node_pools.0.nodes.0.tenants": ["beta"],
-    }, Status.PASS, "node/n1"),
-    ("GPU-002", "consumer, one tenant", {"node_pools.0.gpu_model": "RTX 4090"},
-     Status.PASS, "node/n1"),
-    ("GPU-002", "consumer, two tenants", {
-        "node_pools.0.gpu_model": "RTX 4090", "node_pools.0.workloads": TWO_TENANTS,
-    }, Status.FAIL, "node/n1"),
-    ("GPU-003", "MIG on H100", {"node_pools.0.sharing": "mig", "node_pools.0.gpu_state.mig": True},
-     Status.PASS, "node/n1"),
-    ("GPU-003", "MIG on L40S", {"node_pools.0.sharing": "mig", "node_pools.0.gpu_model": "L40S"},
-     Status.FAIL, "node/n1"),
-    ("GPU-003", "MIG mode on an A40", {
-        "node_pools.0.gpu_model": "A40", "node_pools.0.gpu_state.mig": True,
-    }, Status.FAIL, "node/n1"),
-    ("GPU-004", "vGPU on L40S", {"node_pools.0.sharing": "vgpu", "node_pools.0.gpu_model": "L40S"},
-     Status.PASS, "node/n1"),
-    ("GPU-004", "vGPU on RTX 4090", {
-        "node_pools.0.sharing": "vgpu", "node_pools.0.gpu_model": "RTX 4090",
-    }, Status.FAIL, "node/n1"),
-    ("GPU-005", "MIG pool, MIG on", {"node_pools.0.sharing": "mig", "node_pools.0.gpu_state.mig": True},
-     Status.PASS, "node/n1"),
+    (
+        "GPU-001",
+        "time-slicing across tenants",
+        {
+            "node_pools.0.sharing": "time-slicing",
+            "node_pools.0.workloads": TWO_TENANTS,
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-001",
+        "mps across tenants",
+        {
+            "node_pools.0.sharing": "mps",
+            "node_pools.0.workloads": TWO_TENANTS,
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-001",
+        "time-slicing, one tenant",
+        {"node_pools.0.sharing": "time-slicing"},
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-001",
+        "node pinned to one tenant",
+        {
+            "node_pools.0.sharing": "mps",
+            "node_pools.0.workloads": TWO_TENANTS,
+            "node_pools.0.nodes.0.tenants": ["beta"],
+        },
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-002",
+        "consumer, one tenant",
+        {"node_pools.0.gpu_model": "RTX 4090"},
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-002",
+        "consumer, two tenants",
+        {
+            "node_pools.0.gpu_model": "RTX 4090",
+            "node_pools.0.workloads": TWO_TENANTS,
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-003",
+        "MIG on H100",
+        {"node_pools.0.sharing": "mig", "node_pools.0.gpu_state.mig": True},
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-003",
+        "MIG on L40S",
+        {"node_pools.0.sharing": "mig", "node_pools.0.gpu_model": "L40S"},
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-003",
+        "MIG mode on an A40",
+        {
+            "node_pools.0.gpu_model": "A40",
+            "node_pools.0.gpu_state.mig": True,
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-004",
+        "vGPU on L40S",
+        {"node_pools.0.sharing": "vgpu", "node_pools.0.gpu_model": "L40S"},
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-004",
+        "vGPU on RTX 4090",
+        {
+            "node_pools.0.sharing": "vgpu",
+            "node_pools.0.gpu_model": "RTX 4090",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-005",
+        "MIG pool, MIG on",
+        {"node_pools.0.sharing": "mig", "node_pools.0.gpu_state.mig": True},
+        Status.PASS,
+        "node/n1",
+    ),
     ("GPU-005", "MIG pool, MIG off", {"node_pools.0.sharing": "mig"}, Status.FAIL, "node/n1"),
-    ("GPU-005", "MIG pool, MIG unknown", {
-        "node_pools.0.sharing": "mig", "node_pools.0.gpu_state.mig": DELETE,
-    }, Status.NOT_EVALUATED, "node/n1"),
+    (
+        "GPU-005",
+        "MIG pool, MIG unknown",
+        {
+            "node_pools.0.sharing": "mig",
+            "node_pools.0.gpu_state.mig": DELETE,
+        },
+        Status.NOT_EVALUATED,
+        "node/n1",
+    ),
     ("GPU-006", "confidential, ECC on", CONFIDENTIAL, Status.PASS, "node/n1"),
-    ("GPU-006", "confidential, ECC off", {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": False},
-     Status.FAIL, "node/n1"),
-    ("GPU-006", "ECC off on the node only", {
-        **CONFIDENTIAL, "node_pools.0.nodes.0.gpu_state": {"ecc": False},
-    }, Status.FAIL, "node/n1"),
-    ("GPU-006", "confidential, ECC unknown", {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE},
-     Status.NOT_EVALUATED, "node/n1"),
-    ("GPU-006", "confidential on a part without ECC", {
-        **CONFIDENTIAL, "node_pools.0.gpu_model": "RTX 5090",
-        "node_pools.0.gpu_state": {},
-    }, Status.FAIL, "node/n1"),
-    ("GPU-007", "regulated alone", {"tenants.0.data_sensitivity": "regulated"},
-     Status.PASS, "node/n1"),
-    ("GPU-007", "regulated with another tenant", {
-        "tenants.0.data_sensitivity": "regulated", "node_pools.0.workloads": TWO_TENANTS,
-    }, Status.FAIL, "node/n1"),
-    ("CC-001", "confidential on rented, CC on", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.gpu_state.cc_mode": "on",
-    }, Status.PASS, "node/n1"),
-    ("CC-001", "confidential on rented, CC off", {**CONFIDENTIAL, **RENTED},
-     Status.FAIL, "node/n1"),
-    ("CC-001", "confidential shared, CC devtools", {
-        **CONFIDENTIAL, "node_pools.0.workloads": TWO_TENANTS,
-        "node_pools.0.gpu_state.cc_mode": "devtools",
-    }, Status.FAIL, "node/n1"),
-    ("CC-001", "confidential on rented, CC unknown", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.gpu_state.cc_mode": DELETE,
-    }, Status.NOT_EVALUATED, "node/n1"),
-    ("CC-001", "confidential on rented L40S", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.gpu_model": "L40S",
-    }, Status.FAIL, "node/n1"),
+    (
+        "GPU-006",
+        "confidential, ECC off",
+        {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": False},
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-006",
+        "ECC off on the node only",
+        {
+            **CONFIDENTIAL,
+            "node_pools.0.nodes.0.gpu_state": {"ecc": False},
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-006",
+        "confidential, ECC unknown",
+        {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE},
+        Status.NOT_EVALUATED,
+        "node/n1",
+    ),
+    (
+        "GPU-006",
+        "confidential on a part without ECC",
+        {
+            **CONFIDENTIAL,
+            "node_pools.0.gpu_model": "RTX 5090",
+            "node_pools.0.gpu_state": {},
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "GPU-007",
+        "regulated alone",
+        {"tenants.0.data_sensitivity": "regulated"},
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "GPU-007",
+        "regulated with another tenant",
+        {
+            "tenants.0.data_sensitivity": "regulated",
+            "node_pools.0.workloads": TWO_TENANTS,
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-001",
+        "confidential on rented, CC on",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.gpu_state.cc_mode": "on",
+        },
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "CC-001",
+        "confidential on rented, CC off",
+        {**CONFIDENTIAL, **RENTED},
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-001",
+        "confidential shared, CC devtools",
+        {
+            **CONFIDENTIAL,
+            "node_pools.0.workloads": TWO_TENANTS,
+            "node_pools.0.gpu_state.cc_mode": "devtools",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-001",
+        "confidential on rented, CC unknown",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.gpu_state.cc_mode": DELETE,
+        },
+        Status.NOT_EVALUATED,
+        "node/n1",
+    ),
+    (
+        "CC-001",
+        "confidential on rented L40S",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.gpu_model": "L40S",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
     ("CC-002", "CC on H100", {"node_pools.0.gpu_state.cc_mode": "on"}, Status.PASS, "node/n1"),
-    ("CC-002", "CC on L40S", {
-        "node_pools.0.gpu_model": "L40S", "node_pools.0.gpu_state.cc_mode": "on",
-    }, Status.FAIL, "node/n1"),
-    ("CC-002", "PPCIe on a B200", {
-        "node_pools.0.gpu_model": "B200", "node_pools.0.gpu_state.cc_mode": "on",
-        "node_pools.0.gpu_state.cc_multi_gpu": "protected-pcie",
-    }, Status.FAIL, "node/n1"),
-    ("CC-002", "NVLE on an H100", {
-        "node_pools.0.gpu_state.cc_mode": "on", "node_pools.0.gpu_state.cc_multi_gpu": "nvle",
-    }, Status.FAIL, "node/n1"),
-    ("CC-003", "8-GPU confidential job with PPCIe", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
-        "node_pools.0.gpu_state.cc_mode": "on", "node_pools.0.gpu_state.cc_multi_gpu": "protected-pcie",
-    }, Status.PASS, "node/n1"),
-    ("CC-003", "8-GPU confidential job without PPCIe", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
-        "node_pools.0.gpu_state.cc_mode": "on", "node_pools.0.gpu_state.cc_multi_gpu": "none",
-    }, Status.FAIL, "node/n1"),
-    ("CC-003", "B200 multi-GPU job needs NVLE", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.gpu_model": "B200",
-        "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 4},
-        "node_pools.0.gpu_state.cc_mode": "on", "node_pools.0.gpu_state.cc_multi_gpu": "nvle",
-    }, Status.PASS, "node/n1"),
-    ("CC-003", "multi-GPU job on H100 PCIe", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.gpu_model": "H100 PCIe",
-        "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 2},
-        "node_pools.0.gpu_state.cc_mode": "on",
-    }, Status.FAIL, "node/n1"),
-    ("CC-003", "multi-GPU CC mode unknown", {
-        **CONFIDENTIAL, **RENTED, "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
-        "node_pools.0.gpu_state.cc_mode": "on",
-    }, Status.NOT_EVALUATED, "node/n1"),
+    (
+        "CC-002",
+        "CC on L40S",
+        {
+            "node_pools.0.gpu_model": "L40S",
+            "node_pools.0.gpu_state.cc_mode": "on",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-002",
+        "PPCIe on a B200",
+        {
+            "node_pools.0.gpu_model": "B200",
+            "node_pools.0.gpu_state.cc_mode": "on",
+            "node_pools.0.gpu_state.cc_multi_gpu": "protected-pcie",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-002",
+        "NVLE on an H100",
+        {
+            "node_pools.0.gpu_state.cc_mode": "on",
+            "node_pools.0.gpu_state.cc_multi_gpu": "nvle",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-003",
+        "8-GPU confidential job with PPCIe",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
+            "node_pools.0.gpu_state.cc_mode": "on",
+            "node_pools.0.gpu_state.cc_multi_gpu": "protected-pcie",
+        },
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "CC-003",
+        "8-GPU confidential job without PPCIe",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
+            "node_pools.0.gpu_state.cc_mode": "on",
+            "node_pools.0.gpu_state.cc_multi_gpu": "none",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-003",
+        "B200 multi-GPU job needs NVLE",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.gpu_model": "B200",
+            "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 4},
+            "node_pools.0.gpu_state.cc_mode": "on",
+            "node_pools.0.gpu_state.cc_multi_gpu": "nvle",
+        },
+        Status.PASS,
+        "node/n1",
+    ),
+    (
+        "CC-003",
+        "multi-GPU job on H100 PCIe",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.gpu_model": "H100 PCIe",
+            "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 2},
+            "node_pools.0.gpu_state.cc_mode": "on",
+        },
+        Status.FAIL,
+        "node/n1",
+    ),
+    (
+        "CC-003",
+        "multi-GPU CC mode unknown",
+        {
+            **CONFIDENTIAL,
+            **RENTED,
+            "node_pools.0.workloads.0": {"tenant": "alpha", "gpus_per_job": 8},
+            "node_pools.0.gpu_state.cc_mode": "on",
+        },
+        Status.NOT_EVALUATED,
+        "node/n1",
+    ),
     ("CC-004", "CC off", {}, Status.PASS, "node/n1"),
-    ("CC-004", "CC devtools", {"node_pools.0.gpu_state.cc_mode": "devtools"},
-     Status.FAIL, "node/n1"),
+    (
+        "CC-004",
+        "CC devtools",
+        {"node_pools.0.gpu_state.cc_mode": "devtools"},
+        Status.FAIL,
+        "node/n1",
+    ),
     ("OOB-001", "isolated OOB", {}, Status.PASS, "bmc/n1-bmc"),
-    ("OOB-001", "OOB routed to compute", {"networks.1.routed_to": ["compute"]},
-     Status.FAIL, "bmc/n1-bmc"),
-    ("OOB-001", "BMC on the tenant's data network", {"bmcs.0.network": "compute"},
-     Status.FAIL, "bmc/n1-bmc"),
-    ("OOB-001", "shared NIC on a bare-metal tenant host", {
-        "node_pools.0.tenant_root": True, "bmcs.0.shared_nic": True,
-    }, Status.FAIL, "bmc/n1-bmc"),
-    ("OOB-001", "no BMCs declared", {"bmcs": [], "node_pools.0.nodes.0.bmc": DELETE},
-     Status.NOT_EVALUATED, "cluster"),
+    (
+        "OOB-001",
+        "OOB routed to compute",
+        {"networks.1.routed_to": ["compute"]},
+        Status.FAIL,
+        "bmc/n1-bmc",
+    ),
+    (
+        "OOB-001",
+        "BMC on the tenant's data network",
+        {"bmcs.0.network": "compute"},
+        Status.FAIL,
+        "bmc/n1-bmc",
+    ),
+    (
+        "OOB-001",
+        "shared NIC on a bare-metal tenant host",
+        {
+            "node_pools.0.tenant_root": True,
+            "bmcs.0.shared_nic": True,
+        },
+        Status.FAIL,
+        "bmc/n1-bmc",
+    ),
+    (
+        "OOB-001",
+        "no BMCs declared",
+        {"bmcs": [], "node_pools.0.nodes.0.bmc": DELETE},
+        Status.NOT_EVALUATED,
+        "cluster",
+    ),
     ("OOB-002", "no default credentials", {}, Status.PASS, "bmc/n1-bmc"),
-    ("OOB-002", "default credentials", {"bmcs.0.default_credentials": True},
-     Status.FAIL, "bmc/n1-bmc"),
-    ("OOB-002", "unknown", {"bmcs.0.default_credentials": DELETE},
-     Status.NOT_EVALUATED, "bmc/n1-bmc"),
+    (
+        "OOB-002",
+        "default credentials",
+        {"bmcs.0.default_credentials": True},
+        Status.FAIL,
+        "bmc/n1-bmc",
+    ),
+    (
+        "OOB-002",
+        "unknown",
+        {"bmcs.0.default_credentials": DELETE},
+        Status.NOT_EVALUATED,
+        "bmc/n1-bmc",
+    ),
     ("OOB-003", "IPMI off", {}, Status.PASS, "bmc/n1-bmc"),
     ("OOB-003", "IPMI on", {"bmcs.0.ipmi_over_lan": True}, Status.FAIL, "bmc/n1-bmc"),
     ("OOB-003", "unknown", {"bmcs.0.ipmi_over_lan": DELETE}, Status.NOT_EVALUATED, "bmc/n1-bmc"),
     ("OOB-004", "no internet route", {"networks.0.internet": True}, Status.PASS, "bmc/n1-bmc"),
-    ("OOB-004", "internet routed to OOB", {
-        "networks.0.internet": True, "networks.1.routed_to": ["compute"],
-    }, Status.FAIL, "bmc/n1-bmc"),
+    (
+        "OOB-004",
+        "internet routed to OOB",
+        {
+            "networks.0.internet": True,
+            "networks.1.routed_to": ["compute"],
+        },
+        Status.FAIL,
+        "bmc/n1-bmc",
+    ),
     ("FW-001", "Secure Boot on", {}, Status.PASS, "node/n1"),
     ("FW-001", "Secure Boot off", {"node_pools.0.host.secure_boot": False}, Status.FAIL, "node/n1"),
     ("FW-001", "unknown", {"node_pools.0.host": DELETE}, Status.NOT_EVALUATED, "node/n1"),
     ("FAB-001", "planes apart", {}, Status.PASS, "network/compute"),
-    ("FAB-001", "compute and management on one network", {
-        "networks.0.purposes": ["compute", "management"],
-    }, Status.FAIL, "network/compute"),
-    ("FAB-001", "storage routed to OOB", {
-        "networks.0.purposes": ["storage"], "networks.1.routed_to": ["compute"],
-    }, Status.FAIL, "network/compute"),
-    ("FAB-002", "two tenants, PKeys", {"node_pools.0.workloads": TWO_TENANTS},
-     Status.PASS, "network/compute"),
-    ("FAB-002", "two tenants, no isolation", {
-        "node_pools.0.workloads": TWO_TENANTS, "networks.0.tenant_isolation": "none",
-    }, Status.FAIL, "network/compute"),
-    ("FAB-002", "two tenants, isolation undeclared", {
-        "node_pools.0.workloads": TWO_TENANTS, "networks.0.tenant_isolation": DELETE,
-    }, Status.NOT_EVALUATED, "network/compute"),
+    (
+        "FAB-001",
+        "compute and management on one network",
+        {
+            "networks.0.purposes": ["compute", "management"],
+        },
+        Status.FAIL,
+        "network/compute",
+    ),
+    (
+        "FAB-001",
+        "storage routed to OOB",
+        {
+            "networks.0.purposes": ["storage"],
+            "networks.1.routed_to": ["compute"],
+        },
+        Status.FAIL,
+        "network/compute",
+    ),
+    (
+        "FAB-002",
+        "two tenants, PKeys",
+        {"node_pools.0.workloads": TWO_TENANTS},
+        Status.PASS,
+        "network/compute",
+    ),
+    (
+        "FAB-002",
+        "two tenants, no isolation",
+        {
+            "node_pools.0.workloads": TWO_TENANTS,
+            "networks.0.tenant_isolation": "none",
+        },
+        Status.FAIL,
+        "network/compute",
+    ),
+    (
+        "FAB-002",
+        "two tenants, isolation undeclared",
+        {
+            "node_pools.0.workloads": TWO_TENANTS,
+            "networks.0.tenant_isolation": DELETE,
+        },
+        Status.NOT_EVALUATED,
+        "network/compute",
+    ),
     ("DAT-001", "encrypted", {}, Status.PASS, "storage/weights"),
-    ("DAT-001", "unencrypted", {"storage.0.encrypted_at_rest": False}, Status.FAIL, "storage/weights"),
-    ("DAT-001", "undeclared", {"storage.0.encrypted_at_rest": DELETE},
-     Status.NOT_EVALUATED, "storage/weights"),
+    (
+        "DAT-001",
+        "unencrypted",
+        {"storage.0.encrypted_at_rest": False},
+        Status.FAIL,
+        "storage/weights",
+    ),
+    (
+        "DAT-001",
+        "undeclared",
+        {"storage.0.encrypted_at_rest": DELETE},
+        Status.NOT_EVALUATED,
+        "storage/weights",
+    ),
     ("DAT-002", "vault", {}, Status.PASS, "storage/weights"),
     ("DAT-002", "key in a file", {"secrets.kms.0.kind": "file"}, Status.FAIL, "storage/weights"),
     ("DAT-002", "no KMS named", {"storage.0.kms": DELETE}, Status.FAIL, "storage/weights"),
     ("DAT-003", "attestation-gated broker", CONFIDENTIAL, Status.PASS, "secrets/key-release"),
-    ("DAT-003", "released without attestation", {
-        **CONFIDENTIAL, "secrets.key_release": {"mechanism": "kms-direct", "requires_attestation": False},
-    }, Status.FAIL, "secrets/key-release"),
-    ("DAT-003", "key baked into the image", {
-        **CONFIDENTIAL, "secrets.key_release": {"mechanism": "baked-in", "requires_attestation": True},
-    }, Status.FAIL, "secrets/key-release"),
-    ("DAT-003", "undeclared", {**CONFIDENTIAL, "secrets.key_release": DELETE},
-     Status.NOT_EVALUATED, "secrets/key-release"),
+    (
+        "DAT-003",
+        "released without attestation",
+        {
+            **CONFIDENTIAL,
+            "secrets.key_release": {"mechanism": "kms-direct", "requires_attestation": False},
+        },
+        Status.FAIL,
+        "secrets/key-release",
+    ),
+    (
+        "DAT-003",
+        "key baked into the image",
+        {
+            **CONFIDENTIAL,
+            "secrets.key_release": {"mechanism": "baked-in", "requires_attestation": True},
+        },
+        Status.FAIL,
+        "secrets/key-release",
+    ),
+    (
+        "DAT-003",
+        "undeclared",
+        {**CONFIDENTIAL, "secrets.key_release": DELETE},
+        Status.NOT_EVALUATED,
+        "secrets/key-release",
+    ),
     ("CMP-001", "B300 at home", {"node_pools.0.gpu_model": "B300"}, Status.PASS, "pool/pool1"),
-    ("CMP-001", "B300 abroad", {"node_pools.0.gpu_model": "B300", "sites.0.country": "US"},
-     Status.FAIL, "pool/pool1"),
-    ("CMP-001", "GB300 abroad", {"node_pools.0.gpu_model": "GB300", "sites.0.country": "AE"},
-     Status.FAIL, "pool/pool1"),
+    (
+        "CMP-001",
+        "B300 abroad",
+        {"node_pools.0.gpu_model": "B300", "sites.0.country": "US"},
+        Status.FAIL,
+        "pool/pool1",
+    ),
+    (
+        "CMP-001",
+        "GB300 abroad",
+        {"node_pools.0.gpu_model": "GB300", "sites.0.country": "AE"},
+        Status.FAIL,
+        "pool/pool1",
+    ),
 ]
 
 
@@ -244,10 +575,14 @@ def test_not_applicable_is_a_cluster_pass(tmp_path: Path) -> None:
 
 def test_flat_network_severity_depends_on_planes(tmp_path: Path) -> None:
     mixed = mutate(base_inventory(), {"networks.0.purposes": ["compute", "storage"]})
-    (finding,) = [f for f in run_control(tmp_path, mixed, "FAB-001") if f.resource == "network/compute"]
+    (finding,) = [
+        f for f in run_control(tmp_path, mixed, "FAB-001") if f.resource == "network/compute"
+    ]
     assert finding.severity is Severity.MEDIUM
     mgmt = mutate(base_inventory(), {"networks.0.purposes": ["compute", "management"]})
-    (finding,) = [f for f in run_control(tmp_path, mgmt, "FAB-001") if f.resource == "network/compute"]
+    (finding,) = [
+        f for f in run_control(tmp_path, mgmt, "FAB-001") if f.resource == "network/compute"
+    ]
     assert finding.severity is Severity.HIGH
 
 
@@ -266,7 +601,9 @@ def test_findings_point_at_inventory_lines(tmp_path: Path) -> None:
     assert "secure_boot: false" in lines[finding.location.line - 1]
 
 
-def _evidence(subject: str, observed: dict[str, Any], not_observed: list[dict[str, str]] | None = None) -> Any:
+def _evidence(
+    subject: str, observed: dict[str, Any], not_observed: list[dict[str, str]] | None = None
+) -> Any:
     from gpufence.model.evidence import EvidenceDocument
 
     return EvidenceDocument.model_validate(
@@ -281,7 +618,9 @@ def _evidence(subject: str, observed: dict[str, Any], not_observed: list[dict[st
     )
 
 
-def _run_with_evidence(tmp_path: Path, data: dict[str, Any], control_id: str, docs: list[Any]) -> list[Any]:
+def _run_with_evidence(
+    tmp_path: Path, data: dict[str, Any], control_id: str, docs: list[Any]
+) -> list[Any]:
     from gpufence.audit import audit_snapshot
     from gpufence.collect.inventory import load_snapshot
     from gpufence.controls import controls_by_id
@@ -312,7 +651,9 @@ def test_drift_not_evaluated_without_evidence(tmp_path: Path) -> None:
 
 
 def test_observed_fact_beats_declared(tmp_path: Path) -> None:
-    data = mutate(base_inventory(), {**CONFIDENTIAL, **RENTED, "node_pools.0.gpu_state.cc_mode": "on"})
+    data = mutate(
+        base_inventory(), {**CONFIDENTIAL, **RENTED, "node_pools.0.gpu_state.cc_mode": "on"}
+    )
     docs = [_evidence("node/n1", {"gpu_state.cc_mode": "off"})]
     (finding,) = _run_with_evidence(tmp_path, data, "CC-001", docs)
     assert finding.status is Status.FAIL
@@ -322,15 +663,21 @@ def test_observed_fact_beats_declared(tmp_path: Path) -> None:
 def test_newest_observation_wins(tmp_path: Path) -> None:
     data = mutate(base_inventory(), {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE})
     old = _evidence("node/n1", {"gpu_state.ecc": False})
-    new = old.model_copy(update={"observed": {"gpu_state.ecc": True},
-                                 "collected_at": old.collected_at.replace(day=21)})
+    new = old.model_copy(
+        update={
+            "observed": {"gpu_state.ecc": True},
+            "collected_at": old.collected_at.replace(day=21),
+        }
+    )
     (finding,) = _run_with_evidence(tmp_path, data, "GPU-006", [new, old])
     assert finding.status is Status.PASS
 
 
 def test_unobserved_reason_reaches_not_evaluated(tmp_path: Path) -> None:
     data = mutate(base_inventory(), {**CONFIDENTIAL, "node_pools.0.gpu_state.ecc": DELETE})
-    docs = [_evidence("node/n1", {}, [{"fact": "gpu_state.ecc", "reason": "NVML_ERROR_NO_PERMISSION"}])]
+    docs = [
+        _evidence("node/n1", {}, [{"fact": "gpu_state.ecc", "reason": "NVML_ERROR_NO_PERMISSION"}])
+    ]
     (finding,) = _run_with_evidence(tmp_path, data, "GPU-006", docs)
     assert finding.status is Status.NOT_EVALUATED
     assert "NVML_ERROR_NO_PERMISSION" in finding.message

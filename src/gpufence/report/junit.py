@@ -86,7 +86,7 @@ def render_junit(result: AuditResult, summary: Summary) -> str:
     root = ET.Element("testsuites", {"name": "gpufence", **_counts(findings)})
     for plane, plane_findings in by_plane(findings):
         suite = ET.SubElement(
-            root, "testsuite", {"name": plane.title, "id": plane.value, **_counts(plane_findings)}
+            root, "testsuite", {"name": plane.label, "id": plane.value, **_counts(plane_findings)}
         )
         for finding in plane_findings:
             _testcase(suite, finding)

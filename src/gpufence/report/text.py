@@ -154,7 +154,7 @@ def render_text(
         console.print(Text("No findings."))
     for plane, findings in groups:
         console.print()
-        console.print(_heading(plane.title, findings))
+        console.print(_heading(plane.label, findings))
         for finding in findings:
             if finding.status is Status.PASS and not show_pass:
                 continue
