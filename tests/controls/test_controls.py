@@ -713,3 +713,18 @@ def test_crashing_control_is_error_and_others_still_run(tmp_path: Path) -> None:
     findings = run_controls(snapshot, [broken, good])
     assert findings[0].status is Status.ERROR and "kaboom" in findings[0].message
     assert findings[1].control == "FW-001" and findings[1].status is Status.PASS
+
+
+def test_unvalidated_blackwell_cc_is_explained_not_denied(tmp_path: Path) -> None:
+    data = mutate(
+        base_inventory(),
+        {"node_pools.0.gpu_model": "GB200", "node_pools.0.gpu_state.cc_mode": "on"},
+    )
+    (finding,) = run_control(tmp_path, data, "CC-002")
+    assert finding.status is Status.FAIL
+    assert "not on NVIDIA's validated" in finding.message
+    data = mutate(
+        base_inventory(), {"node_pools.0.gpu_model": "L40S", "node_pools.0.gpu_state.cc_mode": "on"}
+    )
+    (finding,) = run_control(tmp_path, data, "CC-002")
+    assert "has no confidential computing" in finding.message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpufence.catalog import CcLevel
+from gpufence.catalog import Architecture, CcLevel, GpuModel
 from gpufence.controls._common import fact_evidence, joined, not_applicable, unknown_fact
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
@@ -21,6 +21,16 @@ _NVIDIA_CC_BLOG = (
 
 def _sensitive(view: NodeView) -> list[str]:
     return [t.name for t in view.tenants if t.data_sensitivity.needs_protection]
+
+
+def _no_cc(gpu: GpuModel, what: str = "confidential computing") -> str:
+    """Why ``gpu`` cannot provide ``what``: absent from the silicon, or not validated by NVIDIA."""
+    if gpu.architecture in (Architecture.HOPPER, Architecture.BLACKWELL):
+        return (
+            f"{gpu.name} is not on NVIDIA's validated {what} platforms "
+            "(Hopper/Blackwell silicon, unverified: see `gpufence catalog`)"
+        )
+    return f"{gpu.name} has no {what}"
 
 
 def needs_cc(view: NodeView) -> bool:
@@ -60,8 +70,7 @@ def weights_without_cc(snap: Snapshot) -> Iterator[Outcome]:
             yield Outcome(
                 Status.FAIL,
                 view.resource,
-                f"{joined(_sensitive(view))} need CC ({_why(view)}) but {view.gpu.name} "
-                "has no confidential computing",
+                f"{joined(_sensitive(view))} need CC ({_why(view)}) but {_no_cc(view.gpu)}",
                 {**context, "gpu_model": view.gpu.key, "gpu_cc": view.gpu.cc.value},
                 view.pointer,
             )
@@ -105,7 +114,7 @@ def cc_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
         level = view.gpu.cc
         problems = []
         if not level.supports_cc:
-            problems.append(f"{view.gpu.name} has no confidential computing")
+            problems.append(_no_cc(view.gpu))
         elif multi is CcMultiGpuMode.PROTECTED_PCIE and level is not CcLevel.PROTECTED_PCIE:
             problems.append(
                 f"protected PCIe is a Hopper HGX mode; {view.gpu.name} is {level.value}"
@@ -161,7 +170,7 @@ def multi_gpu_cc(snap: Snapshot) -> Iterator[Outcome]:
             yield Outcome(
                 Status.FAIL,
                 view.resource,
-                f"{who}: {view.gpu.name} has no multi-GPU confidential computing",
+                f"{who}: {_no_cc(view.gpu, 'multi-GPU confidential computing')}",
                 {"gpu_model": view.gpu.key, "gpu_cc": level.value},
                 view.pointer,
             )
