@@ -231,3 +231,24 @@ def test_malformed_evidence_is_skipped_not_fatal(
 def test_missing_evidence_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_inventory(tmp_path, base_inventory())
     assert main(["audit", str(path), "--evidence", str(tmp_path / "nope")]) == 2
+
+
+def test_example_sarif_validates_against_the_oasis_schema(
+    shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = json.loads((shared_dir / "data" / "sarif" / "sarif-schema-2.1.0.json").read_text())
+    # This copy keeps the log object under definitions/Root with an empty top level; without the
+    # $ref it would accept any document.
+    schema = {**schema, "$ref": "#/definitions/Root"}
+    main(["audit", str(EXAMPLE), "--evidence", str(EXAMPLE_EVIDENCE), "-f", "sarif"])
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.Draft7Validator(schema).validate(doc)
+    run = doc["runs"][0]
+    bands = {
+        rule["id"]: float(rule["properties"]["security-severity"])
+        for rule in run["tool"]["driver"]["rules"]
+    }
+    assert bands["CC-001"] > 9.0 and 7.0 <= bands["FW-001"] < 9.0
+    for result in run["results"]:
+        region = result["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] > 1

@@ -31,11 +31,14 @@ def test_directory_and_multi_document_files(tmp_path: Path) -> None:
     assert loaded.problems == ()
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    ("{oops", "invalid JSON"),
-    (json.dumps({**DOC, "schema": "other/v9"}), "not a gpufence evidence document"),
-    (json.dumps({**DOC, "subject": "gpu a01"}), "subject"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{oops", "invalid JSON"),
+        (json.dumps({**DOC, "schema": "other/v9"}), "not a gpufence evidence document"),
+        (json.dumps({**DOC, "subject": "gpu a01"}), "subject"),
+    ],
+)
 def test_bad_files_are_reported_and_skipped(tmp_path: Path, content: str, fragment: str) -> None:
     (tmp_path / "bad.json").write_text(content)
     (tmp_path / "good.json").write_text(json.dumps(DOC))
