@@ -23,7 +23,11 @@ Pointer = tuple[str | int, ...]
 """A path into a document: mapping keys and sequence indexes."""
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+# libyaml's parser (CSafeLoader) when present: several times faster, same nodes and marks.
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Yaml12Loader(_SafeBase):  # type: ignore[valid-type,misc]
     """SafeLoader with YAML 1.2 booleans (true/false only)."""
 
 

@@ -48,18 +48,24 @@ def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
         return
     entries = tenant_entries(snap.inventory)
     networks = snap.inventory.networks
+    paths: dict[tuple[str, str], list[str] | None] = {}  # many BMCs share a few networks
+
+    def path_between(start: str, goal: str) -> list[str] | None:
+        if (start, goal) not in paths:
+            paths[start, goal] = route_path(networks, start, goal)
+        return paths[start, goal]
     root_nodes = {v.node.name: v for v in snap.nodes if v.pool.tenant_root and v.tenants}
     for view in snap.bmcs:
         bmc = view.bmc
         reasons: list[str] = []
-        paths: list[dict[str, object]] = []
+        witnesses: list[dict[str, object]] = []
         for entry in entries:
-            path = route_path(networks, entry.network, bmc.network)
+            path = path_between(entry.network, bmc.network)
             if path is not None:
                 reasons.append(
                     f"tenant {entry.tenant} reaches {bmc.network} via {' -> '.join(path)}"
                 )
-                paths.append({"tenant": entry.tenant, "entry": entry.reason, "path": path})
+                witnesses.append({"tenant": entry.tenant, "entry": entry.reason, "path": path})
         shared = view.facts["shared_nic"]
         for node in view.nodes:
             if shared.value is True and node in root_nodes:
@@ -70,7 +76,7 @@ def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
                 Status.FAIL,
                 view.resource,
                 reasons[0] + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
-                {"network": bmc.network, "paths": paths, "reasons": reasons},
+                {"network": bmc.network, "paths": witnesses, "reasons": reasons},
                 (*view.pointer, "network"),
             )
         else:
@@ -163,12 +169,13 @@ def bmc_on_internet(snap: Snapshot) -> Iterator[Outcome]:
         return
     networks = snap.inventory.networks
     internet = [n.name for n in networks if n.internet]
+    reach: dict[str, list[str] | None] = {}  # BMC network -> path from the internet
     for view in snap.bmcs:
-        path = None
-        for name in internet:
-            path = route_path(networks, name, view.bmc.network)
-            if path is not None:
-                break
+        goal = view.bmc.network
+        if goal not in reach:
+            found = (route_path(networks, name, goal) for name in internet)
+            reach[goal] = next((p for p in found if p is not None), None)
+        path = reach[goal]
         yield Outcome(
             Status.FAIL if path else Status.PASS,
             view.resource,

@@ -128,10 +128,16 @@ class Snapshot:
         loc = self.location(pointer)
         return f"{loc.file}:{loc.line}:{loc.column}"
 
-    def _evidence_for(self, subject: str) -> list[tuple[int, EvidenceDocument]]:
-        docs = [(i, d) for i, d in enumerate(self.evidence) if d.subject == subject]
+    @cached_property
+    def _evidence_by_subject(self) -> Mapping[str, list[tuple[int, EvidenceDocument]]]:
+        index: dict[str, list[tuple[int, EvidenceDocument]]] = {}
+        for i, doc in enumerate(self.evidence):
+            index.setdefault(doc.subject, []).append((i, doc))
         # Newest observation wins when several collectors saw the same fact.
-        return sorted(docs, key=lambda item: item[1].collected_at)
+        return {s: sorted(docs, key=lambda item: item[1].collected_at) for s, docs in index.items()}
+
+    def _evidence_for(self, subject: str) -> list[tuple[int, EvidenceDocument]]:
+        return self._evidence_by_subject.get(subject, [])
 
     def _facts(
         self,
