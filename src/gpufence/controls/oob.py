@@ -54,6 +54,7 @@ def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
         if (start, goal) not in paths:
             paths[start, goal] = route_path(networks, start, goal)
         return paths[start, goal]
+
     root_nodes = {v.node.name: v for v in snap.nodes if v.pool.tenant_root and v.tenants}
     for view in snap.bmcs:
         bmc = view.bmc
