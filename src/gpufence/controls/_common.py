@@ -10,6 +10,7 @@ from gpufence.model.snapshot import Fact, NodeView
 
 __all__ = [
     "CLUSTER",
+    "expect_flag",
     "fact_evidence",
     "joined",
     "not_applicable",
@@ -55,3 +56,22 @@ def _plain(value: object) -> object:
 
 def joined(items: Iterable[str]) -> str:
     return ", ".join(items) or "none"
+
+
+def expect_flag(
+    resource: str, what: str, name: str, fact: Fact[object], *, want: bool, says: tuple[str, str]
+) -> Outcome:
+    """PASS when a boolean fact equals ``want``, FAIL when not, NOT_EVALUATED when unknown.
+
+    ``says`` is the message for (fact true, fact false).
+    """
+    if not fact.known:
+        return unknown_fact(resource, what, fact)
+    value = fact.value is True
+    return Outcome(
+        Status.PASS if value is want else Status.FAIL,
+        resource,
+        says[0] if value else says[1],
+        fact_evidence(**{name: fact}),
+        fact.pointer,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpufence.controls._common import fact_evidence, not_applicable, unknown_fact
+from gpufence.controls._common import expect_flag, not_applicable
 from gpufence.controls.engine import Outcome, control
-from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.findings import Plane, Severity
 from gpufence.model.snapshot import Snapshot
 
 
@@ -28,15 +28,11 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
     if not snap.nodes:
         yield not_applicable("no nodes in the inventory")
     for view in snap.nodes:
-        fact = view.host["secure_boot"]
-        if not fact.known:
-            yield unknown_fact(view.resource, "Secure Boot state", fact)
-            continue
-        on = fact.value is True
-        yield Outcome(
-            Status.PASS if on else Status.FAIL,
+        yield expect_flag(
             view.resource,
-            f"Secure Boot is {'on' if on else 'off'}",
-            fact_evidence(secure_boot=fact),
-            fact.pointer,
+            "Secure Boot state",
+            "secure_boot",
+            view.host["secure_boot"],
+            want=True,
+            says=("Secure Boot is on", "Secure Boot is off"),
         )

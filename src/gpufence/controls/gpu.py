@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpufence.controls._common import (
+    expect_flag,
     fact_evidence,
     joined,
     not_applicable,
     tenant_names,
-    unknown_fact,
 )
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
@@ -94,22 +94,7 @@ def consumer_gpu_multi_tenant(snap: Snapshot) -> Iterator[Outcome]:
     references=(_MIG_GUIDE,),
 )
 def mig_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
-    scoped = [
-        v
-        for v in snap.nodes
-        if v.pool.sharing is SharingMode.MIG or v.gpu_fact("mig").value is True
-    ]
-    if not scoped:
-        yield not_applicable("no node uses MIG")
-    for view in scoped:
-        ok = view.gpu.mig_capable
-        yield Outcome(
-            Status.PASS if ok else Status.FAIL,
-            view.resource,
-            f"{view.gpu.name} {'supports' if ok else 'does not support'} MIG",
-            {"gpu_model": view.gpu.key, "mig_max_instances": view.gpu.mig_max_instances},
-            (*view.pointer[:2], "sharing"),
-        )
+    yield from _declared_on_capable_silicon(snap, SharingMode.MIG, "mig", "MIG")
 
 
 @control(
@@ -124,20 +109,23 @@ def mig_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
     references=(_VGPU_DOC,),
 )
 def vgpu_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
-    scoped = [
-        v
-        for v in snap.nodes
-        if v.pool.sharing is SharingMode.VGPU or v.gpu_fact("vgpu").value is True
-    ]
+    yield from _declared_on_capable_silicon(snap, SharingMode.VGPU, "vgpu", "vGPU")
+
+
+def _declared_on_capable_silicon(
+    snap: Snapshot, mode: SharingMode, fact_name: str, label: str
+) -> Iterator[Outcome]:
+    """Nodes whose pool shares by ``mode`` (or whose GPUs run it) on silicon that lacks it."""
+    scoped = [v for v in snap.nodes if v.pool.sharing is mode or v.gpu_fact(fact_name).value]
     if not scoped:
-        yield not_applicable("no node uses vGPU")
+        yield not_applicable(f"no node uses {label}")
     for view in scoped:
-        ok = view.gpu.vgpu
+        ok = view.gpu.mig_capable if mode is SharingMode.MIG else view.gpu.vgpu
         yield Outcome(
             Status.PASS if ok else Status.FAIL,
             view.resource,
-            f"{view.gpu.name} {'supports' if ok else 'does not support'} vGPU",
-            {"gpu_model": view.gpu.key},
+            f"{view.gpu.name} {'supports' if ok else 'does not support'} {label}",
+            {"gpu_model": view.gpu.key, "sharing": view.pool.sharing.value},
             (*view.pointer[:2], "sharing"),
         )
 
@@ -158,17 +146,13 @@ def mig_mode_off(snap: Snapshot) -> Iterator[Outcome]:
     if not scoped:
         yield not_applicable("no MIG pool on MIG-capable silicon")
     for view in scoped:
-        fact = view.gpu_fact("mig")
-        if not fact.known:
-            yield unknown_fact(view.resource, "MIG mode", fact)
-            continue
-        on = fact.value is True
-        yield Outcome(
-            Status.PASS if on else Status.FAIL,
+        yield expect_flag(
             view.resource,
-            f"MIG mode is {'on' if on else 'off'} in a MIG pool",
-            fact_evidence(mig=fact),
-            fact.pointer,
+            "MIG mode",
+            "mig",
+            view.gpu_fact("mig"),
+            want=True,
+            says=("MIG mode is on in a MIG pool", "MIG mode is off in a MIG pool"),
         )
 
 
@@ -197,17 +181,13 @@ def ecc_off_for_sensitive(snap: Snapshot) -> Iterator[Outcome]:
                 view.pointer,
             )
             continue
-        fact = view.gpu_fact("ecc")
-        if not fact.known:
-            yield unknown_fact(view.resource, "ECC mode", fact)
-            continue
-        on = fact.value is True
-        yield Outcome(
-            Status.PASS if on else Status.FAIL,
+        yield expect_flag(
             view.resource,
-            f"ECC is {'on' if on else 'off'}",
-            fact_evidence(ecc=fact),
-            fact.pointer,
+            "ECC mode",
+            "ecc",
+            view.gpu_fact("ecc"),
+            want=True,
+            says=("ECC is on", "ECC is off"),
         )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpufence.controls._common import fact_evidence, not_applicable, unknown_fact
+from gpufence.controls._common import expect_flag, not_applicable
 from gpufence.controls.engine import Outcome, control
 from gpufence.fabric.reach import route_path, tenant_entries
 from gpufence.model.findings import Plane, Severity, Status
-from gpufence.model.snapshot import BmcView, Snapshot
+from gpufence.model.snapshot import Snapshot
 
 _NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
 _REDFISH = "https://www.dmtf.org/standards/redfish"
@@ -93,22 +93,13 @@ def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
 def _flag_control(
     snap: Snapshot, fact_name: str, what: str, bad: str, good: str
 ) -> Iterator[Outcome]:
+    """Per BMC: the boolean fact must be false (``bad`` when true, ``good`` when false)."""
     if (missing := _no_bmcs(snap)) is not None:
         yield missing
         return
-    view: BmcView
     for view in snap.bmcs:
         fact = view.facts[fact_name]
-        if not fact.known:
-            yield unknown_fact(view.resource, what, fact)
-            continue
-        yield Outcome(
-            Status.FAIL if fact.value is True else Status.PASS,
-            view.resource,
-            bad if fact.value is True else good,
-            fact_evidence(**{fact_name: fact}),
-            fact.pointer,
-        )
+        yield expect_flag(view.resource, what, fact_name, fact, want=False, says=(bad, good))
 
 
 @control(
