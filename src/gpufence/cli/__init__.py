@@ -15,7 +15,20 @@ from typing import Annotated
 import typer
 
 from gpufence import __version__
-from gpufence.cli import audit, catalog, controls, schema  # noqa: F401 - registers commands
+from gpufence.cli import (  # noqa: F401 - importing a command module registers its commands
+    attest,
+    audit,
+    broker,
+    catalog,
+    collect,
+    controls,
+    fabric,
+    k8s,
+    mig,
+    plan,
+    scan,
+    schema,
+)
 from gpufence.cli._app import app
 from gpufence.errors import GpufenceError
 
