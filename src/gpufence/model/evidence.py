@@ -31,7 +31,8 @@ class EvidenceDocument(Frozen):
 
     schema_id: Literal["gpufence.evidence/v1"] = Field(alias="schema")
     subject: str = Field(
-        pattern=r"^(node|bmc|network|pool|site|storage)/[A-Za-z0-9._-]+$",
+        pattern=r"^(node|bmc|network|pool|site|storage|tenant|secrets|fabric|cluster)"
+        r"/[A-Za-z0-9._:-]+$",
         description="Resource path of the inventory this evidence is about.",
     )
     collector: str = Field(description="What observed it: nvml, nvidia-smi, redfish, ipmi, ...")

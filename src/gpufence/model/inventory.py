@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from gpufence.model._base import Frozen
 
@@ -19,6 +19,7 @@ __all__ = [
     "CcMode",
     "CcMultiGpuMode",
     "DataSensitivity",
+    "Demand",
     "GpuState",
     "HostState",
     "Inventory",
@@ -49,6 +50,9 @@ Name = Annotated[
 """A resource name: 1-64 characters, letters, digits, '.', '_', '-'; used in resource paths."""
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+MigGeometry = Annotated[tuple[str, ...], AfterValidator(lambda names: tuple(sorted(names)))]
+"""MIG profile names on one GPU, kept sorted so declared and observed geometries compare."""
 """ISO 3166-1 alpha-2, upper case (e.g. DE, US, NO)."""
 
 
@@ -160,11 +164,41 @@ class Site(Frozen):
     )
 
 
+class Demand(Frozen):
+    """GPU capacity a tenant asks for (input of `gpufence plan`).
+
+    Exactly one of ``gpus`` (whole GPUs) or ``mig_profile`` (MIG instances) is given.
+    """
+
+    gpus: int | None = Field(default=None, ge=1, description="Whole GPUs wanted.")
+    gpus_per_job: int = Field(
+        default=1, ge=1, description="GPUs one job spans (placed on one node, NVLink-connected)."
+    )
+    mig_profile: str | None = Field(
+        default=None, description="MIG profile name as the GPU model exposes it, e.g. 3g.40gb."
+    )
+    count: int = Field(default=1, ge=1, description="How many MIG instances of that profile.")
+    gpu_model: str | None = Field(
+        default=None, description="Restrict to this GPU model (any catalog name or PCI ID)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Demand:
+        if (self.gpus is None) == (self.mig_profile is None):
+            raise ValueError("give exactly one of 'gpus' or 'mig_profile'")
+        if self.mig_profile is not None and self.gpus_per_job != 1:
+            raise ValueError("gpus_per_job applies to whole-GPU demand only")
+        return self
+
+
 class Tenant(Frozen):
     name: Name
     trust: Trust
     data_sensitivity: DataSensitivity
     description: str | None = None
+    demand: tuple[Demand, ...] = Field(
+        default=(), description="Capacity the tenant asks for (used by `gpufence plan`)."
+    )
 
 
 class Workload(Frozen):
@@ -184,6 +218,10 @@ class GpuState(Frozen):
     ecc: bool | None = Field(default=None, description="ECC enabled.")
     cc_mode: CcMode | None = None
     cc_multi_gpu: CcMultiGpuMode | None = None
+    mig_geometry: MigGeometry | None = Field(
+        default=None,
+        description="MIG instances on each GPU, as profile names (e.g. [3g.40gb, 2g.20gb]).",
+    )
 
 
 class HostState(Frozen):
@@ -201,6 +239,9 @@ class Node(Frozen):
     )
     gpu_state: GpuState | None = Field(default=None, description="Overrides the pool's.")
     host: HostState | None = Field(default=None, description="Overrides the pool's.")
+    ib_port_guids: tuple[str, ...] = Field(
+        default=(), description="Port GUIDs of the node's InfiniBand HCAs (0x-prefixed hex)."
+    )
 
 
 class NodePool(Frozen):
@@ -255,6 +296,17 @@ class Network(Frozen):
         description="Networks this one can reach at L3 (routing, peering, VRF leak); symmetric.",
     )
     internet: bool = Field(default=False, description="Reachable from the internet.")
+    vni: int | None = Field(
+        default=None, ge=1, le=0xFFFFFF, description="VXLAN VNI; networks with one VNI are one L2."
+    )
+    vrf: str | None = Field(
+        default=None, description="VRF the network is attached to; one VRF routes its networks."
+    )
+    partitions_conf: str | None = Field(
+        default=None,
+        description="OpenSM partitions.conf of this InfiniBand subnet (path relative to the "
+        "inventory file).",
+    )
 
     @field_validator("pkey", mode="before")
     @classmethod
@@ -289,6 +341,10 @@ class KeyRelease(Frozen):
     mechanism: Literal["attestation-broker", "kms-direct", "manual", "baked-in", "none"]
     requires_attestation: bool = Field(
         description="Keys are released only on a passing GPU attestation verdict."
+    )
+    broker_config: str | None = Field(
+        default=None,
+        description="The `gpufence broker` configuration file (path relative to the inventory).",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from functools import cache, cached_property
 from typing import Any, Generic, Literal, TypeVar
 
@@ -138,6 +139,18 @@ class Snapshot:
 
     def _evidence_for(self, subject: str) -> list[tuple[int, EvidenceDocument]]:
         return self._evidence_by_subject.get(subject, [])
+
+    def evidence_for(self, subject: str) -> list[tuple[EvidenceDocument, str]]:
+        """Evidence about ``subject`` (oldest first), each with the file it came from."""
+        return [
+            (doc, self.evidence_origins.get(i, "evidence"))
+            for i, doc in self._evidence_for(subject)
+        ]
+
+    @property
+    def inventory_dir(self) -> Path:
+        """Directory of the inventory file: relative paths in the inventory resolve against it."""
+        return Path(self.source_file).resolve().parent
 
     def _facts(
         self,
