@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 from gpufence import __version__
 from gpufence.collect.evidence import load_evidence
 from gpufence.collect.inventory import load_snapshot
+from gpufence.collect.mutelist import load_mutelist
 from gpufence.controls import ALL_CONTROLS, Control, run_controls
 from gpufence.errors import InputError
 from gpufence.model.findings import AuditResult
+from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
 
 __all__ = ["AuditRun", "audit", "audit_snapshot"]
@@ -23,6 +26,8 @@ class AuditRun:
     snapshot: Snapshot
     skipped_evidence: tuple[InputError, ...]
     """Evidence files that could not be read and were skipped (reported, never fatal)."""
+    expired_mutes: tuple[Mute, ...] = ()
+    unused_mutes: tuple[Mute, ...] = ()
 
 
 def audit_snapshot(
@@ -44,13 +49,23 @@ def audit(
     inventory: Path,
     evidence: Sequence[Path] = (),
     controls: Iterable[Control] = ALL_CONTROLS,
+    *,
+    mutelist: Path | None = None,
+    today: dt.date | None = None,
 ) -> AuditRun:
-    """Load the inventory and evidence, then evaluate every control."""
+    """Load the inventory and evidence, evaluate every control, then apply the mutelist."""
+    mutes = load_mutelist(mutelist) if mutelist is not None else None
     loaded = load_evidence(evidence)
     snapshot = load_snapshot(inventory, loaded.documents)
     inputs = [str(inventory), *sorted({origin for _, origin in loaded.documents})]
+    result = audit_snapshot(snapshot, controls, inputs)
+    if mutes is None:
+        return AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.problems)
+    muted = apply_mutes(result.findings, mutes, today or dt.date.today())
     return AuditRun(
-        result=audit_snapshot(snapshot, controls, inputs),
+        result=result.model_copy(update={"findings": muted.findings}),
         snapshot=snapshot,
         skipped_evidence=loaded.problems,
+        expired_mutes=muted.expired,
+        unused_mutes=muted.unused,
     )

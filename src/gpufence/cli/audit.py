@@ -48,11 +48,22 @@ def audit_command(
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
     show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    mutelist: Annotated[
+        Path | None,
+        typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
+    ] = None,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
-    run = run_audit(inventory, evidence or [])
+    run = run_audit(inventory, evidence or [], mutelist=mutelist)
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
+    for mute in run.expired_mutes:
+        sys.stderr.write(
+            f"warning: mute {mute.control} {mute.resource} expired on {mute.expires}; "
+            "it muted nothing\n"
+        )
+    for mute in run.unused_mutes:
+        sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
     summary = summarize(run.result.findings, fail_on.severity())
     color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
     emit(render(run.result, summary, fmt, color=color, show_pass=show_pass), output)

@@ -1,0 +1,78 @@
+"""Mutelist: accepted risks, each with a reason and an expiry (suppression done right).
+
+A muted finding stays in every report with status MUTED and the reason; it no longer counts for
+``--fail-on``. An expired entry mutes nothing and is reported, so accepted risks get re-reviewed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from gpufence.model._base import Frozen
+from gpufence.model.findings import Finding, Status
+
+__all__ = ["Mute", "MuteOutcome", "Mutelist", "apply_mutes"]
+
+
+class Mute(Frozen):
+    control: str = Field(description="Control ID, or a glob such as 'OOB-*'.")
+    resource: str = Field(default="*", description="Resource path glob, e.g. 'node/lab-*'.")
+    reason: str = Field(min_length=10, description="Why the risk is accepted (kept in reports).")
+    expires: dt.date = Field(description="Last day the mute applies (ISO date).")
+    owner: str | None = Field(default=None, description="Who accepted the risk.")
+
+    def matches(self, finding: Finding) -> bool:
+        return fnmatch.fnmatchcase(finding.control, self.control) and fnmatch.fnmatchcase(
+            finding.resource, self.resource
+        )
+
+
+class Mutelist(Frozen):
+    version: Literal[1]
+    mutes: tuple[Mute, ...] = ()
+
+
+@dataclass(frozen=True)
+class MuteOutcome:
+    findings: tuple[Finding, ...]
+    expired: tuple[Mute, ...]
+    """Entries past their expiry: they muted nothing."""
+    unused: tuple[Mute, ...]
+    """Active entries that matched no FAIL or NOT_EVALUATED finding (stale or mistyped)."""
+
+
+_MUTABLE = (Status.FAIL, Status.NOT_EVALUATED)
+
+
+def apply_mutes(findings: Iterable[Finding], mutelist: Mutelist, today: dt.date) -> MuteOutcome:
+    """Mark FAIL/NOT_EVALUATED findings matched by an active entry as MUTED (pure)."""
+    active = [m for m in mutelist.mutes if m.expires >= today]
+    expired = tuple(m for m in mutelist.mutes if m.expires < today)
+    used: set[int] = set()
+    out: list[Finding] = []
+    for finding in findings:
+        index = next(
+            (i for i, m in enumerate(active) if finding.status in _MUTABLE and m.matches(finding)),
+            None,
+        )
+        if index is None:
+            out.append(finding)
+            continue
+        used.add(index)
+        mute = active[index]
+        evidence = {
+            **finding.evidence,
+            "muted_status": finding.status.value,
+            "mute_reason": mute.reason,
+            "mute_expires": mute.expires.isoformat(),
+            **({"mute_owner": mute.owner} if mute.owner else {}),
+        }
+        out.append(finding.model_copy(update={"status": Status.MUTED, "evidence": evidence}))
+    unused = tuple(m for i, m in enumerate(active) if i not in used)
+    return MuteOutcome(tuple(out), expired, unused)
