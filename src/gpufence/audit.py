@@ -9,8 +9,10 @@ from pathlib import Path
 
 from gpufence import __version__
 from gpufence.collect.evidence import load_evidence
+from gpufence.collect.fabric import with_fabric_evidence
 from gpufence.collect.inventory import load_snapshot
 from gpufence.collect.mutelist import load_mutelist
+from gpufence.collect.referenced import referenced_evidence
 from gpufence.controls import ALL_CONTROLS, Control, run_controls
 from gpufence.errors import InputError
 from gpufence.model.findings import AuditResult
@@ -56,8 +58,13 @@ def audit(
     """Load the inventory and evidence, evaluate every control, then apply the mutelist."""
     mutes = load_mutelist(mutelist) if mutelist is not None else None
     loaded = load_evidence(evidence)
-    snapshot = load_snapshot(inventory, loaded.documents)
-    inputs = [str(inventory), *sorted({origin for _, origin in loaded.documents})]
+    # Each InfiniBand network's partitions.conf (path in the inventory) becomes evidence too.
+    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents))
+    referenced = referenced_evidence(snapshot)
+    if referenced:
+        snapshot = snapshot.with_evidence(referenced)
+    documents = [*loaded.documents, *referenced]
+    inputs = [str(inventory), *sorted({origin for _, origin in documents})]
     result = audit_snapshot(snapshot, controls, inputs)
     if mutes is None:
         return AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.problems)

@@ -2,11 +2,155 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
 from gpufence.cli._app import app
+from gpufence.cli._output import emit
+from gpufence.errors import InputError
 
 attest_app = typer.Typer(
     help="Verify NVIDIA GPU/NVSwitch attestation evidence (issue 6).", no_args_is_help=True
 )
 app.add_typer(attest_app, name="attest")
+
+
+class AttestFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _parse_at(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--at {value!r} is not an ISO 8601 time (e.g. 2026-11-25T00:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_nonce(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        nonce = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise InputError(f"--nonce {value!r} is not hex") from None
+    if len(nonce) != 32:
+        raise InputError(
+            f"--nonce is {len(nonce)} bytes; an SPDM nonce is 32 bytes (64 hex digits)"
+        )
+    return nonce
+
+
+@attest_app.command("verify")
+def verify_command(
+    report: Annotated[Path | None, typer.Option(help="Attestation report, hex text.")] = None,
+    certs: Annotated[Path | None, typer.Option(help="Device certificate chain, PEM.")] = None,
+    evidence: Annotated[
+        Path | None, typer.Option(help="NVIDIA serialized evidence JSON (one or many devices).")
+    ] = None,
+    rim: Annotated[
+        list[Path] | None, typer.Option("--rim", help="Reference manifest (SWID XML); repeatable.")
+    ] = None,
+    nonce: Annotated[str | None, typer.Option(help="Expected nonce, 64 hex digits.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Check certificate validity at this ISO 8601 time (default now)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Appraisal policy YAML; the verdict also needs its approval."),
+    ] = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="Check revocation with OCSP (network; nonce'd).")
+    ] = False,
+    ocsp_url: Annotated[
+        str | None, typer.Option(help="OCSP responder (default: from the certificates).")
+    ] = None,
+    fmt: Annotated[
+        AttestFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = AttestFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+) -> None:
+    """Verify evidence offline against the pinned NVIDIA roots (exit 0 pass, 1 fail, 2 input)."""
+    from gpufence.attest.claims import result_json
+    from gpufence.attest.evidence import load_evidence_file, load_report_pair
+    from gpufence.attest.ocsp import OcspChecker, httpx_fetch
+    from gpufence.attest.policy import evaluate, load_policy
+    from gpufence.attest.rim import RimError, check_rim
+    from gpufence.attest.verify import VerifyOptions, verify_set
+
+    if evidence is not None and (report is not None or certs is not None):
+        raise InputError("give either --evidence, or --report with --certs, not both")
+    if evidence is None and (report is None or certs is None):
+        raise InputError("give --report FILE --certs FILE, or --evidence FILE")
+    when = _parse_at(at)
+    devices = load_evidence_file(evidence) if evidence else load_report_pair(report, certs)  # type: ignore[arg-type]
+    devices = devices if isinstance(devices, list) else [devices]
+    checks = []
+    for path in rim or []:
+        try:
+            checks.append(check_rim(path.read_bytes(), when, source=str(path)))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+        except RimError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    appraisal = load_policy(policy) if policy else None
+    revocation = OcspChecker(httpx_fetch(), url=ocsp_url) if online else None
+    result = verify_set(devices, VerifyOptions(when, _parse_nonce(nonce), revocation), checks)
+    document = result_json(result)
+    verdict = result.verdict
+    if appraisal is not None:
+        decision = evaluate(appraisal, result)
+        document["policy"] = json.loads(decision.model_dump_json())
+        if not decision.allowed:
+            verdict = "fail"
+    document["verdict"] = verdict
+    document["checked_at"] = when.isoformat()
+    if fmt is AttestFormat.json:
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = _text(document)
+    emit(text, output)
+    if output is not None:
+        sys.stderr.write(f"wrote {fmt.value} result to {output} (verdict: {verdict})\n")
+    raise typer.Exit(0 if verdict == "pass" else 1)
+
+
+def _text(document: dict[str, Any]) -> str:
+    marks = {"pass": "PASS", "fail": "FAIL", "not_evaluated": "N/E "}
+    lines = [
+        f"verdict: {str(document['verdict']).upper()}  "
+        f"(certificates checked at {document['checked_at']})"
+    ]
+    lines += [
+        f"  set  {marks[s['status']]} {s['name']}: {s['detail']}" for s in document["set_steps"]
+    ]
+    unchecked = False
+    for device in document["devices"]:
+        lines.append(f"{device['name']} ({device['kind']}): {device['verdict'].upper()}")
+        lines += [f"  {marks[s['status']]} {s['name']}: {s['detail']}" for s in device["steps"]]
+        unchecked |= any(
+            s["name"].endswith("revocation") and s["status"] == "not_evaluated"
+            for s in device["steps"]
+        )
+    decision = document.get("policy")
+    if isinstance(decision, dict):
+        state = "allowed" if decision["allowed"] else "DENIED"
+        lines.append(f"policy {decision['policy_id']} v{decision['policy_version']}: {state}")
+        lines += [f"  {r['code']}: {r['detail']}" for r in decision["reasons"]]
+    if unchecked:
+        lines.append("note: revocation not checked (offline); use --online to ask OCSP responders")
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gpufence.controls import cc, cmp, data, fabric, fw, gpu, oob
+from gpufence.controls import attestation, cc, cmp, data, fabric, fw, gpu, oob
 from gpufence.controls.engine import Control, ControlMeta, Outcome, control, run_controls
 from gpufence.model.findings import Plane
 
@@ -18,7 +18,7 @@ __all__ = [
     "run_controls",
 ]
 
-_PLANE_MODULES: tuple[ModuleType, ...] = (gpu, cc, oob, fw, fabric, data, cmp)
+_PLANE_MODULES: tuple[ModuleType, ...] = (gpu, cc, attestation, oob, fw, fabric, data, cmp)
 
 
 def _collect() -> tuple[Control, ...]:

@@ -7,8 +7,8 @@ validated inventory, the catalog rows and the evidence documents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -146,6 +146,18 @@ class Snapshot:
             (doc, self.evidence_origins.get(i, "evidence"))
             for i, doc in self._evidence_for(subject)
         ]
+
+    def with_evidence(self, documents: Sequence[tuple[EvidenceDocument, str]]) -> Snapshot:
+        """A new snapshot with ``documents`` (each with its origin) added to the evidence."""
+        start = len(self.evidence)
+        return replace(
+            self,
+            evidence=(*self.evidence, *(doc for doc, _ in documents)),
+            evidence_origins={
+                **self.evidence_origins,
+                **{start + i: origin for i, (_, origin) in enumerate(documents)},
+            },
+        )
 
     @property
     def inventory_dir(self) -> Path:

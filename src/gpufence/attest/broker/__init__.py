@@ -1,0 +1,3 @@
+"""The attestation-gated key broker: challenge, attest, release (see ``service``)."""
+
+from __future__ import annotations

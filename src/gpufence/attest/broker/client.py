@@ -1,0 +1,41 @@
+"""The requester's side of the broker protocol (used by tests, the benchmark and integrators).
+
+The requester makes an ephemeral P-384 key, asks for a challenge, has its GPUs sign
+``binding_nonce(challenge, its key)``, posts the evidence, and opens the released secret with
+its private key. Nothing here trusts the broker's answers beyond what HPKE authenticates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gpufence.attest.broker.crypto import b64d, binding_nonce, hpke_open, spki_der
+
+__all__ = ["Requester"]
+
+
+@dataclass
+class Requester:
+    key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP384R1())
+    )
+
+    @property
+    def public_pem(self) -> str:
+        return (
+            self.key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def gpu_nonce(self, challenge_nonce_b64: str) -> bytes:
+        """What the GPUs must sign for this challenge and this key."""
+        return binding_nonce(b64d(challenge_nonce_b64), spki_der(self.key.public_key()))
+
+    def open(self, release: dict[str, object]) -> bytes:
+        return hpke_open(b64d(str(release["ciphertext"])), self.key, str(release["info"]).encode())

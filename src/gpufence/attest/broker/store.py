@@ -1,0 +1,118 @@
+"""SQLite state of the broker: sealed secrets, single-use challenges, spent tokens.
+
+Consuming a challenge or a token is one ``UPDATE ... WHERE used = 0`` inside the connection's
+lock: of two concurrent requests with the same nonce, exactly one wins (replay protection).
+Nonces are stored as SHA-256 digests; secrets only sealed under the KEK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from gpufence.attest.broker.crypto import KeyEncryptionKey
+
+__all__ = ["BrokerStore", "Challenge", "ConsumeResult"]
+
+ConsumeResult = Literal["ok", "unknown", "expired", "replayed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS secrets (
+    id TEXT PRIMARY KEY, sealed BLOB NOT NULL, kek TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS challenges (
+    digest TEXT PRIMARY KEY, nonce BLOB NOT NULL, expires_at REAL NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS spent_tokens (jti TEXT PRIMARY KEY, spent_at REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: bytes
+    expires_at: float
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BrokerStore:
+    def __init__(self, path: Path | str, kek: KeyEncryptionKey) -> None:
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self.kek = kek
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- secrets ------------------------------------------------------------------------
+
+    def put_secret(self, secret_id: str, plaintext: bytes, now: float) -> None:
+        sealed = self.kek.seal(plaintext, secret_id.encode())
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, ?)",
+                (secret_id, sealed, self.kek.name, now),
+            )
+
+    def get_secret(self, secret_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sealed FROM secrets WHERE id = ?", (secret_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return self.kek.open(bytes(row[0]), secret_id.encode())
+
+    def secret_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM secrets ORDER BY id")]
+
+    # -- challenges ---------------------------------------------------------------------
+
+    def add_challenge(self, nonce: bytes, expires_at: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO challenges (digest, nonce, expires_at) VALUES (?,?,?)",
+                (_digest(nonce), nonce, expires_at),
+            )
+
+    def consume_challenge(self, nonce: bytes, now: float) -> tuple[ConsumeResult, Challenge | None]:
+        """Mark the challenge used (once); say why not when it cannot be."""
+        key = _digest(nonce)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT nonce, expires_at, used FROM challenges WHERE digest = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return "unknown", None
+            challenge = Challenge(bytes(row[0]), row[1])
+            if row[2]:
+                return "replayed", challenge
+            # Used even when expired: an expired nonce must not come back to life.
+            self._db.execute("UPDATE challenges SET used = 1 WHERE digest = ?", (key,))
+            if now > challenge.expires_at:
+                return "expired", challenge
+            return "ok", challenge
+
+    def purge(self, now: float) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 3600,))
+
+    # -- tokens -------------------------------------------------------------------------
+
+    def spend_token(self, jti: str, now: float) -> bool:
+        """True the first time ``jti`` is spent, False on every replay."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO spent_tokens VALUES (?, ?)", (jti, now))
+            except sqlite3.IntegrityError:
+                return False
+        return True

@@ -1,0 +1,70 @@
+"""A broker configuration in a temp folder: test device CA, test RIM CA, signed RIMs, KEK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from . import devicefactory as f
+
+SECRET = b"model-weights-key: 0123456789abcdef0123456789abcdef"
+
+
+@dataclass
+class BrokerKit:
+    config: Path
+    devices: list[f.TestDevice]
+    golden: list[bytes]
+    signing_key: ec.EllipticCurvePrivateKey
+    audit_log: Path
+
+    def evidence(
+        self, nonce: bytes, *, count: int | None = None, tamper: bool = False
+    ) -> list[dict[str, str]]:
+        items = []
+        for device in self.devices[: count or len(self.devices)]:
+            report = bytearray(f.build_report(device, nonce, self.golden))
+            if tamper:
+                report[100] ^= 0x01  # inside measurement block 2
+            items.append(f.serialized(device, bytes(report), nonce))
+        return items
+
+
+def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> BrokerKit:
+    root = f.make_root("Test Device Identity CA")
+    devices = [f.make_device("HOPPER", root=root) for _ in range(gpus)]
+    golden = f.measurements()
+    signer = f.make_rim_signer()
+    (tmp / "driver.xml").write_bytes(
+        f.make_rim(signer, "550.90.07", {i: golden[i] for i in range(0, 21)})
+    )
+    (tmp / "vbios.xml").write_bytes(
+        f.make_rim(signer, "96.00.9F.00.01", {i: golden[i] for i in range(21, 33)})
+    )
+    pem = serialization.Encoding.PEM
+    (tmp / "device-root.pem").write_bytes(root[0].public_bytes(pem))
+    (tmp / "rim-root.pem").write_bytes(signer.root.public_bytes(pem))
+    key = ec.generate_private_key(ec.SECP384R1())
+    (tmp / "signing.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (tmp / "kek.bin").write_bytes(bytes(range(32)).hex().encode())
+    (tmp / "policy.yaml").write_text(
+        "policy:\n  id: test-prod\n  version: 3\n"
+        f"  devices: {{gpu: {gpus}}}\n"
+        "  allowed_driver_versions: ['550.90.07']\n"
+        "  accept_not_evaluated: [revocation, 'rim.*.revocation']\n"
+    )
+    config = tmp / "broker.yaml"
+    config.write_text(
+        "broker:\n  audience: gpufence-test\n  nonce_ttl_s: 60\n"
+        f"  token_ttl_s: {token_ttl_s}\n"
+        "  database: broker.db\n  audit_log: audit.db\n  signing_key: signing.pem\n"
+        "  kek: {source: file, path: kek.bin}\n  rims: [driver.xml, vbios.xml]\n"
+        "  trust_anchors: {device_root: device-root.pem, rim_root: rim-root.pem}\n"
+        "  policy: policy.yaml\n"
+    )
+    return BrokerKit(config, devices, golden, key, tmp / "audit.db")

@@ -1,0 +1,117 @@
+"""Broker decisions without HTTP: expiry with an injected clock, sealing, audit chain, config."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gpufence.attest.broker.audit_log import verify_audit_log
+from gpufence.attest.broker.client import Requester
+from gpufence.attest.broker.config import key_release_evidence, load_broker_config
+from gpufence.attest.broker.crypto import TokenSigner, b64d
+from gpufence.attest.broker.service import BrokerService, Refusal
+from gpufence.errors import InputError
+
+from .brokerkit import SECRET, make_broker_kit
+from .conftest import FROZEN
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = FROZEN.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def service(tmp_path: Path):  # type: ignore[no-untyped-def]
+    kit = make_broker_kit(tmp_path)
+    clock = Clock()
+    svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
+    svc.store.put_secret("weights", SECRET, clock.now)
+    yield svc, kit, clock
+    svc.close()
+
+
+def _attest(svc: BrokerService, kit, requester: Requester) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    nonce = str(svc.challenge()["nonce"])
+    return svc.attest(nonce, requester.public_pem, kit.evidence(requester.gpu_nonce(nonce)))
+
+
+def test_release_flow_and_expiry(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, clock = service
+    requester = Requester()
+    token = str(_attest(svc, kit, requester)["token"])
+    released = svc.release(f"Bearer {token}", "weights")
+    assert requester.open(released) == SECRET
+    assert SECRET not in str(released).encode()
+    # An expired challenge.
+    nonce = str(svc.challenge()["nonce"])
+    clock.now += 61
+    with pytest.raises(Refusal) as err:
+        svc.attest(nonce, requester.public_pem, kit.evidence(requester.gpu_nonce(nonce)))
+    assert err.value.code == "NONCE_EXPIRED"
+    # An expired token.
+    token = str(_attest(svc, kit, requester)["token"])
+    clock.now += 200
+    with pytest.raises(Refusal) as err:
+        svc.release(f"Bearer {token}", "weights")
+    assert err.value.code == "TOKEN_EXPIRED"
+
+
+def test_secrets_are_sealed_at_rest(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svc, _, _ = service
+    raw = (
+        sqlite3.connect(tmp_path / "broker.db").execute("SELECT sealed FROM secrets").fetchone()[0]
+    )
+    assert SECRET not in bytes(raw)
+    assert svc.store.get_secret("weights") == SECRET
+
+
+def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, _ = service
+    requester = Requester()
+    token = str(_attest(svc, kit, requester)["token"])
+    header, payload, _ = token.split(".")
+    other = TokenSigner.load(None)
+    forged = other.sign(__import__("json").loads(b64d(payload)))
+    for bad in (forged, f"{header}.{payload}.", "eyJhbGciOiJub25lIn0.e30."):
+        with pytest.raises(Refusal) as err:
+            svc.release(f"Bearer {bad}", "weights")
+        assert err.value.code == "TOKEN_INVALID"
+
+
+def test_audit_log_chain_detects_tampering(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, _ = service
+    _attest(svc, kit, Requester())
+    assert verify_audit_log(kit.audit_log).ok
+    db = sqlite3.connect(kit.audit_log)
+    db.execute("UPDATE audit SET decision = 'allowed' WHERE seq = 1")
+    db.commit()
+    result = verify_audit_log(kit.audit_log)
+    assert not result.ok and result.first_bad_seq == 1
+    db.execute("DELETE FROM audit WHERE seq = 1")
+    db.commit()
+    assert verify_audit_log(kit.audit_log).first_bad_seq == 2
+
+
+def test_key_release_evidence_from_config(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path, token_ttl_s=3600)
+    doc = key_release_evidence(load_broker_config(kit.config))
+    assert doc.subject == "secrets/key-release"
+    assert doc.observed["key_release.token_ttl_s"] == 3600
+    assert doc.observed["key_release.policy_default_deny"] is True
+    assert doc.observed["key_release.revocation_required"] is False
+    assert doc.observed["key_release.kek_embedded_default"] is False
+    assert doc.observed["key_release.custom_trust_anchors"] is True
+
+
+def test_bad_config_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "broker.yaml"
+    path.write_text("broker:\n  audience: x\n  nonce_ttl_s: -1\n  policy: {id: p, version: 1}\n")
+    with pytest.raises(InputError) as err:
+        load_broker_config(path)
+    assert err.value.location is not None and err.value.location.line == 3

@@ -1,0 +1,203 @@
+"""End to end over HTTP on 127.0.0.1: `gpufence broker serve` releases to genuine evidence signed
+by a test device CA (NVIDIA's layout) and refuses each attack with its reason code."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.attest.brokerkit import SECRET, BrokerKit, make_broker_kit
+
+from gpufence.attest.broker.client import Requester
+from gpufence.attest.broker.crypto import TokenSigner, b64d
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpufence", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
+    kit = make_broker_kit(tmp_path)
+    (tmp_path / "secret.bin").write_bytes(SECRET)
+    put = _cli(
+        "broker",
+        "secret",
+        "put",
+        "--config",
+        str(kit.config),
+        "weights",
+        "--from-file",
+        str(tmp_path / "secret.bin"),
+    )
+    assert put.returncode == 0, put.stderr
+    assert SECRET.decode() not in put.stderr + put.stdout
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpufence",
+            "broker",
+            "serve",
+            "--config",
+            str(kit.config),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"broker did not start: {out}")
+            time.sleep(0.1)
+        yield base, kit
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _attest(
+    base: str, requester: Requester, kit: BrokerKit, **evidence_args: object
+) -> httpx.Response:
+    nonce = httpx.post(f"{base}/challenge").json()["nonce"]
+    evidence = kit.evidence(requester.gpu_nonce(nonce), **evidence_args)  # type: ignore[arg-type]
+    return httpx.post(
+        f"{base}/attest",
+        json={"nonce": nonce, "public_key": requester.public_pem, "evidence": evidence},
+    )
+
+
+def _refused(response: httpx.Response, code: str, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == code
+
+
+def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
+    base, kit = broker
+    requester = Requester()
+    # The correct flow releases the secret, encrypted to the requester's key only.
+    granted = _attest(base, requester, kit)
+    assert granted.status_code == 200, granted.text
+    token = granted.json()["token"]
+    released = httpx.get(f"{base}/resource/weights", headers={"Authorization": f"Bearer {token}"})
+    assert released.status_code == 200
+    assert requester.open(released.json()) == SECRET
+    assert SECRET not in released.content
+    # Replay of the token.
+    _refused(
+        httpx.get(f"{base}/resource/weights", headers={"Authorization": f"Bearer {token}"}),
+        "TOKEN_REPLAYED",
+        409,
+    )
+    # Replay of a challenge nonce.
+    nonce = httpx.post(f"{base}/challenge").json()["nonce"]
+    body = {
+        "nonce": nonce,
+        "public_key": requester.public_pem,
+        "evidence": kit.evidence(requester.gpu_nonce(nonce)),
+    }
+    assert httpx.post(f"{base}/attest", json=body).status_code == 200
+    _refused(httpx.post(f"{base}/attest", json=body), "NONCE_REPLAYED", 409)
+    # A nonce the broker never issued.
+    _refused(httpx.post(f"{base}/attest", json={**body, "nonce": "AAAA"}), "NONCE_UNKNOWN", 403)
+    # Evidence made for another challenge (wrong nonce) ...
+    old = httpx.post(f"{base}/challenge").json()["nonce"]
+    fresh = httpx.post(f"{base}/challenge").json()["nonce"]
+    stale = {
+        "nonce": fresh,
+        "public_key": requester.public_pem,
+        "evidence": kit.evidence(requester.gpu_nonce(old)),
+    }
+    _refused(httpx.post(f"{base}/attest", json=stale), "NONCE_MISMATCH", 403)
+    # ... or relayed to an attacker's key.
+    thief = Requester()
+    nonce = httpx.post(f"{base}/challenge").json()["nonce"]
+    relayed = {
+        "nonce": nonce,
+        "public_key": thief.public_pem,
+        "evidence": kit.evidence(requester.gpu_nonce(nonce)),
+    }
+    _refused(httpx.post(f"{base}/attest", json=relayed), "NONCE_MISMATCH", 403)
+    # Tampered evidence.
+    _refused(_attest(base, requester, kit, tamper=True), "EVIDENCE_REJECTED", 403)
+    # Policy: two GPUs required, one attested.
+    _refused(_attest(base, requester, kit, count=1), "POLICY_DENIED", 403)
+    # Unreadable evidence.
+    nonce = httpx.post(f"{base}/challenge").json()["nonce"]
+    bad = {"nonce": nonce, "public_key": requester.public_pem, "evidence": [{"arch": "HOPPER"}]}
+    _refused(httpx.post(f"{base}/attest", json=bad), "EVIDENCE_UNREADABLE", 400)
+    # A token for another audience, signed with the broker's own key (as if from a sister broker).
+    claims = json.loads(b64d(_attest(base, requester, kit).json()["token"].split(".")[1]))
+    foreign = TokenSigner(kit.signing_key).sign({**claims, "aud": "another-broker", "jti": "x1"})
+    _refused(
+        httpx.get(f"{base}/resource/weights", headers={"Authorization": f"Bearer {foreign}"}),
+        "TOKEN_AUDIENCE",
+        401,
+    )
+    _refused(httpx.get(f"{base}/resource/weights"), "TOKEN_MISSING", 401)
+    good = _attest(base, requester, kit).json()["token"]
+    _refused(
+        httpx.get(f"{base}/resource/nope", headers={"Authorization": f"Bearer {good}"}),
+        "RESOURCE_UNKNOWN",
+        404,
+    )
+    # Every decision is in the hash-chained log; tampering is detected by the CLI.
+    check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    entries = json.loads(check.stdout)["entries"]
+    assert entries >= 20
+    reasons = {row[0] for row in sqlite3.connect(kit.audit_log).execute("SELECT reason FROM audit")}
+    assert {
+        "TOKEN_REPLAYED",
+        "NONCE_REPLAYED",
+        "NONCE_MISMATCH",
+        "EVIDENCE_REJECTED",
+        "POLICY_DENIED",
+        "TOKEN_AUDIENCE",
+    } <= reasons
+    log_text = "\n".join(
+        str(r) for r in sqlite3.connect(kit.audit_log).execute("SELECT detail FROM audit")
+    )
+    assert SECRET.decode() not in log_text and token not in log_text
+    db = sqlite3.connect(kit.audit_log)
+    db.execute("UPDATE audit SET decision = 'refused' WHERE seq = 3")
+    db.commit()
+    tampered = _cli("broker", "audit-log", "verify", str(kit.audit_log))
+    assert (
+        tampered.returncode == 1 and "TAMPERED" in tampered.stdout and "entry 3" in tampered.stdout
+    )
