@@ -3,11 +3,14 @@
 1. Verification (one core): the real NVSwitch sample with its RIM, `verify_device` = parse +
    5-certificate chain + ECDSA P-384 signature + FWID + measurement comparison (RIM pre-checked,
    as the broker caches it); and the same with the RIM's XML-DSig and chain checked every time.
-   Same-run baselines: the floor (one `cryptography` ECDSA verify of the same signed bytes), and
-   nv-local-gpu-verifier's parse + signature path on the same sample when a Python with
-   `nv-local-gpu-verifier` installed is given (`--nvtrust-python`; it pins old dependencies, so it
-   lives in its own venv; it runs offline for this path).
-2. Broker: `gpufence broker serve` on 127.0.0.1, 64 concurrent clients each doing challenge ->
+   Same-run baseline: the floor (one `cryptography` ECDSA verify of the same signed bytes).
+2. Same-run baseline against NVIDIA's nv-local-gpu-verifier 2.7.3: its `AttestationReport(report,
+   HopperSettings())` parse + `verify_signature(leaf, 96, sha384)`, run offline in a Python that
+   has it (`--nvtrust-python`, default /tmp/nvvenv/bin/python; it pins old dependencies, so it lives
+   in its own venv), against gpufence's parse + signature step and `verify_device` on the same
+   sample. It is tried on the NVSwitch sample first; its parser rejects that one (2.7.3 does not
+   know the NVSwitch opaque fields), so the bench says why and compares on NVIDIA's Hopper sample.
+3. Broker: `gpufence broker serve` on 127.0.0.1, 64 concurrent clients each doing challenge ->
    attest (1 GPU, evidence signed by a test device CA) -> resource; releases/s and p50/p99.
 
     .venv/bin/python bench/attest.py [--seconds 3] [--releases 512] [--nvtrust-python PATH]
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import socket
@@ -24,8 +28,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,10 +41,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gpufence.attest.evidence import load_report_pair  # noqa: E402
+from gpufence.attest.evidence import DeviceEvidence, load_report_pair  # noqa: E402
 from gpufence.attest.rim import check_rim  # noqa: E402
 from gpufence.attest.spdm import parse_report  # noqa: E402
-from gpufence.attest.verify import VerifyOptions, verify_device  # noqa: E402
+from gpufence.attest.verify import (  # noqa: E402
+    VerifyOptions,
+    _signature_step,  # the exact step verify_device runs, timed alone for a like-for-like baseline
+    verify_device,
+)
 
 DATA = (
     REPO.parent
@@ -53,6 +61,8 @@ DATA = (
 AT = datetime(2026, 11, 25, tzinfo=UTC)
 NONCE = bytes.fromhex("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb")
 RIM = DATA / "switchVBIOSRim_NV_SWITCH_BIOS_5612_0002_890_9610550001.xml"
+NVTRUST_DATA = REPO.parent / "shared" / "data" / "attestation" / "nvtrust-local-gpu-verifier-2.7.3"
+DEFAULT_NVTRUST_PYTHON = Path("/tmp/nvvenv/bin/python")
 
 
 def rate(seconds: float, fn: object) -> float:
@@ -64,39 +74,168 @@ def rate(seconds: float, fn: object) -> float:
     return calls / (time.perf_counter() - start)
 
 
-def nvtrust_baseline(python: str, seconds: float) -> float | None:
-    script = textwrap.dedent(
-        f"""
-        import os, tempfile, time
-        os.chdir(tempfile.mkdtemp())  # verifier.config rewrites ./verifier.log on import
-        from verifier.attestation import AttestationReport
-        from verifier.cc_admin_utils import CcAdminUtils
-        from verifier.config import HopperSettings
-        from cryptography import x509
-        report = bytes.fromhex(open({str(DATA / "switchAttestationReport.txt")!r}).read().strip())
-        chain = open({str(DATA / "switchCertChain.txt")!r}, 'rb').read()
-        leaf = x509.load_pem_x509_certificates(chain)[0]
-        settings = HopperSettings()
-        def once():
-            parsed = AttestationReport(report, settings)
-            assert parsed.verify_signature(leaf, settings.signature_length, settings.HashFunction)
-        n, t = 0, time.perf_counter()
-        while time.perf_counter() - t < {seconds}:
-            once(); n += 1
-        print(n / (time.perf_counter() - t))
-        """
-    )
+# NVIDIA's own verifier, run in its venv: its real parse (AttestationReport) and signature check
+# (AttestationReport.verify_signature, python-ecdsa), timed like ours. verify_signature returns
+# False on *any* exception, so a run counts only if the sample gives True and a copy with one
+# signature byte flipped gives False. Candidates in order; the first nvtrust can verify is used.
+NVTRUST_SCRIPT = """
+import json, sys, time, traceback
+from cryptography import x509
+from verifier.attestation import AttestationReport
+from verifier.config import HopperSettings
+
+seconds, candidates = json.loads(sys.argv[1])
+settings = HopperSettings()
+
+
+def why(exc):
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        frame = traceback.extract_tb(cause.__traceback__)[-1]
+        text += f" (from {type(cause).__name__} {cause} in {frame.name}: {frame.line})"
+    return " ".join(text.split())
+
+
+def once(report, leaf):
+    parsed = AttestationReport(report, settings)
+    return parsed.verify_signature(leaf, settings.signature_length, settings.HashFunction)
+
+
+skipped = []
+for key, report_path, chain_path in candidates:
+    report = bytes.fromhex(open(report_path).read().strip())
+    leaf = x509.load_pem_x509_certificates(open(chain_path, "rb").read())[0]
     try:
-        out = subprocess.run(
-            [python, "-c", script], capture_output=True, text=True, timeout=120, check=True
+        ok = once(report, leaf)
+    except Exception as exc:
+        skipped.append([key, "its parser rejects it: " + why(exc)])
+        continue
+    if ok is not True:
+        skipped.append([key, f"verify_signature returned {ok!r} on the genuine sample"])
+        continue
+    tampered = report[:-1] + bytes([report[-1] ^ 1])
+    if once(tampered, leaf) is not False:
+        skipped.append([key, "verify_signature did not reject a flipped signature byte"])
+        continue
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        once(report, leaf)
+        calls += 1
+    rate = calls / (time.perf_counter() - start)
+    print("NVTRUST_RESULT " + json.dumps({"sample": key, "rate": rate, "skipped": skipped}))
+    break
+else:
+    print("NVTRUST_RESULT " + json.dumps({"sample": None, "rate": None, "skipped": skipped}))
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str
+    report: Path
+    chain: Path
+
+
+NVTRUST_SAMPLES = {
+    "switch": Sample(
+        "NVSwitch LS10 sample", DATA / "switchAttestationReport.txt", DATA / "switchCertChain.txt"
+    ),
+    "hopper": Sample(
+        "Hopper GH100 sample (nv-local-gpu-verifier's own samples/hopperAttestationReport.txt)",
+        NVTRUST_DATA / "samples" / "hopperAttestationReport.txt",
+        NVTRUST_DATA / "samples" / "hopperCertChain.txt",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class NvtrustRun:
+    sample: str | None
+    """Key in NVTRUST_SAMPLES that nvtrust verified and was timed on; None: none worked."""
+    rate: float | None
+    skipped: list[tuple[str, str]]
+    """(sample key, why nvtrust could not verify it offline)."""
+
+
+def nvtrust_baseline(python: str, seconds: float) -> NvtrustRun | str:
+    """Run nvtrust's parse + signature path in `python`; a one-line reason when it cannot run."""
+    candidates = [[key, str(s.report), str(s.chain)] for key, s in NVTRUST_SAMPLES.items()]
+    if os.sep in python:  # it runs in a scratch directory, so a relative path must be resolved
+        python = str(Path(python).absolute())
+    limit = 120 + 2 * seconds
+    with tempfile.TemporaryDirectory() as cwd:  # verifier.config writes ./verifier.log on import
+        try:
+            out = subprocess.run(
+                [python, "-c", NVTRUST_SCRIPT, json.dumps([seconds, candidates])],
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                cwd=cwd,
+            )
+        except OSError as exc:
+            return f"cannot start {python}: {exc.strerror or exc}"
+        except subprocess.TimeoutExpired:
+            return f"{python} did not finish within {limit:.0f} s"
+    lines = [line for line in out.stdout.splitlines() if line.startswith("NVTRUST_RESULT ")]
+    if out.returncode != 0 or not lines:
+        errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+        last = errors[-1] if errors else f"exit status {out.returncode}, no output"
+        return f"{python} failed: {last}"
+    data = json.loads(lines[-1].removeprefix("NVTRUST_RESULT "))
+    skipped = [(str(key), str(reason)) for key, reason in data["skipped"]]
+    return NvtrustRun(data["sample"], data["rate"], skipped)
+
+
+def _signature_ok(evidence: DeviceEvidence) -> bool:
+    """gpufence's parse + signature step alone: the same scope as nvtrust's baseline."""
+    return _signature_step(parse_report(evidence.report), evidence.certificates).status == "pass"
+
+
+def _ms(per_second: float) -> str:
+    return f"{per_second:8.0f} /s  ({1000 / per_second:.3f} ms)"
+
+
+def bench_nvtrust(python: str | None, seconds: float) -> None:
+    print("same-run baseline: nv-local-gpu-verifier 2.7.3 (NVIDIA), parse + signature, offline:")
+    if python is None:
+        print(
+            "  not run: no Python with nv-local-gpu-verifier (give --nvtrust-python, or create "
+            f"{DEFAULT_NVTRUST_PYTHON.parents[1]} with nv-local-gpu-verifier==2.7.3)"
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        print(f"  nvtrust baseline failed: {exc}")
-        return None
-    return float(out.stdout.strip().splitlines()[-1])
+        return
+    run = nvtrust_baseline(python, seconds)
+    if isinstance(run, str):
+        print(f"  not run: {run}")
+        return
+    reasons = [f"{NVTRUST_SAMPLES[key].label}: {reason}" for key, reason in run.skipped]
+    if run.sample is None or run.rate is None:
+        print(f"  not run: it verifies none of the samples offline: {'; '.join(reasons)}")
+        return
+    for reason in reasons:
+        print(f"  not usable by nvtrust offline: {reason}")
+    sample = NVTRUST_SAMPLES[run.sample]
+    evidence = load_report_pair(sample.report, sample.chain)
+    options = VerifyOptions(AT, NONCE)
+    assert _signature_ok(evidence)
+    assert verify_device(evidence, options).verdict == "pass"
+    ours = rate(seconds, lambda: _signature_ok(evidence))
+    device = rate(seconds, lambda: verify_device(evidence, options))
+    print(f"  compared on the {sample.label}:")
+    print("  nvtrust's verify_signature returned True on it and False with one signature byte")
+    print("  flipped (nvtrust as shipped: python-ecdsa, debug log to ./verifier.log)")
+    print(f"  nvtrust AttestationReport() + verify_signature(): {_ms(run.rate)}")
+    print(
+        f"  gpufence parse_report + signature step:           {_ms(ours)}"
+        f"  -> ratio gpufence/nvtrust {ours / run.rate:.2f}"
+    )
+    print(
+        f"  gpufence verify_device (+chain, FWID, nonce):     {_ms(device)}"
+        f"  -> ratio gpufence/nvtrust {device / run.rate:.2f}"
+    )
 
 
-def bench_verify(seconds: float, nvtrust_python: str | None) -> None:
+def bench_verify(seconds: float) -> None:
     evidence = load_report_pair(DATA / "switchAttestationReport.txt", DATA / "switchCertChain.txt")
     rim_bytes = RIM.read_bytes()
     rim = check_rim(rim_bytes, AT)
@@ -122,16 +261,6 @@ def bench_verify(seconds: float, nvtrust_python: str | None) -> None:
     print(
         f"  baseline floor: one ECDSA P-384 verify:     {base:8.0f} /s  -> gpufence costs {base / full:.1f}x the floor"  # noqa: E501
     )
-    if nvtrust_python:
-        nv = nvtrust_baseline(nvtrust_python, seconds)
-        if nv:
-            print(
-                f"  baseline nv-local-gpu-verifier parse+signature: {nv:8.0f} /s  -> ratio gpufence/nvtrust {full / nv:.2f}"  # noqa: E501
-            )
-    else:
-        print(
-            "  baseline nv-local-gpu-verifier: not run (give --nvtrust-python of a venv with nv-local-gpu-verifier)"  # noqa: E501
-        )
 
 
 def _free_port() -> int:
@@ -232,12 +361,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--releases", type=int, default=512)
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--nvtrust-python", default=None)
+    parser.add_argument(
+        "--nvtrust-python",
+        default=str(DEFAULT_NVTRUST_PYTHON) if DEFAULT_NVTRUST_PYTHON.exists() else None,
+        help="Python of a venv with nv-local-gpu-verifier==2.7.3 (default: %(default)s)",
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}"  # noqa: E501
     )
-    bench_verify(args.seconds, args.nvtrust_python)
+    bench_verify(args.seconds)
+    bench_nvtrust(args.nvtrust_python, args.seconds)
     bench_broker(args.releases, args.clients)
 
 
