@@ -1,10 +1,164 @@
-"""`gpufence k8s`: Kubernetes GPU-tenancy checks (issue 7)."""
+"""`gpufence k8s`: Kubernetes GPU-tenancy checks (issue 7): scan, policies."""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from gpufence import __version__
 from gpufence.cli._app import app
+from gpufence.cli._output import emit
+from gpufence.cli.audit import FailOn
+from gpufence.collect.inventory import load_inventory
+from gpufence.collect.kubernetes import ClusterState, load_manifests, state_to_raw
+from gpufence.collect.kubernetes.live import load_live
+from gpufence.collect.kubernetes.policies import TenantNamespace, write_policies
+from gpufence.collect.kubernetes.scan import scan_state
+from gpufence.collect.kubernetes.view import K8sView
+from gpufence.errors import InputError
+from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument
+from gpufence.model.findings import Status, summarize
+from gpufence.report import OutputFormat, render
 
 k8s_app = typer.Typer(help="Kubernetes GPU-tenancy checks (issue 7).", no_args_is_help=True)
 app.add_typer(k8s_app, name="k8s")
+
+
+def _inventory_tenants(inventory: Path | None) -> dict[str, str]:
+    if inventory is None:
+        return {}
+    parsed, _ = load_inventory(inventory)
+    return {t.name: t.data_sensitivity.value for t in parsed.tenants}
+
+
+def _read(
+    paths: list[Path] | None, live: bool, kubeconfig: str | None, context: str | None
+) -> ClusterState:
+    if live and paths:
+        raise InputError("give manifest paths or --live, not both")
+    if live:
+        return load_live(kubeconfig, context)
+    if not paths:
+        raise InputError("give manifest files/directories, or --live for the current cluster")
+    return load_manifests(paths)
+
+
+@k8s_app.command("scan")
+def scan_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Manifest files or directories (YAML, multi-document, Helm output)."),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Read the cluster of the current kubeconfig context.")
+    ] = False,
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Kubeconfig file for --live (default: $KUBECONFIG).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context for --live.")] = None,
+    inventory: Annotated[
+        Path | None,
+        typer.Option(help="Inventory: its tenants name namespaces and give data sensitivity."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="Exit 1 when a FAIL at or above this severity exists.")
+    ] = FailOn.low,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.text
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    evidence_out: Annotated[
+        Path | None,
+        typer.Option(help="Also write what was read as evidence for `gpufence audit`."),
+    ] = None,
+) -> None:
+    """Check Kubernetes GPU tenancy (sharing, privileged pods, policies) in manifests or live."""
+    state = _read(paths, live, kubeconfig, context)
+    result = scan_state(state, _inventory_tenants(inventory))
+    for note in state.notes:
+        sys.stderr.write(f"note: {note}\n")
+    for kind, reason in sorted(state.unreadable.items()):
+        sys.stderr.write(f"warning: could not read {kind}: {reason}\n")
+    if evidence_out is not None:
+        doc = EvidenceDocument(
+            schema=EVIDENCE_SCHEMA,
+            subject="cluster/kubernetes",
+            collector="kubernetes",
+            collector_version=f"gpufence {__version__}",
+            collected_at=datetime.now(UTC),
+            raw=state_to_raw(state),
+        )
+        emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", evidence_out)
+    summary = summarize(result.findings, fail_on.severity())
+    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
+    emit(render(result, summary, fmt, color=color, show_pass=show_pass), output)
+    if summary.by_status[Status.ERROR]:
+        raise typer.Exit(3)
+    raise typer.Exit(1 if summary.verdict == "fail" else 0)
+
+
+@k8s_app.command("policies")
+def policies_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write manifests into.")],
+    from_paths: Annotated[
+        list[Path] | None,
+        typer.Option("--from", help="Manifests whose labelled namespaces are the tenants."),
+    ] = None,
+    inventory: Annotated[
+        Path | None, typer.Option(help="Inventory: each tenant gets a namespace of its name.")
+    ] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", help="Tenant namespace NAME or NAME=TENANT (repeatable)."),
+    ] = None,
+    gpu_quota: Annotated[
+        int | None,
+        typer.Option(min=0, help="GPUs (and MIG instances) each tenant namespace may request."),
+    ] = None,
+    signature_issuer: Annotated[
+        str | None, typer.Option(help="OIDC issuer of the image signers (keyless Sigstore).")
+    ] = None,
+    signature_subject: Annotated[
+        str | None, typer.Option(help="Signer identity (e.g. a CI workflow URL).")
+    ] = None,
+) -> None:
+    """Write admission policies (ValidatingAdmissionPolicy + Kyverno) and tenant manifests."""
+    tenants = _inventory_tenants(inventory)
+    found: dict[str, TenantNamespace] = {
+        name: TenantNamespace(name, name, sensitivity) for name, sensitivity in tenants.items()
+    }
+    if from_paths:
+        view = K8sView(load_manifests(from_paths), tenants)
+        for ns in view.tenant_namespaces:
+            used = sorted(
+                set().union(*(p.gpu_resources for p in view.pods_by_namespace.get(ns.name, ())))
+            )
+            found[ns.name] = TenantNamespace(
+                ns.name, str(view.tenant_of(ns.name)), view.sensitivity(ns.name), tuple(used)
+            )
+    for item in namespace or []:
+        name, _, tenant = item.partition("=")
+        found[name] = TenantNamespace(name, tenant or name, tenants.get(tenant or name))
+    written = write_policies(
+        out,
+        sorted(found.values(), key=lambda n: n.name),
+        gpu_quota=gpu_quota,
+        signature_issuer=signature_issuer,
+        signature_subject=signature_subject,
+    )
+    for path in written.values():
+        sys.stderr.write(f"wrote {path}\n")
+    if found and gpu_quota is None:
+        sys.stderr.write("note: no --gpu-quota: tenant namespaces get no ResourceQuota (K8S-008)\n")
+    if signature_issuer is None:
+        sys.stderr.write(
+            "note: no --signature-issuer/--signature-subject: no image-signature policy (K8S-009)\n"
+        )

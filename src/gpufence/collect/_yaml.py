@@ -17,7 +17,14 @@ import yaml
 
 from gpufence.errors import InputError, SourceLocation
 
-__all__ = ["LocatedDocument", "Pointer", "load_yaml", "pointer_to_text"]
+__all__ = [
+    "LocatedDocument",
+    "Pointer",
+    "Yaml12Loader",
+    "index_positions",
+    "load_yaml",
+    "pointer_to_text",
+]
 
 Pointer = tuple[str | int, ...]
 """A path into a document: mapping keys and sequence indexes."""
@@ -27,15 +34,15 @@ Pointer = tuple[str | int, ...]
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Yaml12Loader(_SafeBase):  # type: ignore[valid-type,misc]
+class Yaml12Loader(_SafeBase):  # type: ignore[valid-type,misc]
     """SafeLoader with YAML 1.2 booleans (true/false only)."""
 
 
-_Yaml12Loader.yaml_implicit_resolvers = {
+Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Yaml12Loader.add_implicit_resolver(
+Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool",
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
@@ -93,13 +100,17 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _index(
+def index_positions(
     node: yaml.Node,
     pointer: Pointer,
     values: dict[Pointer, tuple[int, int]],
     keys: dict[Pointer, tuple[int, int]],
     path: Path,
 ) -> None:
+    """Record the (line, column) of every value under ``node`` (and of mapping keys).
+
+    Rejects duplicate and non-scalar keys with an :class:`InputError` naming the place.
+    """
     values[pointer] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, tuple[int, int]] = {}
@@ -120,10 +131,10 @@ def _index(
                 )
             seen[key] = _mark(key_node)
             keys[(*pointer, key)] = _mark(key_node)
-            _index(value_node, (*pointer, key), values, keys, path)
+            index_positions(value_node, (*pointer, key), values, keys, path)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, (*pointer, i), values, keys, path)
+            index_positions(item, (*pointer, i), values, keys, path)
 
 
 def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
@@ -135,14 +146,14 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
             raise InputError(f"{path}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: cannot read: {exc}") from None
-    loader = _Yaml12Loader(text)
+    loader = Yaml12Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise InputError("the file is empty", location=SourceLocation(path, 1, 1))
         values: dict[Pointer, tuple[int, int]] = {}
         keys: dict[Pointer, tuple[int, int]] = {}
-        _index(node, (), values, keys, path)
+        index_positions(node, (), values, keys, path)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gpufence.controls import attestation, cc, cmp, data, fabric, fw, gpu, oob
+from gpufence.controls import attestation, cc, cmp, data, fabric, fw, gpu, gpu_observed, k8s, oob
 from gpufence.controls.engine import Control, ControlMeta, Outcome, control, run_controls
 from gpufence.model.findings import Plane
 
@@ -18,7 +18,18 @@ __all__ = [
     "run_controls",
 ]
 
-_PLANE_MODULES: tuple[ModuleType, ...] = (gpu, cc, attestation, oob, fw, fabric, data, cmp)
+_PLANE_MODULES: tuple[ModuleType, ...] = (
+    gpu,
+    gpu_observed,
+    cc,
+    attestation,
+    oob,
+    fw,
+    fabric,
+    k8s,
+    data,
+    cmp,
+)
 
 
 def _collect() -> tuple[Control, ...]:
