@@ -138,3 +138,28 @@ def test_markup_and_control_characters_are_inert(result: AuditResult) -> None:
     out = _text(AuditResult(findings=(evil,), controls=(), tool_version="1"))
     assert "\x1b" not in out
     assert "node\\x1b[31m-x — [bold]hi[/bold] :smile:\\nsecond" in out
+
+
+def test_many_not_evaluated_of_one_control_collapse() -> None:
+    from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status, summarize
+    from gpufence.report.text import render_text
+
+    findings = tuple(
+        Finding(
+            control="OOB-009",
+            title="A title for tests",
+            plane=Plane.OOB,
+            severity=Severity.HIGH,
+            status=Status.NOT_EVALUATED,
+            resource=f"bmc/b{i}",
+            message=f"no scan evidence for bmc/b{i}",
+            remediation="scan it",
+        )
+        for i in range(5)
+    )
+    result = AuditResult(findings=findings, controls=(), inputs=("inv.yaml",), tool_version="t")
+    text = render_text(result, summarize(findings, Severity.LOW))
+    entries = [line for line in text.splitlines() if "OOB-009" in line]
+    assert len(entries) == 1
+    assert "5 resources (bmc/b0, bmc/b1, bmc/b2, +2 more)" in entries[0]
+    assert "5 NOT_EVALUATED" in text

@@ -79,6 +79,45 @@ def _entry(finding: Finding) -> list[Text]:
     return lines
 
 
+_COLLAPSE_AT = 3
+"""NOT_EVALUATED findings of one control on this many resources or more print as one entry."""
+
+
+def _collapsed(findings: list[Finding]) -> list[Text]:
+    """One entry for a control that could not be evaluated on many resources."""
+    first = findings[0]
+    sev = first.severity
+    line = Text("  ")
+    line.append(f"[{sev.value.upper()}]", style=_SEVERITY_STYLE[sev])
+    line.append(f" {first.control}", style="bold")
+    names = ", ".join(one_line(f.resource) for f in findings[:3])
+    more = f", +{len(findings) - 3} more" if len(findings) > 3 else ""
+    line.append(f"  {len(findings)} resources ({names}{more}) — {one_line(first.message)}")
+    line.append(f"  ({Status.NOT_EVALUATED.value})", style=_STATUS_STYLE[Status.NOT_EVALUATED])
+    return [line]
+
+
+def _entries(findings: list[Finding], show_pass: bool) -> list[Text]:
+    """Entries of one plane in order; many NOT_EVALUATED of one control collapse into one."""
+    not_evaluated: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.status is Status.NOT_EVALUATED:
+            not_evaluated.setdefault(finding.control, []).append(finding)
+    lines: list[Text] = []
+    done: set[str] = set()
+    for finding in findings:
+        if finding.status is Status.PASS and not show_pass:
+            continue
+        group = not_evaluated.get(finding.control, [])
+        if finding.status is Status.NOT_EVALUATED and len(group) >= _COLLAPSE_AT:
+            if finding.control not in done:
+                done.add(finding.control)
+                lines.extend(_collapsed(group))
+            continue
+        lines.extend(_entry(finding))
+    return lines
+
+
 def _breakdown(counts: list[tuple[Severity, int]]) -> str:
     return ", ".join(f"{n} {sev.value}" for sev, n in counts)
 
@@ -155,11 +194,8 @@ def render_text(
     for plane, findings in groups:
         console.print()
         console.print(_heading(plane.label, findings))
-        for finding in findings:
-            if finding.status is Status.PASS and not show_pass:
-                continue
-            for line in _entry(finding):
-                console.print(line)
+        for line in _entries(findings, show_pass):
+            console.print(line)
     console.print()
     verdict = verdict_line(summary)
     console.print(Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green"))
