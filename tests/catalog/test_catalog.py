@@ -41,12 +41,22 @@ MIG_CAPABLE = {
     "A100-SXM4-80GB",
     "A100-PCIE-80GB",
     "A30",
+    "A800-SXM4-80GB",
+    "A800-PCIE-80GB",
+    "A800-40GB-ACTIVE",
+    "PG506-96GB",
     "H100-SXM5-80GB",
     "H100-PCIE-80GB",
     "H100-NVL-94GB",
     "H200-SXM-141GB",
     "H200-NVL-141GB",
     "H20-96GB",
+    "H800-SXM5-80GB",
+    "H800-PCIE-80GB",
+    "H800-NVL-94GB",
+    "H100-96GB",
+    "GH200-96GB",
+    "GH200-144GB",
     "B200",
     "B300",
     "GB200",
@@ -88,6 +98,12 @@ NAMES = [
     ("NVIDIA A100-SXM4-80GB", "A100-SXM4-80GB"),
     ("NVIDIA A100 80GB PCIe", "A100-PCIE-80GB"),
     ("A30", "A30"),
+    ("A800", "A800-SXM4-80GB"),
+    ("NVIDIA A800-SXM4-80GB", "A800-SXM4-80GB"),
+    ("NVIDIA A800 80GB PCIe", "A800-PCIE-80GB"),
+    ("NVIDIA A800 80GB PCIe LC", "A800-PCIE-80GB"),
+    ("NVIDIA A800 40GB Active", "A800-40GB-ACTIVE"),
+    ("NVIDIA PG506-232", "PG506-96GB"),
     ("NVIDIA H100 80GB HBM3", "H100-SXM5-80GB"),
     ("H100-SXM5-80GB", "H100-SXM5-80GB"),
     ("h100", "H100-SXM5-80GB"),
@@ -98,6 +114,15 @@ NAMES = [
     ("h200", "H200-SXM-141GB"),
     ("NVIDIA H200 NVL", "H200-NVL-141GB"),
     ("H20", "H20-96GB"),
+    ("NVIDIA H800", "H800-SXM5-80GB"),
+    ("h800", "H800-SXM5-80GB"),
+    ("NVIDIA H800 PCIe", "H800-PCIE-80GB"),
+    ("NVIDIA H800 NVL", "H800-NVL-94GB"),
+    ("H100 96GB", "H100-96GB"),
+    ("gh200", "GH200-96GB"),
+    ("NVIDIA GH200 120GB", "GH200-96GB"),
+    ("NVIDIA GH200 480GB", "GH200-96GB"),
+    ("NVIDIA GH200 144G HBM3e", "GH200-144GB"),
     ("b200", "B200"),
     ("b300", "B300"),
     ("NVIDIA B300 SXM6 AC", "B300"),
@@ -210,7 +235,8 @@ def test_unknown_name_far_from_everything_has_no_suggestions(catalog: Catalog) -
     assert info.value.closest == ()
 
 
-@pytest.mark.parametrize("name", ["", "   ", "nvidia", "0x9999", "GH200", "A800"])
+# 0x2328 (H20B) and 0x232C (H20 HBM3e) are in pci.ids but mig-parted does not name them.
+@pytest.mark.parametrize("name", ["", "   ", "nvidia", "0x9999", "0x2328", "0x232C", "GH300"])
 def test_unknown_names_raise(catalog: Catalog, name: str) -> None:
     with pytest.raises(UnknownGpuModelError):
         catalog.lookup(name)
@@ -313,10 +339,17 @@ def test_cc_classes(catalog: Catalog) -> None:
         "GB200": CcLevel.NONE,
         "GB300": CcLevel.NONE,
         "RTX-PRO-6000-WS": CcLevel.NONE,
+        "H800-SXM5-80GB": CcLevel.NONE,
+        "H800-PCIE-80GB": CcLevel.NONE,
+        "H800-NVL-94GB": CcLevel.NONE,
+        "H100-96GB": CcLevel.NONE,
+        "GH200-96GB": CcLevel.NONE,
+        "GH200-144GB": CcLevel.NONE,
     }
     assert {k: catalog.lookup(k).cc for k in expected} == expected
     # The fail-closed choices must say why.
-    for key in ("H20-96GB", "GB200", "GB300"):
+    fail_closed = ("H20-96GB", "GB200", "GB300", "H800-SXM5-80GB", "H800-PCIE-80GB")
+    for key in (*fail_closed, "H800-NVL-94GB", "H100-96GB", "GH200-96GB", "GH200-144GB"):
         assert any("fails closed" in note for note in catalog.lookup(key).notes), key
 
 
@@ -643,15 +676,14 @@ def test_mig_parted_device_filters_agree_with_catalog(
         for entry in entries:
             for device in _device_filters(entry):
                 model = catalog.by_pci_device_id(device)
-                if model is None:
-                    continue  # A800, H800, GH200, PG506, H100-96GB: not in the catalog (yet)
+                assert model is not None, f"{config_name}: device-filter 0x{device:04X} unknown"
                 for profile_name, count in (entry.get("mig-devices") or {}).items():
                     profile = model.mig_profile(profile_name)
                     where = f"{config_name} 0x{device:04X} -> {model.key}"
                     assert profile is not None, f"{where}: no profile {profile_name}"
                     assert count <= profile.max_count, f"{where}: {profile_name}: {count}"
                     checked += 1
-    assert checked >= 40  # the file has ~20 filtered entries over ~50 known device IDs
+    assert checked >= 70  # every filtered entry, each device ID of it, each profile
 
 
 def test_mig_parted_unfiltered_counts_fit_every_row_with_that_profile(
@@ -723,12 +755,13 @@ def test_family_grids_agree_with_derived_placement_data(catalog: Catalog) -> Non
     # Profile names per model (derived names_by_model) match the catalog rows.
     names = derived["eight_slot"]["names_by_model"]
     rows = {
-        "A100-40GB": ["A100-SXM4-40GB", "A100-PCIE-40GB"],
-        "A100-80GB": ["A100-SXM4-80GB", "A100-PCIE-80GB"],
-        "H100-80GB": ["H100-SXM5-80GB", "H100-PCIE-80GB"],
-        "H100-NVL-94GB": ["H100-NVL-94GB"],
-        "H100-96GB": ["H20-96GB"],
+        "A100-40GB": ["A100-SXM4-40GB", "A100-PCIE-40GB", "A800-40GB-ACTIVE"],
+        "A100-80GB": ["A100-SXM4-80GB", "A100-PCIE-80GB", "A800-SXM4-80GB", "A800-PCIE-80GB"],
+        "H100-80GB": ["H100-SXM5-80GB", "H100-PCIE-80GB", "H800-SXM5-80GB", "H800-PCIE-80GB"],
+        "H100-NVL-94GB": ["H100-NVL-94GB", "H800-NVL-94GB"],
+        "H100-96GB": ["H20-96GB", "H100-96GB", "GH200-96GB", "PG506-96GB"],
         "H200-141GB": ["H200-SXM-141GB", "H200-NVL-141GB"],
+        "GH200-144GB": ["GH200-144GB"],
         "B200": ["B200"],
         "GB200": ["GB200"],
         "B300": ["B300"],
@@ -737,3 +770,23 @@ def test_family_grids_agree_with_derived_placement_data(catalog: Catalog) -> Non
     for derived_name, keys in rows.items():
         for key in keys:
             assert [p.name for p in catalog.lookup(key).mig_profiles] == names[derived_name], key
+
+
+def test_every_mig_parted_device_filter_is_in_the_catalog(
+    catalog: Catalog, mig_parted_configs: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Every device mig-parted's config-default names by PCI ID resolves to a MIG-capable row
+    whose profile names include every profile the filtered entries ask for."""
+    devices = {
+        device
+        for entries in mig_parted_configs.values()
+        for entry in entries
+        for device in _device_filters(entry)
+    }
+    assert len(devices) >= 27
+    for device in devices:
+        model = catalog.by_pci_device_id(device)
+        assert model is not None, f"0x{device:04X} is not in the catalog"
+        assert model.mig_capable, model.key
+        # Packed form (mig-parted device-filter) resolves to the same row.
+        assert catalog.lookup(f"0x{device:04X}10DE") is model

@@ -2,4 +2,75 @@
 
 from __future__ import annotations
 
-from gpufence.cli._app import app  # noqa: F401 - the planner registers `plan` here
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gpufence.cli._app import app
+from gpufence.cli._output import emit
+from gpufence.collect.inventory import load_snapshot
+from gpufence.errors import InternalError
+from gpufence.plan import Strategy, place, verify_plan
+from gpufence.plan.emit import render_artifacts, write_artifacts
+from gpufence.plan.planned import PLAN_DECIDES
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command("plan")
+def plan_command(
+    inventory: Annotated[Path, typer.Argument(help="Inventory YAML file (tenants with demand).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the generated artifacts.")],
+    fmt: Annotated[
+        PlanFormat, typer.Option("--format", "-f", help="Summary format on stdout.")
+    ] = PlanFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the summary to this file.")
+    ] = None,
+    recommended: Annotated[
+        bool,
+        typer.Option(
+            "--recommended",
+            help="Place every tenant by its recommended mechanism, not the weakest acceptable.",
+        ),
+    ] = False,
+    strategy: Annotated[
+        Strategy, typer.Option(help="MIG packing: packed (default) or first-fit (baseline).")
+    ] = Strategy.PACKED,
+) -> None:
+    """Decide each tenant's isolation, place all demand, write mig-parted/k8s configs.
+
+    Exit 0 when every demand is placed, 1 when some is not (reported with the reason),
+    2 for bad input (including a demand no pool could ever serve).
+    """
+    snapshot = load_snapshot(inventory)
+    plan = place(snapshot, recommended=recommended, strategy=strategy)
+    failures = verify_plan(snapshot, plan)
+    ours = [f for f in failures if f.control in PLAN_DECIDES]
+    if ours:
+        # A plan must pass the audit it implies; anything else is a planner bug.
+        listed = "; ".join(f"{f.control} {f.resource}: {f.message}" for f in ours[:5])
+        raise InternalError(f"the planned cluster fails its own audit: {listed}")
+    for finding in failures:
+        sys.stderr.write(
+            f"warning: the planned cluster still fails {finding.control} on {finding.resource} "
+            f"(not decided by the plan): {finding.message}\n"
+        )
+    artifacts = render_artifacts(snapshot, plan, out)
+    write_artifacts(out, artifacts)
+    if fmt is PlanFormat.json:
+        emit(json.dumps(artifacts.summary, indent=2) + "\n", output)
+    else:
+        emit(artifacts.summary_text, output)
+    sys.stderr.write(
+        f"wrote {len(artifacts.files)} files to {out}"
+        + (f"; {len(plan.unplaced)} demand(s) not fully placed\n" if plan.unplaced else "\n")
+    )
+    raise typer.Exit(1 if plan.unplaced else 0)

@@ -1,0 +1,185 @@
+"""Kubernetes objects for the plan: node labels/taints and per-tenant manifests.
+
+Nodes (partial ``v1/Node`` objects for ``kubectl apply --server-side``): the GPU Operator's
+``nvidia.com/mig.config`` and ``nvidia.com/cc.mode`` (``on``/``off``; ``ppcie`` for Hopper
+protected-PCIe nodes, k8s-cc-manager), the device plugin's ``nvidia.com/device-plugin.config``,
+``gpufence.io/pool``, and for nodes reserved to one tenant ``gpufence.io/tenant`` plus the taint
+``gpufence.io/tenant=<tenant>:NoSchedule``.
+
+Tenants: a Namespace, a ResourceQuota on ``requests.nvidia.com/gpu`` and
+``requests.nvidia.com/mig-<profile>`` (mixed strategy; ``+`` becomes ``.`` as the device plugin
+names them), and a PodTemplate with the node affinity and tolerations the tenant's pods need.
+Where all of a tenant's GPUs sit on its own nodes, the Namespace also carries the PodNodeSelector
+and PodTolerationRestriction annotations (those admission plugins must be enabled).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from gpufence.catalog import GpuModel
+from gpufence.model.inventory import CcMode, CcMultiGpuMode
+from gpufence.plan.emit.device_plugin import config_key
+from gpufence.plan.emit.names import dns_label, label_value
+from gpufence.plan.model import NodePlan, Plan, PoolPlan
+
+__all__ = ["POOL_LABEL", "TENANT_LABEL", "mig_resource", "node_objects", "tenant_manifests"]
+
+TENANT_LABEL = "gpufence.io/tenant"
+POOL_LABEL = "gpufence.io/pool"
+MECHANISM_LABEL = "gpufence.io/mechanism"
+QUOTA = "gpufence-gpus"
+TEMPLATE = "gpufence-gpu-workload"
+
+
+def mig_resource(pool: PoolPlan, profile: str) -> str:
+    """Extended resource a MIG instance is advertised as (device plugin internal/rm/rm.go)."""
+    if pool.mig_strategy == "single":
+        return "nvidia.com/gpu"
+    return "nvidia.com/mig-" + profile.replace("+", ".")
+
+
+def _cc_label(node: NodePlan) -> str:
+    if node.cc_mode is not CcMode.ON:
+        return "off"
+    return "ppcie" if node.cc_multi_gpu is CcMultiGpuMode.PROTECTED_PCIE else "on"
+
+
+def node_objects(
+    plan: Plan, mig_labels: Mapping[str, str], models: Mapping[str, GpuModel]
+) -> list[dict[str, Any]]:
+    objects = []
+    for pool in plan.pools:
+        model = models[pool.gpu_model]
+        for node in pool.nodes:
+            labels = {
+                POOL_LABEL: label_value(pool.name),
+                "nvidia.com/device-plugin.config": config_key(pool),
+            }
+            if node.name in mig_labels:
+                labels["nvidia.com/mig.config"] = mig_labels[node.name]
+            if model.cc.supports_cc:
+                labels["nvidia.com/cc.mode"] = _cc_label(node)
+            obj: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": node.name, "labels": labels},
+            }
+            if node.exclusive:
+                owner = dns_label(node.tenants[0])
+                labels[TENANT_LABEL] = owner
+                obj["spec"] = {
+                    "taints": [{"key": TENANT_LABEL, "value": owner, "effect": "NoSchedule"}]
+                }
+            objects.append(obj)
+    return objects
+
+
+def tenant_manifests(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    """Tenant name -> its Namespace, ResourceQuota and PodTemplate."""
+    resources: dict[str, Counter[str]] = {t.tenant: Counter() for t in plan.tiers}
+    pools: dict[str, dict[str, None]] = {t.tenant: {} for t in plan.tiers}
+    nodes: dict[str, list[NodePlan]] = {t.tenant: [] for t in plan.tiers}
+    for pool in plan.pools:
+        for node in pool.nodes:
+            for tenant in node.tenants:
+                pools[tenant][label_value(pool.name)] = None
+                nodes[tenant].append(node)
+            for gpu in node.gpus:
+                if gpu.tenant is not None:
+                    resources[gpu.tenant]["nvidia.com/gpu"] += 1
+                for instance in gpu.instances:
+                    resources[instance.tenant][mig_resource(pool, instance.profile)] += 1
+    manifests = {}
+    for tier in plan.tiers:
+        tenant = tier.tenant
+        mine = nodes[tenant]
+        manifests[tenant] = _manifests(
+            tenant,
+            plan.mechanism_of(tenant).value,
+            resources[tenant],
+            list(pools[tenant]),
+            own_nodes=[n for n in mine if n.exclusive],
+            only_own=bool(mine) and all(n.exclusive for n in mine),
+            cc_everywhere=bool(mine) and all(n.cc_mode is CcMode.ON for n in mine),
+        )
+    return manifests
+
+
+def _manifests(
+    tenant: str,
+    mechanism: str,
+    resources: Counter[str],
+    pools: list[str],
+    *,
+    own_nodes: list[NodePlan],
+    only_own: bool,
+    cc_everywhere: bool,
+) -> list[dict[str, Any]]:
+    namespace = dns_label(tenant)
+    toleration = {
+        "key": TENANT_LABEL,
+        "operator": "Equal",
+        "value": namespace,
+        "effect": "NoSchedule",
+    }
+    ns: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace,
+            "labels": {TENANT_LABEL: namespace, MECHANISM_LABEL: mechanism},
+        },
+    }
+    if only_own:
+        ns["metadata"]["annotations"] = {
+            "scheduler.alpha.kubernetes.io/node-selector": f"{TENANT_LABEL}={namespace}",
+            "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([toleration]),
+            "scheduler.alpha.kubernetes.io/tolerationsWhitelist": json.dumps([toleration]),
+        }
+    # No placement: a zero quota keeps the namespace off the GPUs entirely.
+    hard = {f"requests.{name}": str(n) for name, n in sorted(resources.items())} or {
+        "requests.nvidia.com/gpu": "0"
+    }
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": QUOTA, "namespace": namespace},
+        "spec": {"hard": hard},
+    }
+    docs = [ns, quota]
+    if pools:
+        expressions: list[dict[str, Any]] = [{"key": POOL_LABEL, "operator": "In", "values": pools}]
+        if only_own:
+            expressions.append({"key": TENANT_LABEL, "operator": "In", "values": [namespace]})
+        if cc_everywhere:
+            expressions.append(
+                {"key": "nvidia.com/cc.mode", "operator": "In", "values": ["on", "ppcie"]}
+            )
+        spec: dict[str, Any] = {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": expressions}]
+                    }
+                }
+            },
+            "containers": [{"name": "workload", "image": "REPLACE-WITH-YOUR-IMAGE"}],
+        }
+        if own_nodes:
+            spec["tolerations"] = [toleration]
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PodTemplate",
+                "metadata": {"name": TEMPLATE, "namespace": namespace},
+                "template": {
+                    "metadata": {"labels": {TENANT_LABEL: namespace}},
+                    "spec": spec,
+                },
+            }
+        )
+    return docs
