@@ -1,10 +1,226 @@
-"""`gpufence scan`: Live scans (issue 4): scan bmc."""
+"""`gpufence scan`: live scans. `scan bmc`: Redfish + IPMI audit of BMCs (read-only by default)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from gpufence.audit import audit_snapshot
 from gpufence.cli._app import app
+from gpufence.cli._output import emit
+from gpufence.cli.audit import FailOn
+from gpufence.collect.bmc.credentials import load_credentials
+from gpufence.collect.bmc.evidence import scan_snapshot, write_evidence
+from gpufence.collect.bmc.parallel import default_workers, scan_to_evidence
+from gpufence.collect.bmc.scanner import ScanOptions
+from gpufence.collect.bmc.targets import BmcTarget, parse_targets, targets_from_inventory
+from gpufence.collect.inventory import load_snapshot
+from gpufence.controls import ALL_CONTROLS
+from gpufence.controls.oob import TOPOLOGY_CONTROLS
+from gpufence.errors import InputError
+from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.findings import Finding, Plane, Status, summarize
+from gpufence.report import OutputFormat, render
 
-scan_app = typer.Typer(help="Live scans (issue 4): scan bmc.", no_args_is_help=True)
+scan_app = typer.Typer(help="Live scans: scan bmc.", no_args_is_help=True)
 app.add_typer(scan_app, name="scan")
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[object]:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scanning BMCs", total=total)
+        yield lambda: bar.advance(task)
+
+
+def _run(
+    targets: list[BmcTarget],
+    opts: ScanOptions,
+    credentials: Path | None,
+    bar: bool,
+    workers: int | None,
+) -> tuple[list[EvidenceDocument], bool]:
+    store = load_credentials(credentials)
+    count = workers if workers is not None else default_workers(len(targets))
+    with _progress(len(targets), bar) as advance:
+        documents, interrupted = scan_to_evidence(
+            targets,
+            store,
+            opts,
+            workers=count,
+            on_done=advance if callable(advance) else None,
+        )
+    if interrupted:
+        sys.stderr.write("interrupted: wrote what was scanned so far\n")
+    return documents, interrupted
+
+
+def _related(finding: Finding, names: set[str], nodes: set[str]) -> bool:
+    resource = finding.resource
+    if resource == "cluster":
+        return True
+    if resource.startswith("bmc/"):
+        return resource.split("/")[1] in names
+    return resource.startswith("node/") and resource.split("/")[1] in nodes
+
+
+@scan_app.command("bmc")
+def scan_bmc(
+    out: Annotated[Path, typer.Option("--out", help="Evidence file to write (JSON).")],
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="[NAME=]https://HOST[:PORT] (Redfish) or [NAME=]ipmi://HOST[:PORT]; repeatable.",
+        ),
+    ] = None,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", "-i", help="Scan the BMCs of this inventory.")
+    ] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            "-c",
+            help="Credentials YAML (default: $GPUFENCE_BMC_USERNAME / $GPUFENCE_BMC_PASSWORD).",
+        ),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option("--ca-bundle", help="CA certificates that sign the BMC certs.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify BMC certificates (not advised).")
+    ] = False,
+    intrusive: Annotated[
+        bool,
+        typer.Option(
+            "--intrusive",
+            help="Also try cipher-suite-0, vendor default credentials (within the lockout "
+            "policy) and an unauthenticated write.",
+        ),
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=4096, help="BMCs at once.")] = 64,
+    bmc_timeout: Annotated[
+        float, typer.Option("--bmc-timeout", min=1, help="Seconds allowed per BMC.")
+    ] = 60.0,
+    budget: Annotated[
+        float | None, typer.Option(min=1, help="Seconds allowed for the whole scan.")
+    ] = None,
+    connect_timeout: Annotated[float, typer.Option(min=0.1)] = 5.0,
+    read_timeout: Annotated[float, typer.Option(min=0.1)] = 10.0,
+    no_ipmi: Annotated[
+        bool, typer.Option("--no-ipmi", help="Skip the UDP 623 probe of Redfish targets.")
+    ] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Findings format.")] = (
+        OutputFormat.text
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the findings to this file.")
+    ] = None,
+    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 on a FAIL at/above this.")] = FailOn.low,
+    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    progress: Annotated[
+        bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Scanner processes (default: one per CPU, from 64 BMCs)."),
+    ] = None,
+) -> None:
+    """Scan BMCs over Redfish and IPMI, write evidence, print the OOB/FW findings."""
+    if (inventory is None) == (not target):
+        raise InputError("give --inventory INVENTORY or at least one --target (not both)")
+    if insecure and ca_bundle is not None:
+        raise InputError("--insecure and --ca-bundle contradict each other; give one")
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise InputError(f"{ca_bundle}: no such CA bundle")
+    if inventory is not None:
+        declared = load_snapshot(inventory).inventory
+        targets = targets_from_inventory(declared, ipmi_probe=not no_ipmi)
+        if not targets:
+            raise InputError(f"{inventory}: the inventory declares no BMCs")
+    else:
+        targets = parse_targets(target or [], ipmi_probe=not no_ipmi)
+    opts = ScanOptions(
+        concurrency=concurrency,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        bmc_timeout=bmc_timeout,
+        budget=budget,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        intrusive=intrusive,
+    )
+    show_bar = progress if progress is not None else sys.stderr.isatty()
+    documents, interrupted = _run(targets, opts, credentials, show_bar, workers)
+    write_evidence(documents, out)
+    _summary(documents, out)
+    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, show_pass)
+    raise typer.Exit(130 if interrupted else code)
+
+
+def _summary(documents: list[EvidenceDocument], out: Path) -> None:
+    states: dict[str, int] = {}
+    for doc in documents:
+        states[str(doc.raw["state"])] = states.get(str(doc.raw["state"]), 0) + 1
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    sys.stderr.write(f"wrote {out}: {len(documents)} BMC(s): {counts}\n")
+    for doc in documents:
+        if doc.raw.get("state") != "scanned":
+            sys.stderr.write(f"  {doc.subject}: {doc.raw['state']}: {doc.raw.get('reason')}\n")
+
+
+def _findings(
+    documents: list[EvidenceDocument],
+    targets: list[BmcTarget],
+    inventory: Path | None,
+    out: Path,
+    fmt: OutputFormat,
+    output: Path | None,
+    fail_on: FailOn,
+    show_pass: bool,
+) -> int:
+    """Run the OOB/FW controls over what was scanned and print them; returns the exit code."""
+    planes = (Plane.OOB, Plane.FW)
+    if inventory is not None:
+        snap = load_snapshot(inventory, [(d, str(out)) for d in documents])
+        controls = [c for c in ALL_CONTROLS if c.meta.plane in planes]
+    else:
+        snap = scan_snapshot(targets, documents, str(out))
+        controls = [
+            c for c in ALL_CONTROLS if c.meta.plane in planes and c.id not in TOPOLOGY_CONTROLS
+        ]
+    result = audit_snapshot(snap, controls, [str(out)])
+    names = {t.name for t in targets}
+    nodes = {v.node.name for v in snap.nodes if v.node.bmc in names}
+    kept = tuple(f for f in result.findings if _related(f, names, nodes))
+    if inventory is None:
+        # No inventory file to point into: a location would name the evidence file's line 1.
+        kept = tuple(f.model_copy(update={"location": None}) for f in kept)
+    result = result.model_copy(update={"findings": kept})
+    summary = summarize(result.findings, fail_on.severity())
+    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
+    emit(render(result, summary, fmt, color=color, show_pass=show_pass), output)
+    if summary.by_status[Status.ERROR]:
+        return 3  # a control crashed: a bug, never a clean result
+    return 1 if summary.verdict == "fail" else 0

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gpufence.controls import attestation, cc, cmp, data, fabric, fw, gpu, gpu_observed, k8s, oob
+from gpufence.controls import (
+    attestation,
+    cc,
+    cmp,
+    data,
+    fabric,
+    fw,
+    gpu,
+    gpu_observed,
+    k8s,
+    oob,
+    oob_scan,
+)
 from gpufence.controls.engine import Control, ControlMeta, Outcome, control, run_controls
 from gpufence.model.findings import Plane
 
@@ -24,6 +36,7 @@ _PLANE_MODULES: tuple[ModuleType, ...] = (
     cc,
     attestation,
     oob,
+    oob_scan,
     fw,
     fabric,
     k8s,

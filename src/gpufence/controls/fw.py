@@ -1,13 +1,80 @@
-"""Firmware controls."""
+"""Firmware controls: Secure Boot, known-exploited BMC firmware, drift, TPM, integrity, updates.
+
+Facts come from the inventory (``host.secure_boot``), from node evidence, and from BMC scans
+(``bmc.*`` facts of ``bmc/<name>`` evidence, read through :func:`gpufence.controls._bmc.bmc_fact`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from gpufence.controls._common import expect_flag, not_applicable
+from gpufence.controls._bmc import Verdict, bmc_fact, per_bmc, unscanned_fleet
+from gpufence.controls._common import expect_flag, fact_evidence, not_applicable
 from gpufence.controls.engine import Outcome, control
-from gpufence.model.findings import Plane, Severity
-from gpufence.model.snapshot import Snapshot
+from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.snapshot import NodeView, Snapshot
+
+_SP800_193 = "https://csrc.nist.gov/pubs/sp/800/193/final"
+_NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
+_KEV = "https://www.cisa.gov/known-exploited-vulnerabilities-catalog"
+_SPDM = "https://www.dmtf.org/standards/spdm"
+
+
+# -- FW-001 Secure Boot --------------------------------------------------------------------------
+
+
+def _systems(snap: Snapshot, bmc_resource: str) -> tuple[list[dict[str, Any]], str]:
+    got = bmc_fact(snap, bmc_resource, "bmc.systems")
+    if not got.known or not isinstance(got.value, list):
+        return [], got.origin
+    return [s for s in got.value if isinstance(s, dict)], got.origin
+
+
+def _short(name: object) -> str:
+    return str(name or "").split(".")[0].lower()
+
+
+def _system_of(node: NodeView, systems: list[dict[str, Any]], served: int) -> dict[str, Any] | None:
+    """The BMC system that is this node: by host name, or the only system of a one-node BMC."""
+    named = [s for s in systems if _short(s.get("host_name")) == node.node.name.lower()]
+    if len(named) == 1:
+        return named[0]
+    if len(systems) == 1 and served == 1:
+        return systems[0]
+    return None
+
+
+def _secure_boot_outcome(
+    resource: str, system: dict[str, Any], origin: str, pointer: Any, declared: object = None
+) -> Outcome:
+    sb = system.get("secure_boot")
+    where = f"BMC system {system.get('id')}"
+    if not isinstance(sb, dict) or sb.get("enabled") is None:
+        return Outcome(
+            Status.NOT_EVALUATED,
+            resource,
+            f"Secure Boot state is unknown: {where} has no readable SecureBoot resource",
+            {"missing": "secure_boot", "system": system.get("id")},
+            pointer,
+        )
+    on = sb["enabled"] is True
+    detail = f"SecureBootCurrentBoot={sb.get('current_boot')}, mode={sb.get('mode')}"
+    evidence: dict[str, Any] = {
+        "secure_boot": {"value": on, "source": "observed", "origin": f"{where}: {origin}"},
+        "detail": sb,
+    }
+    if declared is not None:
+        evidence["declared"] = declared
+    return Outcome(
+        Status.PASS if on else Status.FAIL,
+        resource,
+        f"Secure Boot is {'on' if on else 'off'} ({where}: {detail})",
+        evidence,
+        pointer,
+    )
 
 
 @control(
@@ -19,20 +86,361 @@ from gpufence.model.snapshot import Snapshot
     "bootkit or unsigned kernel module below the GPU driver that survives re-imaging.",
     remediation="Enable UEFI Secure Boot in deployed/user mode on every GPU node (Redfish "
     "Systems/{id}/SecureBoot SecureBootEnable=true) and sign the NVIDIA kernel modules.",
-    references=(
-        "https://csrc.nist.gov/pubs/sp/800/193/final",
-        "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF",
-    ),
+    references=(_SP800_193, _NSA_BMC),
 )
 def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
-    if not snap.nodes:
-        yield not_applicable("no nodes in the inventory")
+    by_bmc = {view.bmc.name: view for view in snap.bmcs}
+    systems = {view.resource: _systems(snap, view.resource) for view in snap.bmcs}
+    claimed: set[tuple[str, object]] = set()
+    if not snap.nodes and not any(found for found, _ in systems.values()):
+        yield not_applicable("no nodes in the inventory and no scanned BMC systems")
     for view in snap.nodes:
-        yield expect_flag(
-            view.resource,
-            "Secure Boot state",
-            "secure_boot",
-            view.host["secure_boot"],
-            want=True,
-            says=("Secure Boot is on", "Secure Boot is off"),
+        fact = view.host["secure_boot"]
+        bmc = by_bmc.get(view.node.bmc or "")
+        system = None
+        if bmc is not None:
+            found, origin = systems[bmc.resource]
+            system = _system_of(view, found, len(bmc.nodes))
+            if system is not None:
+                claimed.add((bmc.resource, system.get("id")))
+        sb = system.get("secure_boot") if system is not None else None
+        usable = isinstance(sb, dict) and sb.get("enabled") is not None
+        if fact.source == "observed" or system is None or not usable:
+            # In-band observation (node evidence) first; else the declaration, or unknown.
+            outcome = expect_flag(
+                view.resource,
+                "Secure Boot state",
+                "secure_boot",
+                fact,
+                want=True,
+                says=("Secure Boot is on", "Secure Boot is off"),
+            )
+            if outcome.status is Status.NOT_EVALUATED and bmc is not None:
+                found, origin = systems[bmc.resource]
+                why = f"{bmc.resource} lists no system for this node" if found else origin
+                outcome = replace(outcome, message=f"{outcome.message}; BMC: {why}")
+            yield outcome
+            continue
+        declared = fact_evidence(secure_boot=fact)["secure_boot"] if fact.known else None
+        yield _secure_boot_outcome(view.resource, system, origin, fact.pointer, declared)
+    for bmc_view in snap.bmcs:
+        found, origin = systems[bmc_view.resource]
+        for system in found:
+            if (bmc_view.resource, system.get("id")) in claimed:
+                continue
+            resource = f"{bmc_view.resource}/system/{system.get('id')}"
+            yield _secure_boot_outcome(resource, system, origin, bmc_view.pointer)
+
+
+# -- FW-002 known-exploited BMC firmware ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirmwareRule:
+    """A BMC firmware line affected by an exploited vulnerability, and where it was fixed."""
+
+    cve: str
+    what: str
+    vendor: re.Pattern[str]
+    """Matched against the BMC's vendor and model."""
+    model: re.Pattern[str] | None
+    affected: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    """Half-open version ranges [low, fixed)."""
+    fixed: str
+    kev: bool
+    reference: str
+
+
+FIRMWARE_RULES: tuple[FirmwareRule, ...] = (
+    # Eclypsium BMC&C; CISA KEV (deadline 2025-07-16); AMI patch 2025-03-11. Ranges as in the NVD
+    # entry for MegaRAC SPx (12.x before 12.7, 13.x before 13.5). OEM builds (Supermicro,
+    # ASRock, Gigabyte, HPE Cray ...) carry their own version numbers: check the OEM bulletin.
+    FirmwareRule(
+        cve="CVE-2024-54085",
+        what="AMI MegaRAC SPx Redfish authentication bypass (CVSS 10)",
+        vendor=re.compile(r"\bami\b|american megatrends|megarac", re.I),
+        model=None,
+        affected=(((12, 0), (12, 7)), ((13, 0), (13, 5))),
+        fixed="SPx 12.7 / 13.5",
+        kev=True,
+        reference="https://nvd.nist.gov/vuln/detail/CVE-2024-54085",
+    ),
+    # HPE iLO 4 authentication bypass and remote code execution, fixed in iLO 4 2.53.
+    FirmwareRule(
+        cve="CVE-2017-12542",
+        what="HPE iLO 4 authentication bypass and code execution",
+        vendor=re.compile(r"\bhpe?\b|hewlett", re.I),
+        model=re.compile(r"ilo\s*4\b", re.I),
+        affected=(((0,), (2, 53)),),
+        fixed="iLO 4 2.53",
+        kev=True,
+        reference="https://nvd.nist.gov/vuln/detail/CVE-2017-12542",
+    ),
+)
+
+_DOTTED = re.compile(r"\d+(?:\.\d+)+")
+
+
+def firmware_number(version: str) -> tuple[int, ...] | None:
+    """'iLO 6 v1.66' -> (1, 66); the last dotted number in the string."""
+    found = _DOTTED.findall(version)
+    return tuple(int(p) for p in found[-1].split(".")) if found else None
+
+
+def matching_rules(vendor: str, model: str, version: str) -> list[FirmwareRule]:
+    number = firmware_number(version)
+    hits = []
+    for rule in FIRMWARE_RULES:
+        if not rule.vendor.search(f"{vendor} {model}"):
+            continue
+        if rule.model is not None and not rule.model.search(f"{model} {version}"):
+            continue
+        if number is not None and any(low <= number < high for low, high in rule.affected):
+            hits.append(rule)
+    return hits
+
+
+@control(
+    id="FW-002",
+    title="BMC firmware has a known exploited vulnerability",
+    plane=Plane.FW,
+    severity=Severity.CRITICAL,
+    failure_mode="Attackers use published BMC exploits (CISA KEV) within days; a vulnerable BMC "
+    "gives them the server below any OS or tenant isolation.",
+    remediation="Update the BMC firmware to the fixed release named in the finding (the OEM's "
+    "build of it) and keep BMCs unreachable from tenant networks and the internet.",
+    references=(_KEV, _NSA_BMC, "https://nvd.nist.gov/vuln/detail/CVE-2024-54085"),
+)
+def known_exploited_firmware(snap: Snapshot) -> Iterator[Outcome]:
+    def judge(f: Mapping[str, Any]) -> Verdict | None:
+        version = f.get("bmc.firmware_version")
+        if not isinstance(version, str):
+            return None
+        vendor, model = str(f.get("bmc.vendor") or ""), str(f.get("bmc.model") or "")
+        hits = matching_rules(vendor, model, version)
+        if hits:
+            return Verdict(
+                Status.FAIL,
+                "; ".join(
+                    f"{r.cve} ({r.what}{', in CISA KEV' if r.kev else ''}): {version} is below "
+                    f"{r.fixed}"
+                    for r in hits
+                ),
+            )
+        who = " ".join(x for x in (vendor, model) if x) or "unknown vendor"
+        return Verdict(
+            Status.PASS,
+            f"{who} firmware {version} matches none of the "
+            f"{len(FIRMWARE_RULES)} known-exploited firmware rules",
         )
+
+    yield from per_bmc(
+        snap, "the BMC firmware version", ("bmc.firmware_version", "bmc.vendor", "bmc.model"), judge
+    )
+
+
+# -- FW-003 firmware drift -----------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[0-9]+|[A-Za-z]+")
+
+
+def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in _TOKEN.findall(version)
+    )
+
+
+def _firmware_of(snap: Snapshot, resource: str) -> tuple[str, dict[str, str]] | None:
+    """(system model, component -> oldest version) of one scanned BMC."""
+    inventory = bmc_fact(snap, resource, "bmc.firmware_inventory")
+    if not inventory.known or not isinstance(inventory.value, list):
+        return None
+    systems, _ = _systems(snap, resource)
+    model = str(systems[0].get("model")) if systems else "?"
+    oldest: dict[str, str] = {}
+    for item in inventory.value:
+        if not isinstance(item, dict) or not item.get("name") or not item.get("version"):
+            continue
+        name, version = str(item["name"]), str(item["version"])
+        if name not in oldest or _version_key(version) < _version_key(oldest[name]):
+            oldest[name] = version
+    return model, oldest
+
+
+@control(
+    id="FW-003",
+    title="Firmware older than on other servers of the same model",
+    plane=Plane.FW,
+    severity=Severity.MEDIUM,
+    failure_mode="A server whose BMC, BIOS, GPU or NIC firmware lags its identical peers missed "
+    "the fixes they got; a tenant placed on it inherits the old vulnerabilities.",
+    remediation="Bring every server of a model to the same (newest validated) firmware baseline "
+    "and track it per model.",
+    references=(_SP800_193, _NSA_BMC),
+)
+def firmware_drift(snap: Snapshot) -> Iterator[Outcome]:
+    per_bmc_fw = {v.resource: _firmware_of(snap, v.resource) for v in snap.bmcs}
+    newest: dict[tuple[str, str], str] = {}
+    peers: dict[str, int] = {}
+    for found in per_bmc_fw.values():
+        if found is None:
+            continue
+        model, components = found
+        peers[model] = peers.get(model, 0) + 1
+        for name, version in components.items():
+            key = (model, name)
+            if key not in newest or _version_key(version) > _version_key(newest[key]):
+                newest[key] = version
+    if (missing := _no_bmc_views(snap)) is not None:
+        yield missing
+        return
+    if not any(snap.evidence_for(v.resource) for v in snap.bmcs):
+        yield unscanned_fleet(snap, "firmware drift")
+        return
+    for view in snap.bmcs:
+        found = per_bmc_fw[view.resource]
+        if found is None:
+            why = bmc_fact(snap, view.resource, "bmc.firmware_inventory").origin
+            yield Outcome(
+                Status.NOT_EVALUATED,
+                view.resource,
+                f"firmware inventory is unknown: {why}",
+                {"missing": "firmware"},
+                view.pointer,
+            )
+            continue
+        model, components = found
+        if peers.get(model, 0) < 2:
+            yield Outcome(
+                Status.NOT_EVALUATED,
+                view.resource,
+                f"no other scanned server of model {model} to compare firmware with",
+                {"missing": "peers", "model": model},
+                view.pointer,
+            )
+            continue
+        behind = {
+            name: {"version": version, "newest": newest[(model, name)]}
+            for name, version in sorted(components.items())
+            if _version_key(version) < _version_key(newest[(model, name)])
+        }
+        evidence = {"model": model, "peers": peers[model], "behind": behind}
+        if behind:
+            listing = ", ".join(f"{n} {b['version']} < {b['newest']}" for n, b in behind.items())
+            yield Outcome(
+                Status.FAIL,
+                view.resource,
+                f"behind {model} peers: {listing}",
+                evidence,
+                view.pointer,
+            )
+        else:
+            yield Outcome(
+                Status.PASS,
+                view.resource,
+                f"all {len(components)} components at the newest version seen on "
+                f"{peers[model]} {model} servers",
+                evidence,
+                view.pointer,
+            )
+
+
+def _no_bmc_views(snap: Snapshot) -> Outcome | None:
+    if snap.bmcs:
+        return None
+    return not_applicable("no BMCs in the inventory")
+
+
+# -- FW-004 .. FW-006 ----------------------------------------------------------------------------
+
+
+@control(
+    id="FW-004",
+    title="Server has no enabled TPM 2.0",
+    plane=Plane.FW,
+    severity=Severity.MEDIUM,
+    failure_mode="Without an enabled TPM 2.0 the host cannot measure its boot chain, so neither "
+    "the operator nor a tenant can attest that the firmware and kernel are the expected ones.",
+    remediation="Fit and enable a TPM 2.0 (disable TPM 1.2 mode) and use measured boot.",
+    references=(
+        _SP800_193,
+        "https://trustedcomputinggroup.org/resource/tpm-library-specification/",
+    ),
+)
+def tpm_missing(snap: Snapshot) -> Iterator[Outcome]:
+    def judge(f: Mapping[str, Any]) -> Verdict | None:
+        systems = [s for s in f.get("bmc.systems") or [] if isinstance(s, dict)]
+        if not systems or any(s.get("tpm") is None for s in systems):
+            return None
+        bad = []
+        for s in systems:
+            good = [
+                t for t in s["tpm"] if t.get("type") == "TPM2_0" and t.get("state") == "Enabled"
+            ]
+            if not good:
+                seen = ", ".join(f"{t.get('type')} {t.get('state')}" for t in s["tpm"]) or "none"
+                bad.append(f"system {s.get('id')}: TPM {seen}")
+        if bad:
+            return Verdict(Status.FAIL, "; ".join(bad))
+        return Verdict(Status.PASS, "TPM 2.0 enabled on every system")
+
+    yield from per_bmc(snap, "the TPM", ("bmc.systems",), judge)
+
+
+@control(
+    id="FW-005",
+    title="Component firmware integrity checking is off or failing",
+    plane=Plane.FW,
+    severity=Severity.MEDIUM,
+    failure_mode="Without SPDM/component integrity checks a tampered NIC, GPU or storage firmware "
+    "goes unnoticed; a failed verification means one already was.",
+    remediation="Enable component integrity (SPDM) verification (iLO GlobalComponentIntegrity "
+    "Enabled) and investigate every failed verification.",
+    references=(_SPDM, _SP800_193),
+)
+def component_integrity(snap: Snapshot) -> Iterator[Outcome]:
+    def judge(f: Mapping[str, Any]) -> Verdict | None:
+        info = f.get("bmc.component_integrity")
+        if not isinstance(info, dict):
+            return None
+        parts = [c for c in info.get("components") or [] if isinstance(c, dict)]
+        failed = [str(c.get("id")) for c in parts if str(c.get("verification")) == "Failed"]
+        spdm = [c for c in parts if c.get("type") == "SPDM"]
+        reasons = [f"verification failed: {', '.join(failed)}"] if failed else []
+        if str(info.get("global_policy") or "").lower() == "disabled":
+            reasons.append("global component integrity policy is Disabled")
+        if spdm and not any(c.get("enabled") for c in spdm):
+            reasons.append(f"SPDM integrity disabled on all {len(spdm)} components")
+        if reasons:
+            return Verdict(Status.FAIL, "; ".join(reasons))
+        on = [str(c.get("id")) for c in parts if c.get("enabled")]
+        if not on:
+            return None
+        return Verdict(Status.PASS, f"integrity checking enabled for {', '.join(on)}")
+
+    yield from per_bmc(snap, "component integrity", ("bmc.component_integrity",), judge)
+
+
+@control(
+    id="FW-006",
+    title="BMC firmware updates do not verify the update server",
+    plane=Plane.FW,
+    severity=Severity.MEDIUM,
+    failure_mode="An update service that does not verify the remote server's certificate can be "
+    "fed firmware by anyone who can redirect its download.",
+    remediation="Set UpdateService VerifyRemoteServerCertificate=true and load the update "
+    "server's CA into RemoteServerCertificates.",
+    references=(_SP800_193, "https://www.dmtf.org/dsp/DSP0266"),
+)
+def update_verification(snap: Snapshot) -> Iterator[Outcome]:
+    def judge(f: Mapping[str, Any]) -> Verdict | None:
+        verify = f.get("bmc.update.verify_remote_cert")
+        if verify is True:
+            return Verdict(Status.PASS, "update downloads verify the server certificate")
+        if verify is False:
+            return Verdict(Status.FAIL, "VerifyRemoteServerCertificate is false")
+        return None
+
+    yield from per_bmc(
+        snap, "update server verification", ("bmc.update.verify_remote_cert",), judge
+    )

@@ -1,10 +1,14 @@
-"""Out-of-band (BMC) controls from the inventory (and BMC evidence where collected)."""
+"""Out-of-band (BMC) controls from the inventory (declared facts, network topology).
+
+The controls judged from a BMC scan (OOB-005+) are in :mod:`gpufence.controls.oob_scan`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpufence.controls._common import expect_flag, not_applicable
+from gpufence.controls._bmc import no_bmcs
+from gpufence.controls._common import expect_flag
 from gpufence.controls.engine import Outcome, control
 from gpufence.fabric.reach import route_path, tenant_entries
 from gpufence.model.findings import Plane, Severity, Status
@@ -14,21 +18,6 @@ _NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_
 _REDFISH = "https://www.dmtf.org/standards/redfish"
 _CVE_54085 = "https://nvd.nist.gov/vuln/detail/CVE-2024-54085"
 _IPMI_RAKP = "https://nvd.nist.gov/vuln/detail/CVE-2013-4786"
-
-
-def _no_bmcs(snap: Snapshot) -> Outcome | None:
-    if snap.bmcs:
-        return None
-    if snap.nodes:
-        return Outcome(
-            Status.NOT_EVALUATED,
-            "cluster",
-            f"the inventory declares no BMCs for its {len(snap.nodes)} node(s); the out-of-band "
-            "plane cannot be judged",
-            {"missing": "bmcs"},
-            ("bmcs",),
-        )
-    return not_applicable("no nodes and no BMCs in the inventory")
 
 
 @control(
@@ -43,7 +32,7 @@ def _no_bmcs(snap: Snapshot) -> Outcome | None:
     references=(_NSA_BMC, _REDFISH),
 )
 def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
-    if (missing := _no_bmcs(snap)) is not None:
+    if (missing := no_bmcs(snap)) is not None:
         yield missing
         return
     entries = tenant_entries(snap.inventory)
@@ -94,7 +83,7 @@ def _flag_control(
     snap: Snapshot, fact_name: str, what: str, bad: str, good: str
 ) -> Iterator[Outcome]:
     """Per BMC: the boolean fact must be false (``bad`` when true, ``good`` when false)."""
-    if (missing := _no_bmcs(snap)) is not None:
+    if (missing := no_bmcs(snap)) is not None:
         yield missing
         return
     for view in snap.bmcs:
@@ -156,7 +145,7 @@ def ipmi_over_lan(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC, _CVE_54085),
 )
 def bmc_on_internet(snap: Snapshot) -> Iterator[Outcome]:
-    if (missing := _no_bmcs(snap)) is not None:
+    if (missing := no_bmcs(snap)) is not None:
         yield missing
         return
     networks = snap.inventory.networks
@@ -177,3 +166,7 @@ def bmc_on_internet(snap: Snapshot) -> Iterator[Outcome]:
             {"network": view.bmc.network, "path": path or []},
             (*view.pointer, "network"),
         )
+
+
+TOPOLOGY_CONTROLS = ("OOB-001", "OOB-004")
+"""Controls judged from the inventory's network topology, not from a BMC scan."""

@@ -1,0 +1,173 @@
+"""Scan a fleet to evidence documents, in one process or spread over worker processes.
+
+One asyncio process saturates one core (TLS and HTTP parsing are CPU work even when the BMCs
+answer at once). With ``workers > 1`` the targets are dealt round-robin to forked processes, each
+running :func:`scan_fleet` on its share with the same options and budget; every finished BMC comes
+back as an evidence document over a queue (which also drives the progress bar). Ctrl-C is
+forwarded to the workers, which stop and send what they learned, so the result is as complete as
+the single-process one. Credentials reach the workers by fork (memory), never through a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from queue import Empty
+from typing import Any
+
+from gpufence.collect.bmc.credentials import CredentialStore
+from gpufence.collect.bmc.evidence import to_evidence
+from gpufence.collect.bmc.scanner import BmcScan, ScanOptions, scan_fleet, verify_context
+from gpufence.collect.bmc.targets import BmcTarget
+from gpufence.model.evidence import EvidenceDocument
+
+__all__ = ["default_workers", "scan_to_evidence"]
+
+_PER_WORKER = 64
+"""Fewer BMCs than this per process do not pay for the extra process."""
+
+
+def default_workers(targets: int) -> int:
+    return max(1, min(os.cpu_count() or 1, targets // _PER_WORKER))
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C aborts
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+
+
+async def _scan_here(
+    targets: Sequence[BmcTarget],
+    store: CredentialStore,
+    opts: ScanOptions,
+    emit: Callable[[int, EvidenceDocument], None],
+) -> bool:
+    """Scan in this process; ``emit(index, document)`` per BMC. Returns True if interrupted."""
+    stop = asyncio.Event()
+    _install_stop(stop)
+    index = {id(t): i for i, t in enumerate(targets)}
+
+    def digest(scan: BmcScan) -> None:
+        emit(index[id(scan.target)], to_evidence(scan, intrusive=opts.intrusive))
+        scan.release()
+
+    scans = await scan_fleet(targets, store, opts, stop=stop, digest=digest)
+    for scan in scans:
+        if not scan.digested:
+            emit(index[id(scan.target)], to_evidence(scan, intrusive=opts.intrusive))
+    return stop.is_set()
+
+
+def _worker(
+    targets: Sequence[BmcTarget],
+    indexes: Sequence[int],
+    store: CredentialStore,
+    opts: ScanOptions,
+    queue: Any,
+) -> None:
+    def emit(local: int, document: EvidenceDocument) -> None:
+        queue.put((indexes[local], document.model_dump(mode="json", by_alias=True)))
+
+    start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pages shared with the parent
+    interrupted = asyncio.run(_scan_here(targets, store, opts, emit))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put(("done", (interrupted, peak_kb - start_kb)))
+
+
+def scan_to_evidence(
+    targets: Sequence[BmcTarget],
+    store: CredentialStore,
+    opts: ScanOptions,
+    *,
+    workers: int = 1,
+    on_done: Callable[[], None] | None = None,
+    stats: dict[str, int] | None = None,
+) -> tuple[list[EvidenceDocument], bool]:
+    """Evidence for every target (in target order), and whether Ctrl-C cut the scan short.
+
+    ``concurrency`` in ``opts`` is for the whole fleet: each worker gets its share. ``stats``,
+    when given, receives ``workers`` and ``worker_growth_kb`` (peak RSS each worker added beyond
+    what it shared with this process at fork, summed).
+    """
+    results: dict[int, EvidenceDocument] = {}
+
+    def keep(index: int, document: EvidenceDocument) -> None:
+        results[index] = document
+        if on_done is not None:
+            on_done()
+
+    verify_context(opts.ca_bundle, opts.insecure)  # a bad CA bundle is an input error, here
+    if stats is not None:
+        stats.update(workers=1, worker_growth_kb=0)
+    if workers <= 1 or len(targets) < 2:
+        interrupted = asyncio.run(_scan_here(targets, store, opts, keep))
+        return [results[i] for i in range(len(targets))], interrupted
+    per_worker = replace(opts, concurrency=max(1, opts.concurrency // workers))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    shares = [list(range(len(targets)))[w::workers] for w in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker,
+            args=([targets[i] for i in share], share, store, per_worker, queue),
+            daemon=True,
+        )
+        for share in shares
+        if share
+    ]
+    interrupted = False
+    previous = signal.getsignal(signal.SIGINT)
+
+    def forward(_signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+        for process in processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGINT)
+
+    for process in processes:
+        process.start()
+    signal.signal(signal.SIGINT, forward)
+    try:
+        finished = 0
+        while finished < len(processes):
+            try:
+                key, payload = queue.get(timeout=0.5)
+            except Empty:
+                if not any(p.is_alive() for p in processes):
+                    break  # a worker died without saying goodbye; its BMCs are marked below
+                continue
+            if key == "done":
+                finished += 1
+                stopped, growth_kb = payload
+                interrupted = interrupted or bool(stopped)
+                if stats is not None:
+                    stats["workers"] = len(processes)
+                    stats["worker_growth_kb"] += int(growth_kb)
+            else:
+                keep(int(key), EvidenceDocument.model_validate(payload))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+    for i in range(len(targets)):
+        if i not in results:  # its worker died: say so for the BMC rather than lose it
+            lost = BmcScan(targets[i], interrupted="scanner worker process exited unexpectedly")
+            keep(i, to_evidence(lost, intrusive=opts.intrusive))
+    return [results[i] for i in range(len(targets))], interrupted

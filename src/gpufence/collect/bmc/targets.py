@@ -1,0 +1,172 @@
+"""What to scan: BMC targets from ``--target`` values or from the inventory's ``bmcs`` section.
+
+A ``--target`` is ``[NAME=]URL`` where URL is ``https://HOST[:PORT]`` (Redfish; ``http://`` is
+accepted and reported as plain-HTTP Redfish), a bare host (= ``https://HOST``), or
+``ipmi://HOST[:PORT]`` (the IPMI-over-LAN probe, UDP 623 by default). Values with the same NAME
+are one BMC; an unnamed ``ipmi://`` target joins the one Redfish target on the same host when
+there is exactly one. Unnamed targets are named after the host (``10.0.0.5``, ``127.0.0.1-8443``
+when the port is not the scheme's default), so the evidence subject is ``bmc/<name>``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from gpufence.errors import InputError
+from gpufence.model.inventory import Inventory
+
+__all__ = ["IPMI_PORT", "BmcTarget", "parse_targets", "targets_from_inventory"]
+
+IPMI_PORT = 623
+_DEFAULT_PORTS = {"https": 443, "http": 80, "ipmi": IPMI_PORT}
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class BmcTarget:
+    """One BMC to scan: its Redfish endpoint and/or its IPMI endpoint."""
+
+    name: str
+    host: str
+    redfish_url: str | None = None
+    """Scheme, host and port only, e.g. ``https://10.0.0.5:443``."""
+    ipmi_port: int | None = None
+    """UDP port of the IPMI probe; None = no IPMI probe."""
+    ipmi_explicit: bool = False
+    """The IPMI endpoint was asked for (``ipmi://``), not just the default probe."""
+    inventory_name: str | None = None
+
+    @property
+    def port(self) -> int | None:
+        return urlsplit(self.redfish_url).port if self.redfish_url else None
+
+    @property
+    def scheme(self) -> str | None:
+        return urlsplit(self.redfish_url).scheme if self.redfish_url else None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    name: str | None
+    scheme: str
+    host: str
+    port: int
+    raw: str
+
+
+def _derived_name(host: str, scheme: str, port: int) -> str:
+    base = host.replace(":", "-").strip("-")  # IPv6 literals: ':' is not allowed in names
+    name = base if port == _DEFAULT_PORTS[scheme] else f"{base}-{port}"
+    return name[:64].strip("-.") or "bmc"
+
+
+def _parse_one(value: str) -> _Parsed:
+    name: str | None = None
+    text = value.strip()
+    scheme_at = text.find("://")
+    equals_at = text.find("=")
+    if equals_at > 0 and (scheme_at < 0 or equals_at < scheme_at):
+        name, text = text[:equals_at], text[equals_at + 1 :]
+        if not _NAME.match(name):
+            raise InputError(
+                f"--target {value!r}: BMC name {name!r} must be 1-64 letters, digits, '.', '_', '-'"
+            )
+    if "://" not in text:
+        text = f"https://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"--target {value!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InputError(
+            f"--target {value!r}: unsupported scheme {scheme!r}",
+            hint="use https://HOST[:PORT] for Redfish or ipmi://HOST[:PORT] for IPMI over LAN",
+        )
+    host = parts.hostname
+    if not host:
+        raise InputError(f"--target {value!r}: no host")
+    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+        raise InputError(
+            f"--target {value!r}: give only scheme, host and port",
+            hint="the scanner walks from /redfish/v1 itself; credentials go in --credentials",
+        )
+    return _Parsed(name, scheme, host, port or _DEFAULT_PORTS[scheme], value)
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    try:
+        literal = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        literal = host
+    return f"{scheme}://{literal}:{port}"
+
+
+def parse_targets(values: Sequence[str], *, ipmi_probe: bool = True) -> list[BmcTarget]:
+    """``--target`` values -> BMC targets (grouped per BMC, in first-mention order)."""
+    parsed = [_parse_one(v) for v in values]
+    redfish = [p for p in parsed if p.scheme != "ipmi"]
+    by_name: dict[str, BmcTarget] = {}
+
+    def add(target: BmcTarget, raw: str) -> None:
+        previous = by_name.get(target.name)
+        if previous is None:
+            by_name[target.name] = target
+            return
+        both_redfish = bool(previous.redfish_url and target.redfish_url)
+        if both_redfish or (previous.ipmi_explicit and target.ipmi_explicit):
+            raise InputError(f"--target {raw!r}: BMC {target.name!r} is given twice")
+        by_name[target.name] = replace(
+            previous,
+            redfish_url=previous.redfish_url or target.redfish_url,
+            ipmi_port=target.ipmi_port if target.ipmi_explicit else previous.ipmi_port,
+            ipmi_explicit=previous.ipmi_explicit or target.ipmi_explicit,
+        )
+
+    for p in redfish:
+        bmc_name = p.name or _derived_name(p.host, p.scheme, p.port)
+        default_ipmi = IPMI_PORT if ipmi_probe else None
+        add(BmcTarget(bmc_name, p.host, _url(p.scheme, p.host, p.port), default_ipmi), p.raw)
+    for p in parsed:
+        if p.scheme != "ipmi":
+            continue
+        name: str | None = p.name
+        if name is None:
+            same_host = [r for r in redfish if r.host == p.host and r.name is None]
+            if len(same_host) == 1:
+                only = same_host[0]
+                name = _derived_name(only.host, only.scheme, only.port)
+            else:
+                name = _derived_name(p.host, p.scheme, p.port)
+        add(BmcTarget(name, p.host, None, p.port, ipmi_explicit=True), p.raw)
+    return list(by_name.values())
+
+
+def targets_from_inventory(
+    inventory: Inventory, *, ipmi_probe: bool = True, only: Iterable[str] = ()
+) -> list[BmcTarget]:
+    """One target per inventory BMC (``address`` is a host, an IP or an https URL)."""
+    wanted = set(only)
+    targets = []
+    for bmc in inventory.bmcs:
+        if wanted and bmc.name not in wanted:
+            continue
+        p = _parse_one(bmc.address)
+        if p.scheme == "ipmi":
+            targets.append(BmcTarget(bmc.name, p.host, None, p.port, True, bmc.name))
+            continue
+        targets.append(
+            BmcTarget(
+                name=bmc.name,
+                host=p.host,
+                redfish_url=_url(p.scheme, p.host, p.port),
+                ipmi_port=IPMI_PORT if ipmi_probe else None,
+                inventory_name=bmc.name,
+            )
+        )
+    return targets
