@@ -198,6 +198,11 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("FW-001", "node/rtx-l01"),
             ("DAT-001", "storage/scratch-nfs"),
             ("CMP-001", "pool/b300-osl"),
+            # The lab-mgmt route to the tenant front end, seen by the fabric plane too:
+            ("FAB-008", "tenant/hooli-research"),
+            ("FAB-008", "tenant/initech"),
+            ("FAB-008", "tenant/nordlicht-batch"),
+            ("FAB-009", "network/lab-mgmt"),
         ]
     )
 
