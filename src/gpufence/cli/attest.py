@@ -1,4 +1,4 @@
-"""`gpufence attest`: Verify NVIDIA GPU/NVSwitch attestation evidence (issue 6)."""
+"""`gpufence attest`: Verify NVIDIA GPU/NVSwitch attestation evidence offline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gpufence.cli._output import emit
 from gpufence.errors import InputError
 
 attest_app = typer.Typer(
-    help="Verify NVIDIA GPU/NVSwitch attestation evidence (issue 6).", no_args_is_help=True
+    help="Verify NVIDIA GPU/NVSwitch attestation evidence offline.", no_args_is_help=True
 )
 app.add_typer(attest_app, name="attest")
 

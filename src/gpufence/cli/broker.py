@@ -1,4 +1,4 @@
-"""`gpufence broker`: The attestation-gated key broker (issue 6)."""
+"""`gpufence broker`: The attestation-gated key broker: serve, audit log, secrets."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import typer
 from gpufence.cli._app import app
 from gpufence.errors import InputError
 
-broker_app = typer.Typer(help="The attestation-gated key broker (issue 6).", no_args_is_help=True)
+broker_app = typer.Typer(
+    help="The attestation-gated key broker: serve, audit log, secrets.", no_args_is_help=True
+)
 app.add_typer(broker_app, name="broker")
 audit_log_app = typer.Typer(help="The broker's hash-chained decision log.", no_args_is_help=True)
 broker_app.add_typer(audit_log_app, name="audit-log")

@@ -1,4 +1,4 @@
-"""`gpufence collect`: Node-local collectors (issue 7): collect gpu."""
+"""`gpufence collect`: Node-local collectors: GPU state from NVML or nvidia-smi output."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gpufence.collect.gpu import collect_nvml, gpu_evidence, parse_nvidia_smi
 from gpufence.errors import InputError
 
 collect_app = typer.Typer(
-    help="Node-local collectors (issue 7): collect gpu.", no_args_is_help=True
+    help="Node-local collectors: GPU state from NVML or nvidia-smi output.", no_args_is_help=True
 )
 app.add_typer(collect_app, name="collect")
 

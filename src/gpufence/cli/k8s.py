@@ -1,4 +1,4 @@
-"""`gpufence k8s`: Kubernetes GPU-tenancy checks (issue 7): scan, policies."""
+"""`gpufence k8s`: Kubernetes GPU-tenancy checks: scan, policies."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument
 from gpufence.model.findings import Status, summarize
 from gpufence.report import OutputFormat, render
 
-k8s_app = typer.Typer(help="Kubernetes GPU-tenancy checks (issue 7).", no_args_is_help=True)
+k8s_app = typer.Typer(
+    help="Kubernetes GPU-tenancy checks and admission policies.", no_args_is_help=True
+)
 app.add_typer(k8s_app, name="k8s")
 
 

@@ -1,4 +1,4 @@
-"""`gpufence mig`: MIG geometry checks (issue 3)."""
+"""`gpufence mig`: MIG geometry: is a set of profiles valid on a GPU, and where."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from gpufence.catalog import load_catalog
 from gpufence.cli._app import app
 from gpufence.plan.mig import check_geometry, parse_profile_list, resolve_profiles
 
-mig_app = typer.Typer(help="MIG geometry checks (issue 3).", no_args_is_help=True)
+mig_app = typer.Typer(
+    help="MIG geometry: is a set of profiles valid on a GPU, and where.", no_args_is_help=True
+)
 app.add_typer(mig_app, name="mig")
 
 

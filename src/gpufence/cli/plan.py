@@ -1,4 +1,4 @@
-"""`gpufence plan`: isolation plan + generated artifacts (issue 3)."""
+"""`gpufence plan`: isolation plan + generated artifacts."""
 
 from __future__ import annotations
 
