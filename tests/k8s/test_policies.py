@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,35 @@ def _selected(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 
 def _admits(rule: AdmissionRule, obj: Mapping[str, Any]) -> bool:
+    """Evaluate ``rule`` on ``obj`` with cel-python, isolated from the rest of the test run.
+
+    cel-python raises the process-wide recursion limit to 2500 and recurses deeply (lark parser,
+    evaluator, re2): run it on a thread with a large C stack and restore the limit afterwards, so
+    neither it nor later tests in the same xdist worker can overflow the C stack.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = _admits_unisolated(rule, obj)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            outcome["error"] = exc
+
+    limit = sys.getrecursionlimit()
+    previous = threading.stack_size(256 * 1024 * 1024)
+    try:
+        worker = threading.Thread(target=run, name="cel-eval")
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(previous)
+        sys.setrecursionlimit(limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return bool(outcome["value"])
+
+
+def _admits_unisolated(rule: AdmissionRule, obj: Mapping[str, Any]) -> bool:
     celpy = _celpy()
     env = celpy.Environment()
     variables: dict[str, Any] = {}
