@@ -203,6 +203,11 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("FAB-008", "tenant/initech"),
             ("FAB-008", "tenant/nordlicht-batch"),
             ("FAB-009", "network/lab-mgmt"),
+            # fabric/partitions.conf: a GUID without 0x makes OpenSM fail open (ALL=full):
+            ("FAB-003", "network/ib-compute"),
+            ("FAB-006", "network/ib-compute"),
+            # broker/broker.yaml: release tokens live 24 h:
+            ("DAT-004", "secrets/key-release"),
         ]
     )
 
