@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,33 @@ from gpufence.model.findings import Status
 from tests.k8s.clusters import Doc, clean_cluster, planted, write_cluster
 
 
+class _StdlibRegex:
+    """Stands in for google-re2 inside cel-python's ``matches()``.
+
+    google-re2 1.1 intermittently aborted the whole test worker in ``re2.compile`` (SIGABRT, seen
+    in CI runs); the patterns the policies use (anchors, classes, alternation, literal
+    namespace names) mean the same in Python's ``re``.
+    """
+
+    error = re.error
+
+    @staticmethod
+    def search(pattern: str, text: str) -> re.Match[str] | None:
+        with warnings.catch_warnings():
+            # '[[]' (a literal '[' in RE2) draws Python's "possible nested set" FutureWarning.
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.search(pattern, text)
+
+
 def _celpy() -> Any:
     try:
         import celpy
+        import celpy.evaluation
     except ImportError:  # pragma: no cover - depends on the environment
         if os.environ.get("CI") == "true":
             pytest.fail("cel-python is not installed (test dependency cel-python==0.5.0)")
         pytest.skip("cel-python is not installed (pip install cel-python==0.5.0)")
+    celpy.evaluation.re2 = _StdlibRegex  # type: ignore[attr-defined]
     return celpy
 
 
