@@ -11,9 +11,9 @@ import typer
 
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
-from gpufence.cli._output import emit
-from gpufence.model.findings import Severity, Status, summarize
-from gpufence.report import OutputFormat, render
+from gpufence.cli._output import report_findings
+from gpufence.model.findings import Severity
+from gpufence.report import OutputFormat
 
 
 class FailOn(StrEnum):
@@ -64,12 +64,6 @@ def audit_command(
         )
     for mute in run.unused_mutes:
         sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
-    summary = summarize(run.result.findings, fail_on.severity())
-    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
-    emit(render(run.result, summary, fmt, color=color, show_pass=show_pass), output)
-    if output is not None:
-        sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
-    if summary.by_status[Status.ERROR]:
-        # A control crashed: a bug in gpufence, never a clean result.
-        raise typer.Exit(3)
-    raise typer.Exit(1 if summary.verdict == "fail" else 0)
+    raise typer.Exit(
+        report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    )

@@ -12,7 +12,7 @@ import typer
 
 from gpufence import __version__
 from gpufence.cli._app import app
-from gpufence.cli._output import emit
+from gpufence.cli._output import emit, report_findings
 from gpufence.cli.audit import FailOn
 from gpufence.collect.inventory import load_inventory
 from gpufence.collect.kubernetes import ClusterState, load_manifests, state_to_raw
@@ -22,8 +22,7 @@ from gpufence.collect.kubernetes.scan import scan_state
 from gpufence.collect.kubernetes.view import K8sView
 from gpufence.errors import InputError
 from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument
-from gpufence.model.findings import Status, summarize
-from gpufence.report import OutputFormat, render
+from gpufence.report import OutputFormat
 
 k8s_app = typer.Typer(
     help="Kubernetes GPU-tenancy checks and admission policies.", no_args_is_help=True
@@ -99,12 +98,7 @@ def scan_command(
             raw=state_to_raw(state),
         )
         emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", evidence_out)
-    summary = summarize(result.findings, fail_on.severity())
-    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
-    emit(render(result, summary, fmt, color=color, show_pass=show_pass), output)
-    if summary.by_status[Status.ERROR]:
-        raise typer.Exit(3)
-    raise typer.Exit(1 if summary.verdict == "fail" else 0)
+    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass))
 
 
 @k8s_app.command("policies")

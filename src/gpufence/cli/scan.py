@@ -12,7 +12,7 @@ import typer
 
 from gpufence.audit import audit_snapshot
 from gpufence.cli._app import app
-from gpufence.cli._output import emit
+from gpufence.cli._output import report_findings
 from gpufence.cli.audit import FailOn
 from gpufence.collect.bmc.credentials import load_credentials
 from gpufence.collect.bmc.evidence import scan_snapshot, write_evidence
@@ -24,8 +24,8 @@ from gpufence.controls import ALL_CONTROLS
 from gpufence.controls.oob import TOPOLOGY_CONTROLS
 from gpufence.errors import InputError
 from gpufence.model.evidence import EvidenceDocument
-from gpufence.model.findings import Finding, Plane, Status, summarize
-from gpufence.report import OutputFormat, render
+from gpufence.model.findings import Finding, Plane
+from gpufence.report import OutputFormat
 
 scan_app = typer.Typer(help="Live scans: scan bmc.", no_args_is_help=True)
 app.add_typer(scan_app, name="scan")
@@ -218,9 +218,4 @@ def _findings(
         # No inventory file to point into: a location would name the evidence file's line 1.
         kept = tuple(f.model_copy(update={"location": None}) for f in kept)
     result = result.model_copy(update={"findings": kept})
-    summary = summarize(result.findings, fail_on.severity())
-    color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
-    emit(render(result, summary, fmt, color=color, show_pass=show_pass), output)
-    if summary.by_status[Status.ERROR]:
-        return 3  # a control crashed: a bug, never a clean result
-    return 1 if summary.verdict == "fail" else 0
+    return report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass)
