@@ -15,10 +15,25 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from gpufence.model._base import Frozen
-from gpufence.model.findings import ControlInfo, Finding, Plane, Severity, Status
+from gpufence.model.findings import (
+    ControlInfo,
+    Finding,
+    FindingLocation,
+    Plane,
+    Severity,
+    Status,
+)
 from gpufence.model.snapshot import Pointer, Snapshot
 
-__all__ = ["Check", "Control", "ControlMeta", "Outcome", "control", "run_controls"]
+__all__ = [
+    "Check",
+    "Control",
+    "ControlMeta",
+    "Outcome",
+    "control",
+    "finding_from",
+    "run_controls",
+]
 
 _ID = re.compile(r"^(GPU|CC|OOB|FW|FAB|K8S|DAT|CMP)-\d{3}$")
 
@@ -135,7 +150,10 @@ def control(
     return wrap
 
 
-def _finding(meta: ControlMeta, outcome: Outcome, snapshot: Snapshot) -> Finding:
+def finding_from(
+    meta: ControlMeta, outcome: Outcome, location: FindingLocation | None = None
+) -> Finding:
+    """The finding for one outcome of a control: its metadata plus what the check observed."""
     return Finding(
         control=meta.id,
         title=meta.title,
@@ -147,7 +165,7 @@ def _finding(meta: ControlMeta, outcome: Outcome, snapshot: Snapshot) -> Finding
         evidence=dict(outcome.evidence),
         remediation=meta.remediation,
         references=meta.references,
-        location=snapshot.location(outcome.pointer) if outcome.pointer is not None else None,
+        location=location,
     )
 
 
@@ -175,5 +193,10 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
         if not outcomes:
             # A control that looked at nothing must say so; silence would read as a pass.
             outcomes = [Outcome(Status.NOT_EVALUATED, "cluster", "the control produced no result")]
-        findings.extend(_finding(ctl.meta, o, snapshot) for o in outcomes)
+        findings.extend(
+            finding_from(
+                ctl.meta, o, snapshot.location(o.pointer) if o.pointer is not None else None
+            )
+            for o in outcomes
+        )
     return tuple(findings)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from gpufence import __version__
 from gpufence.collect.kubernetes.model import ClusterState
 from gpufence.collect.kubernetes.view import K8sView
-from gpufence.controls.engine import ControlMeta, Outcome
+from gpufence.controls.engine import ControlMeta, Outcome, finding_from
 from gpufence.controls.k8s import VIEW_CHECKS, ViewCheck
 from gpufence.model.findings import AuditResult, Finding, FindingLocation, Status
 
@@ -20,22 +20,6 @@ def _location(state: ClusterState, outcome: Outcome) -> FindingLocation | None:
         return None
     line, column = obj.locate(outcome.pointer or ())
     return FindingLocation(file=obj.source, line=line, column=column)
-
-
-def _finding(meta: ControlMeta, outcome: Outcome, state: ClusterState) -> Finding:
-    return Finding(
-        control=meta.id,
-        title=meta.title,
-        plane=meta.plane,
-        severity=outcome.severity or meta.severity,
-        status=outcome.status,
-        resource=outcome.resource,
-        message=outcome.message,
-        evidence=dict(outcome.evidence),
-        remediation=meta.remediation,
-        references=meta.references,
-        location=_location(state, outcome),
-    )
 
 
 def scan_state(
@@ -53,7 +37,7 @@ def scan_state(
             outcomes = [Outcome(Status.ERROR, "k8s/cluster", f"control failed: {exc!r}")]
         if not outcomes:
             outcomes = [Outcome(Status.NOT_EVALUATED, "k8s/cluster", "no result")]
-        findings.extend(_finding(meta, o, state) for o in outcomes)
+        findings.extend(finding_from(meta, o, _location(state, o)) for o in outcomes)
     return AuditResult(
         findings=tuple(findings),
         controls=tuple(meta.info() for _, (meta, _) in sorted(checks.items())),
