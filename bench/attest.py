@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gpufence.attest.evidence import DeviceEvidence, load_report_pair  # noqa: E402
+from gpufence.attest.device_reports import DeviceEvidence, load_report_pair  # noqa: E402
 from gpufence.attest.rim import check_rim  # noqa: E402
 from gpufence.attest.spdm import parse_report  # noqa: E402
 from gpufence.attest.verify import (  # noqa: E402

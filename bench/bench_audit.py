@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import fleet
 
 from gpufence.audit import audit_snapshot
-from gpufence.collect.inventory import load_snapshot
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument
 
 

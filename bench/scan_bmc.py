@@ -35,11 +35,11 @@ from pydantic import SecretStr
 
 from gpufence.collect.bmc.credentials import Credential, CredentialStore
 from gpufence.collect.bmc.evidence import write_evidence
-from gpufence.collect.bmc.mockup_server import make_test_pki
 from gpufence.collect.bmc.parallel import scan_to_evidence
 from gpufence.collect.bmc.scanner import ScanOptions
 from gpufence.collect.bmc.targets import parse_targets
 from gpufence.model.evidence import EvidenceDocument
+from gpufence.testing.mockup_server import make_test_pki
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "redfish-mockups"
 TREES = {
@@ -75,7 +75,7 @@ def start_fleet(
     cmd = [
         sys.executable,
         "-m",
-        "gpufence.collect.bmc.mockup_server",
+        "gpufence.testing.mockup_server",
         "--count",
         str(args.bmcs),
         "--cert",

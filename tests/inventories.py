@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from gpufence.audit import audit_snapshot
-from gpufence.collect.inventory import load_snapshot
 from gpufence.controls import controls_by_id
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.findings import Finding
 
 _BASE: dict[str, Any] = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from gpufence.audit import audit_snapshot
-from gpufence.collect.inventory import load_snapshot
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.findings import Status
 from tests.conftest import REPO
 

@@ -7,14 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpufence import __version__
-from gpufence.collect.evidence import load_evidence
 from gpufence.collect.fabric import with_fabric_evidence
-from gpufence.collect.inventory import load_snapshot
-from gpufence.collect.mutelist import load_mutelist
-from gpufence.collect.referenced import referenced_evidence
-from gpufence.controls import ALL_CONTROLS, Control, run_controls
+from gpufence.controls import ALL_CONTROLS, Control, audit_snapshot
 from gpufence.errors import InputError
+from gpufence.load.evidence import load_evidence
+from gpufence.load.inventory import load_snapshot
+from gpufence.load.mutelist import load_mutelist
+from gpufence.load.referenced import referenced_evidence
 from gpufence.model.findings import AuditResult
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
@@ -30,21 +29,6 @@ class AuditRun:
     """Evidence files that could not be read and were skipped (reported, never fatal)."""
     expired_mutes: tuple[Mute, ...] = ()
     unused_mutes: tuple[Mute, ...] = ()
-
-
-def audit_snapshot(
-    snapshot: Snapshot,
-    controls: Iterable[Control] = ALL_CONTROLS,
-    inputs: Sequence[str] = (),
-) -> AuditResult:
-    """Run ``controls`` over an already-built snapshot (pure)."""
-    selected = tuple(controls)
-    return AuditResult(
-        findings=run_controls(snapshot, selected),
-        controls=tuple(c.meta.info() for c in selected),
-        inputs=tuple(inputs) or (snapshot.source_file,),
-        tool_version=__version__,
-    )
 
 
 def audit(

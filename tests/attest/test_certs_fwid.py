@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gpufence.attest.certs import leaf_fwid, verify_chain
-from gpufence.attest.evidence import DeviceEvidence
+from gpufence.attest.device_reports import DeviceEvidence
 from gpufence.attest.verify import VerifyOptions, verify_device
 
 from . import devicefactory as f

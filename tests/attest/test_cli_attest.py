@@ -10,8 +10,8 @@ import pytest
 from gpufence.attest.broker.config import key_release_evidence, load_broker_config
 from gpufence.audit import audit_snapshot
 from gpufence.cli import main
-from gpufence.collect.inventory import load_snapshot
-from gpufence.controls import attestation
+from gpufence.controls.cc import key_release as attestation
+from gpufence.load.inventory import load_snapshot
 from tests.inventories import base_inventory, write_inventory
 
 from .brokerkit import make_broker_kit

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufence.attest.evidence import DeviceEvidence, load_report_pair
+from gpufence.attest.device_reports import DeviceEvidence, load_report_pair
 from gpufence.attest.rim import check_rim
 from gpufence.attest.verify import VerifyOptions, verify_device
 

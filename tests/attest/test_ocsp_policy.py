@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from gpufence.attest.evidence import DeviceEvidence, load_report_pair
+from gpufence.attest.device_reports import DeviceEvidence, load_report_pair
 from gpufence.attest.ocsp import OcspChecker
 from gpufence.attest.policy import Policy, evaluate, load_policy
 from gpufence.attest.rim import check_rim

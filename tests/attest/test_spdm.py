@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufence.attest.evidence import read_hex_report
+from gpufence.attest.device_reports import read_hex_report
 from gpufence.attest.opaque import device_facts, format_vbios_version, named_opaque
 from gpufence.attest.spdm import SpdmParseError, parse_report
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpufence.attest.certs import device_root, fingerprint, load_pem_chain, rim_root, verify_chain
-from gpufence.attest.evidence import load_evidence_file, load_report_pair
+from gpufence.attest.device_reports import load_evidence_file, load_report_pair
 from gpufence.attest.rim import check_rim
 from gpufence.attest.verify import VerifyOptions, verify_device, verify_set
 

@@ -14,9 +14,9 @@ import pytest
 from gpufence.audit import audit_snapshot
 from gpufence.collect.bmc.evidence import scan_snapshot
 from gpufence.collect.bmc.targets import BmcTarget
-from gpufence.collect.inventory import load_snapshot
 from gpufence.controls import ALL_CONTROLS, controls_by_id
 from gpufence.controls.fw import FIRMWARE_RULES, firmware_number, matching_rules
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import Finding, Severity, Status
 from tests.inventories import base_inventory, write_inventory

@@ -15,7 +15,7 @@ from gpufence.collect.bmc.redfish import Walk
 from gpufence.collect.bmc.scanner import BmcScan
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.collect.bmc.tls import TlsProbe
-from gpufence.collect.evidence import load_evidence
+from gpufence.load.evidence import load_evidence
 
 TARGET = BmcTarget("b1", "10.0.0.1", "https://10.0.0.1:443", 623)
 WHEN = datetime.datetime(2026, 11, 25, tzinfo=datetime.UTC)

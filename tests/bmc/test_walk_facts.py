@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from gpufence.collect.bmc.facts import FACTS, Observations, from_anonymous, from_walk
-from gpufence.collect.bmc.mockup_server import MockupTree
 from gpufence.collect.bmc.redfish import RedfishReader, Walk, anonymous_probe_links, walk
+from gpufence.testing.mockup_server import MockupTree
 
 BASE = "https://bmc.test:443"
 

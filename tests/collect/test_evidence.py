@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufence.collect.evidence import load_evidence
 from gpufence.errors import InputError
+from gpufence.load.evidence import load_evidence
 
 DOC = {
     "schema": "gpufence.evidence/v1",

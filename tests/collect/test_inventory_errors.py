@@ -193,7 +193,7 @@ def test_binary_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_yaml_12_booleans(tmp_path: Path) -> None:
     """`cc_mode: on` and `country: NO` keep their meaning (YAML 1.1 would make them booleans)."""
-    from gpufence.collect.inventory import load_inventory
+    from gpufence.load.inventory import load_inventory
 
     text = _text_with("  cc_mode: 'off'", "  cc_mode: on").replace("country: DE", "country: NO")
     inventory, _ = load_inventory(write_inventory(tmp_path, text))

@@ -636,8 +636,8 @@ def _run_with_evidence(
     tmp_path: Path, data: dict[str, Any], control_id: str, docs: list[Any]
 ) -> list[Any]:
     from gpufence.audit import audit_snapshot
-    from gpufence.collect.inventory import load_snapshot
     from gpufence.controls import controls_by_id
+    from gpufence.load.inventory import load_snapshot
     from tests.inventories import write_inventory
 
     snapshot = load_snapshot(write_inventory(tmp_path, data), [(d, "ev.json") for d in docs])
@@ -712,9 +712,9 @@ def test_bmc_evidence_applies_to_bmc_facts(tmp_path: Path) -> None:
 
 
 def test_crashing_control_is_error_and_others_still_run(tmp_path: Path) -> None:
-    from gpufence.collect.inventory import load_snapshot
     from gpufence.controls import controls_by_id
     from gpufence.controls.engine import Control, run_controls
+    from gpufence.load.inventory import load_snapshot
     from tests.inventories import write_inventory
 
     good = controls_by_id()["FW-001"]

@@ -13,10 +13,10 @@ import yaml
 from gpufence.audit import audit, audit_snapshot
 from gpufence.cli import main
 from gpufence.collect.fabric import observe_files, with_fabric_evidence
-from gpufence.collect.inventory import load_snapshot
 from gpufence.controls import controls_by_id
 from gpufence.errors import InputError
 from gpufence.fabric.emit import emit_partitions
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.findings import Finding, Severity, Status
 from tests.inventories import base_inventory
 
@@ -136,7 +136,7 @@ def _observed(fixtures: Path, tmp_path: Path, network: str = "compute") -> Path:
 
 
 def _evidence(path: Path) -> list[Any]:
-    from gpufence.collect.evidence import load_evidence
+    from gpufence.load.evidence import load_evidence
 
     return list(load_evidence([path]).documents)
 

@@ -16,8 +16,8 @@ import pytest
 
 from gpufence.audit import audit
 from gpufence.cli import main
-from gpufence.controls import gpu_observed
 from gpufence.controls.engine import Control
+from gpufence.controls.gpu import observed as gpu_observed
 from gpufence.model.findings import Status
 from tests.inventories import base_inventory, write_inventory
 

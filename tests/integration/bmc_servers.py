@@ -1,6 +1,6 @@
 """Real BMC stand-ins for the integration tests, all on 127.0.0.1 and stopped by PID.
 
-- the project's Redfish mockup server (``gpufence.collect.bmc.mockup_server``) serving a tree of
+- the project's Redfish mockup server (``gpufence.testing.mockup_server``) serving a tree of
   ../shared/redfish-mockups over HTTPS with Basic auth and a CA made in the test;
 - ``sushy-emulator --fake`` (PyPI sushy-tools) over HTTPS with a bcrypt htpasswd;
 - ``ipmi_sim`` (Debian openipmi) with a LAN config on a free UDP port.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufence.collect.bmc.mockup_server import LoopbackPki
+from gpufence.testing.mockup_server import LoopbackPki
 
 TREES = {
     "dmtf": "redfish-mockups/dmtf-public-rackmount1",
@@ -83,7 +83,7 @@ def mockup_server(
 ) -> Iterator[list[int]]:
     """Start the mockup server in a subprocess; yields its ports."""
     ready = tmp / f"mockup-{secrets.token_hex(4)}.json"
-    cmd = [sys.executable, "-m", "gpufence.collect.bmc.mockup_server", "--ready-file", str(ready)]
+    cmd = [sys.executable, "-m", "gpufence.testing.mockup_server", "--ready-file", str(ready)]
     for tree in trees:
         cmd += ["--tree", str(shared / TREES.get(tree, tree))]
     cmd += ["--count", str(count), "--latency-ms", str(latency_ms)]

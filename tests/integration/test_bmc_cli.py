@@ -13,7 +13,7 @@ import yaml
 from tests.integration.bmc_servers import SECRET, USER, mockup_server
 from tests.inventories import base_inventory, write_inventory
 
-from gpufence.collect.bmc.mockup_server import LoopbackPki, make_test_pki
+from gpufence.testing.mockup_server import LoopbackPki, make_test_pki
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,8 +16,8 @@ import pytest
 from tests.integration.bmc_servers import SECRET, USER, mockup_server
 
 from gpufence.cli import main
-from gpufence.collect.bmc.mockup_server import LoopbackPki, make_test_pki
 from gpufence.collect.bmc.tls import local_tls_support
+from gpufence.testing.mockup_server import LoopbackPki, make_test_pki
 
 pytestmark = [pytest.mark.integration]
 

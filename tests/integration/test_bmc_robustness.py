@@ -22,7 +22,7 @@ import pytest
 from tests.integration.bmc_servers import SECRET, USER, free_port, mockup_server
 
 from gpufence.cli import main
-from gpufence.collect.bmc.mockup_server import LoopbackPki, make_test_pki
+from gpufence.testing.mockup_server import LoopbackPki, make_test_pki
 
 pytestmark = [pytest.mark.integration]
 

@@ -24,7 +24,7 @@ from tests.integration.bmc_servers import (
 )
 
 from gpufence.cli import main
-from gpufence.collect.bmc.mockup_server import LoopbackPki, make_test_pki
+from gpufence.testing.mockup_server import LoopbackPki, make_test_pki
 
 pytestmark = [pytest.mark.integration]
 

@@ -21,7 +21,6 @@ import yaml
 from tests.fabric.ibsim import Subnet, ibsim_subnet
 
 from gpufence.collect.fabric import observe_live, read_pkey_tables, with_fabric_evidence
-from gpufence.collect.inventory import load_snapshot
 from gpufence.fabric.check import fabric_report
 from gpufence.fabric.emit import emit_partitions
 from gpufence.fabric.lint import lint_bytes
@@ -34,6 +33,7 @@ from gpufence.fabric.observed import (
 )
 from gpufence.fabric.partitions import parse_partitions
 from gpufence.fabric.records import observed_of
+from gpufence.load.inventory import load_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ibsim")]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gpufence.cli import main
-from gpufence.collect.mutelist import load_mutelist
 from gpufence.errors import InputError
+from gpufence.load.mutelist import load_mutelist
 from gpufence.model.findings import Finding, Plane, Severity, Status
 from gpufence.model.mutelist import Mute, Mutelist, apply_mutes
 from tests.inventories import base_inventory, write_inventory

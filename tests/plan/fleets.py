@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufence.catalog import load_catalog
-from gpufence.collect.inventory import load_snapshot
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.inventory import CcMode, Inventory, Ownership, SharingMode
 from gpufence.model.snapshot import Snapshot
 from gpufence.plan import Plan, check_geometry, verify_plan

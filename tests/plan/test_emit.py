@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gpufence.catalog import load_catalog, parse_pci_device_id
-from gpufence.collect.inventory import load_snapshot
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.inventory import CcMode
 from gpufence.model.snapshot import Snapshot
 from gpufence.plan import Plan, check_geometry, place, resolve_profiles

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from gpufence.audit import audit_snapshot
 from gpufence.catalog import load_catalog
-from gpufence.collect.inventory import load_snapshot
 from gpufence.controls import ALL_CONTROLS
 from gpufence.errors import InputError
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.inventory import SharingMode
 from gpufence.plan import Strategy, place, planned_inventory, verify_plan
 from gpufence.plan.tiers import Mechanism

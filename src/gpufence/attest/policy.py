@@ -21,11 +21,11 @@ from typing import Any
 
 from pydantic import Field, JsonValue, ValidationError
 
+from gpufence._frozen import Frozen
+from gpufence._yaml import LocatedDocument, load_yaml
 from gpufence.attest.claims import device_claims
 from gpufence.attest.verify import SetResult
-from gpufence.collect._yaml import LocatedDocument, load_yaml
 from gpufence.errors import InputError
-from gpufence.model._base import Frozen
 
 __all__ = ["Decision", "Policy", "Reason", "evaluate", "load_policy", "policy_from_mapping"]
 

@@ -31,7 +31,7 @@ from gpufence.attest.certs import (
     leaf_fwid,
     verify_chain,
 )
-from gpufence.attest.evidence import ARCH_KINDS, DeviceEvidence
+from gpufence.attest.device_reports import ARCH_KINDS, DeviceEvidence
 from gpufence.attest.ocsp import NOT_CHECKED, OcspChecker, RevocationResult
 from gpufence.attest.opaque import DeviceFacts, device_facts
 from gpufence.attest.rim import Comparison, ManifestKind, RimCheck, compare_measurements

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from gpufence._frozen import Frozen
 from gpufence.catalog._models import Confidence, GpuModel, MigProfile
 from gpufence.errors import InternalError, UnknownGpuModelError
-from gpufence.model._base import Frozen
 
 __all__ = [
     "Catalog",

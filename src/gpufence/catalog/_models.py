@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 
 __all__ = [
     "Architecture",

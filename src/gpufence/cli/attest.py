@@ -86,7 +86,7 @@ def verify_command(
 ) -> None:
     """Verify evidence offline against the pinned NVIDIA roots (exit 0 pass, 1 fail, 2 input)."""
     from gpufence.attest.claims import result_json
-    from gpufence.attest.evidence import load_evidence_file, load_report_pair
+    from gpufence.attest.device_reports import load_evidence_file, load_report_pair
     from gpufence.attest.ocsp import OcspChecker, httpx_fetch
     from gpufence.attest.policy import evaluate, load_policy
     from gpufence.attest.rim import RimError, check_rim

@@ -11,17 +11,17 @@ from typing import Annotated
 
 import typer
 
+from gpufence._yaml import load_yaml
 from gpufence.cli._app import app
 from gpufence.cli._output import emit
-from gpufence.collect._yaml import load_yaml
-from gpufence.collect.evidence import load_evidence
 from gpufence.collect.fabric import observe_files, observe_live, with_fabric_evidence
-from gpufence.collect.inventory import load_snapshot
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.check import fabric_report, format_text
 from gpufence.fabric.emit import emit_partitions
 from gpufence.fabric.lint import LintReport, LintSeverity, lint
 from gpufence.fabric.partitions import read_partitions
+from gpufence.load.evidence import load_evidence
+from gpufence.load.inventory import load_snapshot
 
 fabric_app = typer.Typer(
     help="Fabric segmentation: partitions.conf linter, who-reaches-whom per plane, observed "

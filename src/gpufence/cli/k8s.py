@@ -14,13 +14,13 @@ from gpufence import __version__
 from gpufence.cli._app import app
 from gpufence.cli._output import emit, report_findings
 from gpufence.cli.audit import FailOn
-from gpufence.collect.inventory import load_inventory
 from gpufence.collect.kubernetes import ClusterState, load_manifests, state_to_raw
 from gpufence.collect.kubernetes.live import load_live
-from gpufence.collect.kubernetes.policies import TenantNamespace, write_policies
 from gpufence.collect.kubernetes.scan import scan_state
-from gpufence.collect.kubernetes.view import K8sView
 from gpufence.errors import InputError
+from gpufence.kubernetes.policies import TenantNamespace, write_policies
+from gpufence.kubernetes.view import K8sView
+from gpufence.load.inventory import load_inventory
 from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument
 from gpufence.report import OutputFormat
 

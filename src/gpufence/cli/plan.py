@@ -12,8 +12,8 @@ import typer
 
 from gpufence.cli._app import app
 from gpufence.cli._output import emit
-from gpufence.collect.inventory import load_snapshot
 from gpufence.errors import InternalError
+from gpufence.load.inventory import load_snapshot
 from gpufence.plan import Strategy, place, verify_plan
 from gpufence.plan.emit import render_artifacts, write_artifacts
 from gpufence.plan.planned import PLAN_DECIDES

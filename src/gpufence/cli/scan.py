@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from gpufence.audit import audit_snapshot
 from gpufence.cli._app import app
 from gpufence.cli._output import report_findings
 from gpufence.cli.audit import FailOn
@@ -19,10 +18,10 @@ from gpufence.collect.bmc.evidence import scan_snapshot, write_evidence
 from gpufence.collect.bmc.parallel import default_workers, scan_to_evidence
 from gpufence.collect.bmc.scanner import ScanOptions
 from gpufence.collect.bmc.targets import BmcTarget, parse_targets, targets_from_inventory
-from gpufence.collect.inventory import load_snapshot
-from gpufence.controls import ALL_CONTROLS
-from gpufence.controls.oob import TOPOLOGY_CONTROLS
+from gpufence.controls import ALL_CONTROLS, audit_snapshot
+from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
 from gpufence.errors import InputError
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import Finding, Plane
 from gpufence.report import OutputFormat

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gpufence import __version__
-from gpufence.collect.inventory import InputErrors
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.emit import guid_value
 from gpufence.fabric.observed import (
@@ -37,6 +36,7 @@ from gpufence.fabric.observed import (
 )
 from gpufence.fabric.partitions import parse_partitions
 from gpufence.fabric.records import OBSERVED_COLLECTOR, PARTITIONS_COLLECTOR, PartitionsRecord
+from gpufence.load.inventory import InputErrors
 from gpufence.model.evidence import EvidenceDocument, Unobserved
 from gpufence.model.snapshot import Pointer, Snapshot
 

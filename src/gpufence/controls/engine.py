@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 from gpufence.model.findings import (
     ControlInfo,
     Finding,

@@ -1,6 +1,6 @@
 """Kubernetes GPU-tenancy controls (K8S-*), over manifests or a live cluster.
 
-Each check is a pure function of a :class:`~gpufence.collect.kubernetes.view.K8sView`.
+Each check is a pure function of a :class:`~gpufence.kubernetes.view.K8sView`.
 `gpufence k8s scan` runs them on what it read (:data:`VIEW_CHECKS`); as registered controls
 they run inside `gpufence audit` on Kubernetes evidence (``gpufence k8s scan --evidence-out``),
 and say NOT_EVALUATED when there is none. Anything a scan could not read (403, not listed) makes
@@ -14,8 +14,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from gpufence.collect.kubernetes.model import K8sObject, state_from_raw
-from gpufence.collect.kubernetes.view import (
+from gpufence.controls._common import joined
+from gpufence.controls.engine import Control, ControlMeta, Outcome, control
+from gpufence.kubernetes.objects import K8sObject, state_from_raw
+from gpufence.kubernetes.view import (
     CC_MODE_LABEL,
     CC_MODE_STATE_LABEL,
     DRA_ADMIN_LABEL,
@@ -30,8 +32,6 @@ from gpufence.collect.kubernetes.view import (
     dig,
     is_nvidia_host_path,
 )
-from gpufence.controls._common import joined
-from gpufence.controls.engine import Control, ControlMeta, Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
 from gpufence.model.snapshot import Snapshot
 

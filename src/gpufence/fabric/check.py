@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from gpufence._frozen import Frozen
 from gpufence.errors import InputError
 from gpufence.fabric.emit import guid_value
 from gpufence.fabric.ib import IbVerdict, tenant_reach
@@ -29,7 +30,6 @@ from gpufence.fabric.observed import ObservedFabric
 from gpufence.fabric.reach import INFRA_PREFIX, plane_graph, tenant_entries
 from gpufence.fabric.records import PartitionsRecord, observed_of, partitions_of
 from gpufence.fabric.segments import Attachment, SegmentGraph
-from gpufence.model._base import Frozen
 from gpufence.model.inventory import NetworkKind
 from gpufence.model.snapshot import Snapshot
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from gpufence._frozen import Frozen
 from gpufence.fabric.membership import FULL, PortType, SubnetPorts, program
 from gpufence.fabric.partitions import (
     DEFAULT_PKEY,
@@ -27,7 +28,6 @@ from gpufence.fabric.partitions import (
     PartitionsConfig,
     parse_partitions,
 )
-from gpufence.model._base import Frozen
 
 __all__ = [
     "FAIL_OPEN",

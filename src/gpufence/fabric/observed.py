@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import Field
 
+from gpufence._frozen import Frozen
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.membership import PortType, SubnetPorts, table_from_values
-from gpufence.model._base import Frozen
 
 __all__ = [
     "ObservedFabric",

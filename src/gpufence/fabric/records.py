@@ -11,6 +11,7 @@ import hashlib
 
 from pydantic import Field, ValidationError
 
+from gpufence._frozen import Frozen
 from gpufence.fabric.lint import LintReport, lint
 from gpufence.fabric.observed import ObservedFabric
 from gpufence.fabric.partitions import (
@@ -20,7 +21,6 @@ from gpufence.fabric.partitions import (
     ParseError,
     PartitionsConfig,
 )
-from gpufence.model._base import Frozen
 from gpufence.model.evidence import EvidenceDocument
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, JsonValue
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 
 __all__ = ["EVIDENCE_SCHEMA", "EvidenceDocument", "EvidenceFile", "Unobserved"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, computed_field
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 
 __all__ = [
     "AuditResult",

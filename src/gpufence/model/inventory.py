@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 
 __all__ = [
     "Bmc",

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 from gpufence.model.findings import Finding, Status
 
 __all__ = ["Mute", "MuteOutcome", "Mutelist", "apply_mutes"]

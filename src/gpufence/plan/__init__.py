@@ -20,10 +20,10 @@ from gpufence.plan.mig import (
     parse_profile_list,
     resolve_profiles,
 )
-from gpufence.plan.model import Plan
 from gpufence.plan.placement import Strategy, place
 from gpufence.plan.planned import planned_inventory, planned_snapshot, verify_plan
 from gpufence.plan.tiers import Mechanism, TierDecision, decide_tiers
+from gpufence.plan.types import Plan
 
 __all__ = [
     "GeometryCheck",

@@ -1,4 +1,4 @@
-"""Turn the planner's working state into the frozen :class:`~gpufence.plan.model.Plan`."""
+"""Turn the planner's working state into the frozen :class:`~gpufence.plan.types.Plan`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from gpufence.catalog import CcLevel
 from gpufence.model.inventory import CcMode, CcMultiGpuMode, Ownership, SharingMode
 from gpufence.plan.mig import MigGrid, grid_for
-from gpufence.plan.model import (
+from gpufence.plan.types import (
     DemandOutcome,
     GpuPlan,
     Instance,

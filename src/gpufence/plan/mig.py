@@ -20,9 +20,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gpufence._frozen import Frozen
 from gpufence.catalog import GpuModel, MigProfile, normalize_mig_profile_name
 from gpufence.errors import InputError
-from gpufence.model._base import Frozen
 
 __all__ = [
     "GeometryCheck",

@@ -37,9 +37,9 @@ from gpufence.plan._state import (
     WorkPool,
 )
 from gpufence.plan.mig import MigGrid, grid_for
-from gpufence.plan.model import LowerBound, Plan
 from gpufence.plan.packing import GpuFill, first_fit, lower_bound, pack, slice_bound
 from gpufence.plan.tiers import Mechanism, TierDecision, decide_tiers, pool_refusal
+from gpufence.plan.types import LowerBound, Plan
 
 __all__ = ["Strategy", "place"]
 

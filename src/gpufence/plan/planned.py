@@ -8,13 +8,12 @@ runs every GPU-* and CC-* control over it.
 
 from __future__ import annotations
 
-from gpufence.audit import audit_snapshot
 from gpufence.catalog import load_catalog
-from gpufence.controls import ALL_CONTROLS
+from gpufence.controls import ALL_CONTROLS, audit_snapshot
 from gpufence.model.findings import Finding, Status
 from gpufence.model.inventory import GpuState, Inventory, Node, NodePool, SharingMode, Workload
 from gpufence.model.snapshot import Snapshot
-from gpufence.plan.model import NodePlan, Plan, PoolPlan
+from gpufence.plan.types import NodePlan, Plan, PoolPlan
 
 __all__ = [
     "PLAN_DECIDES",

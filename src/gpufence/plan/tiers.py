@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from gpufence._frozen import Frozen
 from gpufence.catalog import GpuModel
-from gpufence.model._base import Frozen
 from gpufence.model.inventory import (
     DataSensitivity,
     Demand,

@@ -29,10 +29,10 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from gpufence import __version__
+from gpufence._frozen import Frozen
+from gpufence._yaml import load_yaml
 from gpufence.attest.policy import Policy, load_policy, policy_from_mapping
-from gpufence.collect._yaml import load_yaml
 from gpufence.errors import InputError
-from gpufence.model._base import Frozen
 from gpufence.model.evidence import EvidenceDocument
 
 __all__ = [

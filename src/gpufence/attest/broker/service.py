@@ -42,7 +42,7 @@ from gpufence.attest.broker.crypto import (
     spki_der,
 )
 from gpufence.attest.broker.store import BrokerStore
-from gpufence.attest.evidence import evidence_from_json
+from gpufence.attest.device_reports import evidence_from_json
 from gpufence.attest.ocsp import OcspChecker, httpx_fetch
 from gpufence.attest.policy import evaluate
 from gpufence.attest.rim import RimCheck, RimError, check_rim

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from gpufence.collect._yaml import LocatedDocument, Pointer, load_yaml
+from gpufence._yaml import LocatedDocument, Pointer, load_yaml
 from gpufence.errors import InputError
 
 __all__ = [

@@ -154,6 +154,40 @@ def _client_context(version: str | None) -> ssl.SSLContext:
     return ctx
 
 
+def _self_signed_localhost(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed EC certificate for 'localhost' (the in-memory handshake below)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "probe.pem", directory / "probe.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 @functools.cache
 def local_tls_support(version: str) -> str | None:
     """None when this machine's OpenSSL can negotiate ``version`` with itself, else why not.
@@ -161,8 +195,6 @@ def local_tls_support(version: str) -> str | None:
     An in-memory handshake between a client and a server both pinned to ``version``: if the
     local library (or its system policy) refuses, a BMC probe could not tell anything either.
     """
-    from gpufence.collect.bmc.mockup_server import make_test_pki
-
     try:
         client = _client_context(version)
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -171,8 +203,8 @@ def local_tls_support(version: str) -> str | None:
             warnings.simplefilter("ignore", DeprecationWarning)
             server.minimum_version = server.maximum_version = _pinned_version(version)
         with tempfile.TemporaryDirectory() as tmp:
-            pki = make_test_pki(Path(tmp), ("localhost",))
-            server.load_cert_chain(pki.cert, pki.key)
+            cert, key = _self_signed_localhost(Path(tmp))
+            server.load_cert_chain(cert, key)
     except (ValueError, ssl.SSLError) as exc:
         return f"this machine's OpenSSL cannot offer {version}: {exc}"
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import JsonValue
 
 from gpufence import __version__
-from gpufence.collect.gpu.model import GpuRecord, GpuReport
 from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument, Unobserved
+from gpufence.model.observed_gpu import GpuRecord, GpuReport
 
 __all__ = ["gpu_evidence", "node_facts"]
 

@@ -1,5 +1,5 @@
 """Parse saved ``nvidia-smi`` output: ``-q -x`` (XML) or ``-q`` (text), plus ``-L`` and
-``conf-compute`` lines, into a :class:`~gpufence.collect.gpu.model.GpuReport`.
+``conf-compute`` lines, into a :class:`~gpufence.model.observed_gpu.GpuReport`.
 
 Files may be plain command output or several outputs concatenated (for example the capture files
 of nvidia_gpu_exporter, which hold ``-q``, ``-L`` and more); exactly one ``-q`` dump is read, and
@@ -17,9 +17,9 @@ from pathlib import Path
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from gpufence.catalog import GpuModel, load_catalog, normalize_mig_profile_name
-from gpufence.collect.gpu.model import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 from gpufence.collect.gpu.profiles import GiSize, derive_profiles
 from gpufence.errors import GpufenceError, InputError, SourceLocation
+from gpufence.model.observed_gpu import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 
 __all__ = ["parse_nvidia_smi", "parse_nvidia_smi_text"]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from gpufence.collect.gpu.model import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 from gpufence.collect.gpu.profiles import name_from_profile_info
 from gpufence.errors import InputError
+from gpufence.model.observed_gpu import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 
 __all__ = ["NvmlUnavailableError", "collect_nvml", "load_pynvml"]
 

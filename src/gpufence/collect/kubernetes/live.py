@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from gpufence.collect.kubernetes.model import ClusterState, K8sObject, kind_key
 from gpufence.errors import InputError
+from gpufence.kubernetes.objects import ClusterState, K8sObject, kind_key
 
 __all__ = ["LIVE_RESOURCES", "load_live"]
 

@@ -20,13 +20,12 @@ from typing import Any
 
 import yaml
 
-from gpufence.collect._yaml import Yaml12Loader, index_positions
-from gpufence.collect.kubernetes.model import ClusterState, K8sObject, Pointer
+from gpufence._yaml import Yaml12Loader, index_positions
 from gpufence.errors import InputError, SourceLocation
+from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sObject, Pointer
 
-__all__ = ["DEVICE_PLUGIN_CONFIG", "load_manifests"]
+__all__ = ["load_manifests"]
 
-DEVICE_PLUGIN_CONFIG = "DevicePluginConfig"
 _SUFFIXES = {".yaml", ".yml", ".json"}
 
 

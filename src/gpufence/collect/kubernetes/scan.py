@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gpufence import __version__
-from gpufence.collect.kubernetes.model import ClusterState
-from gpufence.collect.kubernetes.view import K8sView
 from gpufence.controls.engine import ControlMeta, Outcome, finding_from
 from gpufence.controls.k8s import VIEW_CHECKS, ViewCheck
+from gpufence.kubernetes.objects import ClusterState
+from gpufence.kubernetes.view import K8sView
 from gpufence.model.findings import AuditResult, Finding, FindingLocation, Status
 
 __all__ = ["scan_state"]

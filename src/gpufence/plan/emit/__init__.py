@@ -36,8 +36,8 @@ from gpufence.plan.emit.k8s import node_objects, tenant_manifests
 from gpufence.plan.emit.mig_parted import mig_parted_config
 from gpufence.plan.emit.names import dns_label
 from gpufence.plan.emit.summary import summary_dict, summary_text
-from gpufence.plan.model import Plan
 from gpufence.plan.planned import planned_inventory
+from gpufence.plan.types import Plan
 
 __all__ = ["Artifacts", "render_artifacts", "write_artifacts"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from gpufence.plan.emit.names import label_value
-from gpufence.plan.model import Plan, PoolPlan
+from gpufence.plan.types import Plan, PoolPlan
 
 __all__ = ["CONFIGMAP", "config_key", "device_plugin_config", "device_plugin_configmap"]
 

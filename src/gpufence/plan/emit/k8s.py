@@ -24,7 +24,7 @@ from gpufence.catalog import GpuModel
 from gpufence.model.inventory import CcMode, CcMultiGpuMode
 from gpufence.plan.emit.device_plugin import config_key
 from gpufence.plan.emit.names import dns_label, label_value
-from gpufence.plan.model import NodePlan, Plan, PoolPlan
+from gpufence.plan.types import NodePlan, Plan, PoolPlan
 
 __all__ = ["POOL_LABEL", "TENANT_LABEL", "mig_resource", "node_objects", "tenant_manifests"]
 

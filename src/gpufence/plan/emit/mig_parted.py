@@ -18,7 +18,7 @@ from typing import Any
 
 from gpufence.catalog import GpuModel
 from gpufence.plan.emit.names import label_value
-from gpufence.plan.model import NodePlan, Plan
+from gpufence.plan.types import NodePlan, Plan
 
 __all__ = ["DISABLED", "mig_parted_config"]
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpufence.plan.model import NodePlan, Plan, PoolPlan
+from gpufence.plan.types import NodePlan, Plan, PoolPlan
 
 __all__ = ["summary_dict", "summary_text"]
 

@@ -1,6 +1,6 @@
 """Out-of-band (BMC) controls from the inventory (declared facts, network topology).
 
-The controls judged from a BMC scan (OOB-005+) are in :mod:`gpufence.controls.oob_scan`.
+The controls judged from a BMC scan (OOB-005+) are in :mod:`gpufence.controls.oob.scan`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from gpufence.collect.kubernetes.view import (
+from gpufence.errors import InputError
+from gpufence.kubernetes.view import (
     CC_MODE_LABEL,
     NETWORKS_ANNOTATION,
     NVIDIA_ENV_VARS,
@@ -32,7 +33,6 @@ from gpufence.collect.kubernetes.view import (
     SENSITIVITY_LABEL,
     TENANT_LABEL,
 )
-from gpufence.errors import InputError
 
 __all__ = ["ADMISSION_RULES", "AdmissionRule", "TenantNamespace", "write_policies"]
 

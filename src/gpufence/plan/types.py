@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 from gpufence.model.inventory import CcMode, CcMultiGpuMode, SharingMode
 from gpufence.plan.tiers import Mechanism, TierDecision
 

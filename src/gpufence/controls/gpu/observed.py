@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from gpufence.collect.gpu.model import GpuReport
 from gpufence.controls._common import joined, tenant_names
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.observed_gpu import GpuReport
 from gpufence.model.snapshot import NodeView, Snapshot
 
 _GPU_COLLECTORS = ("nvml", "nvidia-smi")

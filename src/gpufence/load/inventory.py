@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from gpufence._yaml import LocatedDocument, Pointer, load_yaml, pointer_to_text
 from gpufence.catalog import Catalog, GpuModel, load_catalog
-from gpufence.collect._yaml import LocatedDocument, Pointer, load_yaml, pointer_to_text
 from gpufence.errors import InputError, UnknownGpuModelError
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.inventory import Inventory

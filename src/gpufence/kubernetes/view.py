@@ -16,9 +16,8 @@ from typing import Any
 
 import yaml
 
-from gpufence.collect._yaml import Yaml12Loader
-from gpufence.collect.kubernetes.manifests import DEVICE_PLUGIN_CONFIG
-from gpufence.collect.kubernetes.model import ClusterState, K8sObject, Pointer
+from gpufence._yaml import Yaml12Loader
+from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sObject, Pointer
 
 __all__ = [
     "CC_MODE_LABEL",

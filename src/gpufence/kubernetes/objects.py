@@ -14,9 +14,20 @@ from typing import Any
 
 from pydantic import JsonValue
 
-__all__ = ["ClusterState", "K8sObject", "Pointer", "kind_key", "state_from_raw", "state_to_raw"]
+__all__ = [
+    "DEVICE_PLUGIN_CONFIG",
+    "ClusterState",
+    "K8sObject",
+    "Pointer",
+    "kind_key",
+    "state_from_raw",
+    "state_to_raw",
+]
 
 Pointer = tuple[str | int, ...]
+
+DEVICE_PLUGIN_CONFIG = "DevicePluginConfig"
+"""Kind of device-plugin configs embedded in ConfigMaps (kept as ``<kind>.gpufence.io``)."""
 
 # Kinds without a namespace; any other kind written without one lives in "default".
 CLUSTER_SCOPED = frozenset(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gpufence.collect._yaml import load_yaml, pointer_to_text
+from gpufence._yaml import load_yaml, pointer_to_text
 from gpufence.errors import InputError
 from gpufence.model.mutelist import Mutelist
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpufence.model._base import Frozen
+from gpufence._frozen import Frozen
 
 __all__ = [
     "CcSystem",

@@ -12,7 +12,7 @@ Faults for robustness tests (``--fault``): ``tarpit`` (accept, never handshake),
 request, never answer), ``reset`` (drop the connection), ``error500``, ``malformed`` (broken JSON),
 ``huge`` (an endless body); ``--fault-path`` limits the fault to paths with that prefix.
 
-    python -m gpufence.collect.bmc.mockup_server --tree DIR [--tree DIR ...] [--count N]
+    python -m gpufence.testing.mockup_server --tree DIR [--tree DIR ...] [--count N]
         [--cert F --key F [--weak-tls]] [--user NAME] [--factory-account USER:PASSWORD]
         [--latency-ms MS] [--fault KIND]
         --ready-file F            # password from $MOCKUP_BMC_PASSWORD; ports written to F as JSON
@@ -390,7 +390,7 @@ def _raise_fd_limit(wanted: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpufence.collect.bmc.mockup_server")
+    parser = argparse.ArgumentParser(prog="python -m gpufence.testing.mockup_server")
     parser.add_argument("--tree", type=Path, action="append", required=True)
     parser.add_argument("--count", type=int, default=1, help="Ports to listen on.")
     parser.add_argument("--cert", type=Path)

@@ -1,0 +1,1 @@
+"""Confidential computing & attestation controls (CC-*)."""

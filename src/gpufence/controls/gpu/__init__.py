@@ -1,0 +1,1 @@
+"""GPU isolation controls (GPU-*)."""

@@ -1,0 +1,1 @@
+"""Out-of-band (BMC) controls (OOB-*)."""
