@@ -17,6 +17,7 @@ import typer
 from gpufence import __version__
 from gpufence.cli import (  # noqa: F401 - importing a command module registers its commands
     attest,
+    attest_cvm,
     audit,
     broker,
     catalog,

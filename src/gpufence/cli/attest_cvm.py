@@ -1,0 +1,149 @@
+"""`gpufence attest verify-cvm`: verify an AMD SEV-SNP report or an Intel TDX quote offline."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gpufence.cli._output import emit
+from gpufence.cli.attest import AttestFormat, _parse_at, attest_app
+from gpufence.errors import InputError, SourceLocation
+
+
+class CvmKindOption(StrEnum):
+    sev_snp = "sev-snp"
+    tdx = "tdx"
+
+
+def _hex(value: str, option: str, size: int) -> bytes:
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not hex") from None
+    if len(raw) != size:
+        raise InputError(f"{option} is {len(raw)} bytes, expected {size} ({2 * size} hex digits)")
+    return raw
+
+
+def _rtmrs(values: list[str]) -> dict[int, frozenset[bytes]]:
+    found: dict[int, set[bytes]] = {}
+    for item in values:
+        index, sep, value = item.partition("=")
+        if not sep or index not in {"0", "1", "2", "3"}:
+            raise InputError(f"--rtmr {item!r}: expected N=HEX with N in 0..3")
+        found.setdefault(int(index), set()).add(_hex(value, f"--rtmr {index}", 48))
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+@attest_app.command("verify-cvm")
+def verify_cvm_command(
+    kind: Annotated[CvmKindOption, typer.Option(help="sev-snp or tdx.")],
+    report: Annotated[Path, typer.Option(help="SNP report or TDX quote (binary or hex).")],
+    certs: Annotated[
+        list[Path] | None,
+        typer.Option("--certs", help="SNP: VCEK and ASK/ARK (PEM or DER); repeatable."),
+    ] = None,
+    collateral: Annotated[
+        Path | None,
+        typer.Option(
+            help="TDX: directory with tcb_info.json, qe_identity.json, tcb_signing_chain.pem."
+        ),
+    ] = None,
+    report_data: Annotated[
+        str | None, typer.Option(help="Expected report data, 128 hex digits.")
+    ] = None,
+    measurement: Annotated[
+        list[str] | None,
+        typer.Option(help="Allowed SNP MEASUREMENT or TDX MRTD (96 hex digits); repeatable."),
+    ] = None,
+    rtmr: Annotated[
+        list[str] | None, typer.Option(help="TDX: allowed RTMR value, N=HEX; repeatable.")
+    ] = None,
+    product: Annotated[str | None, typer.Option(help="SNP: Milan or Genoa.")] = None,
+    allow_debug: Annotated[bool, typer.Option("--allow-debug")] = False,
+    allow_migration_agent: Annotated[bool, typer.Option("--allow-migration-agent")] = False,
+    no_smt: Annotated[bool, typer.Option("--no-smt", help="SNP: refuse hosts with SMT on.")] = (
+        False
+    ),
+    waive: Annotated[
+        list[str] | None,
+        typer.Option(help="Accept this not-evaluated step by name; repeatable, recorded."),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Check validity at this ISO 8601 time (default now).")
+    ] = None,
+    fmt: Annotated[
+        AttestFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = AttestFormat.text,
+) -> None:
+    """Verify CPU TEE evidence offline (exit 0 pass, 1 fail or incomplete, 2 input)."""
+    from gpufence.attest.cvm.inputs import load_certificates, read_evidence
+    from gpufence.attest.cvm.snp import SnpOptions, verify_snp
+    from gpufence.attest.cvm.tdx import TdxOptions, verify_tdx
+    from gpufence.attest.cvm.tdx_collateral import load_collateral
+
+    when = _parse_at(at)
+    evidence = read_evidence(report)
+    expected = _hex(report_data, "--report-data", 64) if report_data is not None else None
+    allowed = frozenset(_hex(m, "--measurement", 48) for m in measurement) if measurement else None
+    waivers = frozenset(waive or [])
+    if kind is CvmKindOption.sev_snp:
+        if collateral is not None or rtmr:
+            raise InputError("--collateral and --rtmr are for --kind tdx")
+        if not certs:
+            raise InputError("--kind sev-snp needs --certs (the VCEK and the ASK/ARK chain)")
+        options = SnpOptions(
+            when,
+            expected_report_data=expected,
+            measurements=allowed,
+            product=product,
+            allow_debug=allow_debug,
+            allow_migration_agent=allow_migration_agent,
+            allow_smt=not no_smt,
+            waivers=waivers,
+        )
+        result = verify_snp(evidence, load_certificates(certs), options)
+    else:
+        if certs or product or allow_migration_agent or no_smt:
+            raise InputError("--certs, --product, --allow-migration-agent, --no-smt are SNP only")
+        tdx_options = TdxOptions(
+            when,
+            expected_report_data=expected,
+            mrtds=allowed,
+            rtmrs=_rtmrs(rtmr or []),
+            collateral=load_collateral(collateral) if collateral else None,
+            allow_debug=allow_debug,
+            waivers=waivers,
+        )
+        result = verify_tdx(evidence, tdx_options)
+    parse = result.step("evidence.parse")
+    if parse is None or parse.status == "fail":
+        raise InputError(
+            f"not a {kind.value} {'report' if kind is CvmKindOption.sev_snp else 'quote'}: "
+            f"{parse.detail if parse else 'unreadable'}",
+            location=SourceLocation(report),
+        )
+    document = result.as_json()
+    document["checked_at"] = when.isoformat()
+    if fmt is AttestFormat.json:
+        emit(json.dumps(document, indent=2) + "\n", None)
+    else:
+        marks = {"pass": "PASS", "fail": "FAIL", "not_evaluated": "N/E "}
+        lines = [
+            f"verdict: {result.verdict.upper()}  ({kind.value}, checked at {when.isoformat()})"
+        ]
+        for step in result.steps:
+            waived = " (waived)" if step.name in result.waived else ""
+            lines.append(f"  {marks[step.status]} {step.name}: {step.detail}{waived}")
+        if result.verdict == "incomplete":
+            lines.append(
+                "note: not evaluated: "
+                + ", ".join(result.unevaluated)
+                + " (give the inputs, or --waive NAME to accept a gap explicitly)"
+            )
+        emit("\n".join(lines) + "\n", None)
+    raise typer.Exit(0 if result.verdict == "pass" else 1)
