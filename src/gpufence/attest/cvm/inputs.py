@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
+from gpufence.attest.cvm._certs import malformed_certificate
 from gpufence.errors import InputError, SourceLocation
 
 __all__ = ["MAX_EVIDENCE_BYTES", "load_certificates", "read_evidence"]
@@ -56,7 +58,7 @@ def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
         try:
             with warnings.catch_warnings():
                 # AMD KDS issues VCEKs with serial number 0 (cryptography warns about it).
-                warnings.simplefilter("ignore", x509.CryptographyDeprecationWarning)  # type: ignore[attr-defined]
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
                 if b"-----BEGIN CERTIFICATE-----" in data:
                     certs += x509.load_pem_x509_certificates(data)
                 else:
@@ -66,4 +68,7 @@ def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
                 f"{path}: not a PEM or DER certificate: {exc}",
                 hint="--certs takes the VCEK (DER or PEM) and the ASK/ARK bundle (PEM)",
             ) from None
+    problem = malformed_certificate(certs)
+    if problem is not None:
+        raise InputError(f"{', '.join(map(str, paths))}: {problem}")
     return certs

@@ -28,6 +28,7 @@ from pydantic import JsonValue
 
 from gpufence.attest import _der
 from gpufence.attest.certs import verify_chain
+from gpufence.attest.cvm._certs import malformed_certificate, off_path
 from gpufence.attest.cvm.result import CvmParseError, CvmResult
 from gpufence.attest.cvm.roots import amd_ark
 from gpufence.attest.cvm.snp_report import SnpReport, TcbVersion, parse_snp_report
@@ -292,6 +293,10 @@ def verify_snp(
     except CvmParseError as exc:
         return CvmResult("sev-snp", (Step("evidence.parse", "fail", str(exc)),), None)
     steps = [Step("evidence.parse", "pass", f"version {report.version}, {len(report.raw)} bytes")]
+    problem = malformed_certificate(certs)
+    if problem is not None:
+        steps.append(Step("cert_chain", "fail", problem))
+        return CvmResult("sev-snp", tuple(steps), report.report_data, _facts(report))
     ordered = _order(certs) if certs else []
     vcek = ordered[0] if ordered else None
     product_step = _product_step(report, vcek, options.product)
@@ -306,7 +311,12 @@ def verify_snp(
         product = product_step.detail
         root = options.ark_override.get(product) or amd_ark(product)
         chain = verify_chain(ordered, root, options.at, expected_length=3)
-        steps.append(Step("cert_chain", "pass" if chain.ok else "fail", chain.detail))
+        stray = off_path(ordered, chain.chain) if chain.ok else None
+        steps.append(
+            Step("cert_chain", "fail", stray)
+            if stray
+            else Step("cert_chain", "pass" if chain.ok else "fail", chain.detail)
+        )
     if vcek is not None:
         steps.append(_binding_step(report, vcek))
         steps.append(_signature_step(report, vcek))

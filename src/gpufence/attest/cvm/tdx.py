@@ -16,6 +16,7 @@ report bodies, the QE's own TCB beyond the QE identity's levels.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pydantic import JsonValue
 
 from gpufence.attest.certs import verify_chain
+from gpufence.attest.cvm._certs import malformed_certificate, off_path
 from gpufence.attest.cvm.result import CvmParseError, CvmResult
 from gpufence.attest.cvm.roots import intel_sgx_root
 from gpufence.attest.cvm.snp import report_data_step, value_step
@@ -71,12 +73,25 @@ def _verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -
     return True
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----")
+
+
 def _pck_chain(quote: TdxQuote) -> list[x509.Certificate]:
-    pem = quote.pck_chain_pem.rstrip(b"\0")
+    # One trailing NUL (a C string) is what the QE writes; anything but PEM blocks and
+    # whitespace is refused, so no unsigned byte of the certification data can carry data.
+    pem = quote.pck_chain_pem.removesuffix(b"\0")
+    if _PEM_BLOCK.sub(b"", pem).strip():
+        raise CvmParseError("PCK certification data has bytes outside its PEM blocks")
     try:
-        return list(x509.load_pem_x509_certificates(pem))
+        certs = list(x509.load_pem_x509_certificates(pem))
     except ValueError as exc:
         raise CvmParseError(f"PCK certification data is not a PEM chain: {exc}") from None
+    if len(certs) != len(_PEM_BLOCK.findall(pem)):
+        raise CvmParseError("PCK certification data has a PEM block that is not a certificate")
+    problem = malformed_certificate(certs)
+    if problem is not None:
+        raise CvmParseError(f"PCK chain: {problem}")
+    return certs
 
 
 def _attribute_steps(quote: TdxQuote, allow_debug: bool) -> list[Step]:
@@ -126,7 +141,12 @@ def verify_tdx(quote_bytes: bytes, options: TdxOptions) -> CvmResult:
         else Step("qe_vendor", "fail", f"QE vendor {quote.qe_vendor_id.hex()} is not Intel's")
     )
     chain = verify_chain(pck, options.root_override or intel_sgx_root(), options.at)
-    steps.append(Step("cert_chain", "pass" if chain.ok else "fail", chain.detail))
+    stray = off_path(pck, chain.chain) if chain.ok else None
+    steps.append(
+        Step("cert_chain", "fail", stray)
+        if stray
+        else Step("cert_chain", "pass" if chain.ok else "fail", chain.detail)
+    )
     leaf_key = pck[0].public_key() if pck else None
     if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or leaf_key.curve.name != "secp256r1":
         steps.append(Step("qe_report.signature", "fail", "PCK leaf key is not ECDSA P-256"))

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gpufence.attest import _der
 from gpufence.attest.certs import verify_chain
+from gpufence.attest.cvm._certs import malformed_certificate
 from gpufence.attest.cvm.tdx_quote import TdxQuote
 from gpufence.attest.verify import Step, StepStatus
 from gpufence.errors import InputError
@@ -103,6 +104,9 @@ def load_collateral(directory: Path) -> TdxCollateral:
         chain = tuple(x509.load_pem_x509_certificates(chain_path.read_bytes()))
     except (OSError, ValueError) as exc:
         raise InputError(f"{chain_path}: not a PEM certificate chain: {exc}") from None
+    problem = malformed_certificate(chain)
+    if problem is not None:
+        raise InputError(f"{chain_path}: {problem}")
     return TdxCollateral(
         _signed_json(directory / "tcb_info.json", "tcbInfo"),
         _signed_json(directory / "qe_identity.json", "enclaveIdentity"),
