@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from gpufence.attest.cvm.snp_report import TcbVersion
 from gpufence.cli._output import emit
 from gpufence.cli.attest import AttestFormat, _parse_at, attest_app
 from gpufence.errors import InputError, SourceLocation
@@ -39,6 +40,14 @@ def _rtmrs(values: list[str]) -> dict[int, frozenset[bytes]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
+def _min_tcb(value: str) -> TcbVersion:
+    parts = value.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) < 256 for p in parts):
+        raise InputError(f"--min-tcb {value!r}: expected four SPLs 0..255, e.g. 3,0,8,115")
+    bl, tee, snp, ucode = (int(p) for p in parts)
+    return TcbVersion.from_u64(int.from_bytes(bytes([bl, tee, 0, 0, 0, 0, snp, ucode]), "little"))
+
+
 @attest_app.command("verify-cvm")
 def verify_cvm_command(
     kind: Annotated[CvmKindOption, typer.Option(help="sev-snp or tdx.")],
@@ -64,6 +73,10 @@ def verify_cvm_command(
         list[str] | None, typer.Option(help="TDX: allowed RTMR value, N=HEX; repeatable.")
     ] = None,
     product: Annotated[str | None, typer.Option(help="SNP: Milan or Genoa.")] = None,
+    min_tcb: Annotated[
+        str | None,
+        typer.Option(help="SNP: minimum reported TCB as BOOTLOADER,TEE,SNP,MICROCODE SPLs."),
+    ] = None,
     allow_debug: Annotated[bool, typer.Option("--allow-debug")] = False,
     allow_migration_agent: Annotated[bool, typer.Option("--allow-migration-agent")] = False,
     no_smt: Annotated[bool, typer.Option("--no-smt", help="SNP: refuse hosts with SMT on.")] = (
@@ -101,6 +114,7 @@ def verify_cvm_command(
             expected_report_data=expected,
             measurements=allowed,
             product=product,
+            min_tcb=_min_tcb(min_tcb) if min_tcb is not None else None,
             allow_debug=allow_debug,
             allow_migration_agent=allow_migration_agent,
             allow_smt=not no_smt,
@@ -108,8 +122,10 @@ def verify_cvm_command(
         )
         result = verify_snp(evidence, load_certificates(certs), options)
     else:
-        if certs or product or allow_migration_agent or no_smt:
-            raise InputError("--certs, --product, --allow-migration-agent, --no-smt are SNP only")
+        if certs or product or min_tcb or allow_migration_agent or no_smt:
+            raise InputError(
+                "--certs, --product, --min-tcb, --allow-migration-agent, --no-smt are SNP only"
+            )
         tdx_options = TdxOptions(
             when,
             expected_report_data=expected,

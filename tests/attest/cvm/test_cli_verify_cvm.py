@@ -36,8 +36,8 @@ def _snp_strict() -> list[str]:
         report.report_data.hex(),
         "--measurement",
         report.measurement.hex(),
-        "--waive",
-        "tcb.minimum",
+        "--min-tcb",
+        "3,0,8,115",
     ]
 
 
@@ -57,7 +57,7 @@ def test_snp_pass_json(capsys: pytest.CaptureFixture[str]) -> None:
     )
     document = json.loads(out)
     assert code == 0 and document["verdict"] == "pass"
-    assert document["waived"] == ["tcb.minimum"]
+    assert document["waived"] == []
     assert {s["name"] for s in document["steps"]} >= {"signature", "cert_chain", "policy.debug"}
 
 
@@ -197,8 +197,25 @@ def test_malformed_certificates_are_exit_2(
         ["--kind", "tdx", "--report", str(MILAN), "--collateral", "/nonexistent"],
         ["--kind", "sev-snp", "--report", "/nonexistent", *MILAN_CERTS],
         ["--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, "--at", "yesterday"],
+        ["--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, "--min-tcb", "3,0,8"],
     ],
 )
 def test_bad_arguments_are_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, _, err = _run(capsys, *args)
     assert code == 2 and "Traceback" not in err
+
+
+def test_min_tcb_above_the_report_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a if a != "3,0,8,115" else "3,0,9,115" for a in _snp_strict()]
+    code, out, _ = _run(
+        capsys, "--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, *args, "--at", AT_SNP
+    )
+    assert code == 1 and "FAIL tcb.minimum" in out
+
+
+def test_waiver_is_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*_snp_strict()[:4], "--waive", "tcb.minimum"]
+    code, out, _ = _run(
+        capsys, "--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, *args, "--at", AT_SNP
+    )
+    assert code == 0 and "N/E  tcb.minimum: no minimum TCB given (waived)" in out
