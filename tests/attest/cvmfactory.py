@@ -61,6 +61,8 @@ class SnpFields:
     measurement: bytes = bytes(range(48))
     policy: int = 0x30000  # SMT allowed, reserved bit 17
     tcb: Tcb = field(default_factory=Tcb)
+    current_tcb: Tcb | None = None
+    """CURRENT_TCB when it differs from the reported/committed/launch TCB."""
     chip_id: bytes = bytes(range(64, 128))
     platform_info: int = 0x1
     cpuid: tuple[int, int, int] = (0x19, 0x01, 0x01)  # Milan
@@ -135,7 +137,7 @@ class AmdTestPki:
         body = bytearray(0x4A0)
         struct.pack_into("<IIQ", body, 0, f.version, 1, f.policy)
         struct.pack_into("<II", body, 0x30, 0, 1)  # VMPL 0, ECDSA P-384/SHA-384
-        struct.pack_into("<QQ", body, 0x38, f.tcb.u64(), f.platform_info)
+        struct.pack_into("<QQ", body, 0x38, (f.current_tcb or f.tcb).u64(), f.platform_info)
         body[0x50:0x90] = f.report_data
         body[0x90:0xC0] = f.measurement
         struct.pack_into("<Q", body, 0x180, f.tcb.u64())

@@ -146,3 +146,11 @@ def test_waived_steps_are_named_in_the_result() -> None:
     result = verify_snp(sample.report, sample.certs, SnpOptions(SNP_AT, waivers=waivers))
     assert result.verdict == "pass"
     assert result.as_json()["waived"] == sorted(waivers)
+
+
+def test_tcb_above_current_fails(amd_pki: AmdTestPki) -> None:
+    options = SnpOptions(AT, ark_override={"Milan": amd_pki.ark})
+    newer = amd_pki.report(SnpFields(current_tcb=Tcb(microcode=200)))
+    assert verify_snp(newer, amd_pki.chain, options).step("tcb").status == "pass"  # type: ignore[union-attr]
+    older = amd_pki.report(SnpFields(current_tcb=Tcb(microcode=100)))
+    assert verify_snp(older, amd_pki.chain, options).step("tcb").status == "fail"  # type: ignore[union-attr]

@@ -4,7 +4,7 @@ Steps (stable names, documented in docs/attestation.md): ``evidence.parse``, ``p
 ``cert_chain`` (VCEK -> ASK -> ARK pinned per product, RSA-PSS links), ``vcek.binding`` (the
 VCEK's hwID and TCB SPL extensions equal the report's CHIP_ID and REPORTED_TCB),
 ``signature`` (ECDSA P-384/SHA-384 over 0x000..0x2A0 with the VCEK), ``tcb`` (reported <=
-committed <= current, per component), ``tcb.minimum``, ``policy.debug``,
+current and committed <= current, per component), ``tcb.minimum``, ``policy.debug``,
 ``policy.migration_agent``, ``policy.smt``, ``measurement`` (allow-list) and ``report_data``.
 Steps without an input (no allow-list, no expected report data, no minimum TCB) are
 ``not_evaluated``, which keeps the verdict ``incomplete`` unless waived by name.
@@ -173,10 +173,13 @@ def _tcb_steps(report: SnpReport, minimum: TcbVersion | None) -> list[Step]:
     reported = report.reported_tcb.as_tuple()
     committed = report.committed_tcb.as_tuple()
     current = report.current_tcb.as_tuple()
+    # As google/go-sev-guest validate.validateTcb: committed <= current and reported (= the
+    # VCEK's TCB, checked in vcek.binding) <= current. Reported may sit below committed (a
+    # fleet-wide reported TCB), so that order is not required.
     above = [
         n
         for n, r, c, cur in zip(names, reported, committed, current, strict=True)
-        if not r <= c <= cur
+        if not (r <= cur and c <= cur)
     ]
     detail = (
         f"reported {report.reported_tcb}; committed {report.committed_tcb}; "
@@ -194,7 +197,7 @@ def _tcb_steps(report: SnpReport, minimum: TcbVersion | None) -> list[Step]:
     ]
     steps = []
     if above or reserved:
-        why = f"not reported <= committed <= current for {above}" if above else ""
+        why = f"reported or committed above current for {above}" if above else ""
         why += f" reserved bytes set in {reserved}" if reserved else ""
         steps.append(Step("tcb", "fail", f"{why.strip()}: {detail}"))
     else:
