@@ -19,8 +19,7 @@ def malformed_certificate(certs: Sequence[x509.Certificate]) -> str | None:
             _ = (cert.subject, cert.issuer, cert.signature_algorithm_oid)
             _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.tbs_certificate_bytes)
             _ = (list(cert.extensions), cert.public_key(), cert.signature_hash_algorithm)
-            cert.subject.rfc4514_string()
-            cert.issuer.rfc4514_string()
+            _ = [(a.oid, a.value) for a in (*cert.subject, *cert.issuer)]
         except (
             ValueError,
             TypeError,
