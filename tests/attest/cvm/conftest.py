@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from gpufence.attest.cvm.inputs import load_certificates
+from gpufence.attest.cvm.inputs import load_certificates, read_evidence
 from gpufence.attest.cvm.snp import SnpOptions
 from gpufence.attest.cvm.snp_report import parse_snp_report
 from gpufence.attest.cvm.tdx import TdxOptions
@@ -59,6 +59,12 @@ SNP_SAMPLES = {
         "ask_ark_milan.pem",
         False,
     ),
+    "virtee-milan": (
+        "virtee-milan-report.hex",
+        "virtee-milan-vcek.der",
+        "ask_ark_milan.pem",
+        False,
+    ),
     "trustee-azure-genoa": (
         "trustee-azure-genoa-report.bin",
         "trustee-azure-genoa-vcek.pem",
@@ -71,7 +77,7 @@ SNP_SAMPLES = {
 def snp_sample(name: str) -> SnpSample:
     report, vcek, chain, debug = SNP_SAMPLES[name]
     certs = load_certificates([SNP / vcek, SNP / chain])
-    return SnpSample(name, (SNP / report).read_bytes(), tuple(certs), debug)
+    return SnpSample(name, read_evidence(SNP / report), tuple(certs), debug)
 
 
 @dataclass(frozen=True)
