@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gpufence.attest.cvm.snp_report import TcbVersion
 from gpufence.cli._output import emit
 from gpufence.cli.attest import AttestFormat, _parse_at, attest_app
 from gpufence.errors import InputError, SourceLocation
+
+if TYPE_CHECKING:
+    from gpufence.attest.cvm.snp_report import TcbVersion
 
 
 class CvmKindOption(StrEnum):
@@ -41,6 +43,8 @@ def _rtmrs(values: list[str]) -> dict[int, frozenset[bytes]]:
 
 
 def _min_tcb(value: str) -> TcbVersion:
+    from gpufence.attest.cvm.snp_report import TcbVersion
+
     parts = value.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() and int(p) < 256 for p in parts):
         raise InputError(f"--min-tcb {value!r}: expected four SPLs 0..255, e.g. 3,0,8,115")
