@@ -171,8 +171,11 @@ _BODY_FIELDS = (
 
 
 def _qe_report(raw: bytes) -> QeReport:
-    if any(raw[20:48]) or any(raw[96:128]) or any(raw[160:256]) or any(raw[260:320]):
-        raise CvmParseError("QE report reserved fields are not zero")
+    # SGX REPORT_BODY reserved ranges (ISVEXTPRODID, CONFIGID, CONFIGSVN, ISVFAMILYID are not
+    # reserved; they are signed by the PCK key and shown, not interpreted).
+    for start, end in ((20, 32), (96, 128), (160, 192), (262, 304)):
+        if any(raw[start:end]):
+            raise CvmParseError(f"QE report reserved bytes {start}..{end} are not zero")
     return QeReport(
         raw=raw,
         cpu_svn=raw[0:16],
