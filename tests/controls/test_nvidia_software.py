@@ -77,9 +77,22 @@ def test_driver_versions(tmp_path: Path, version: str, expected: Status, words: 
 
 def test_driver_unrecorded_is_not_evaluated(tmp_path: Path) -> None:
     finding = run(tmp_path, "FW-007", [])
-    assert finding.status is Status.NOT_EVALUATED and "no evidence" in finding.message
+    assert finding.status is Status.NOT_EVALUATED and finding.resource == "cluster"
+    assert "none of 1 node(s) (n1)" in finding.message and "collect gpu" in finding.message
     finding = run(tmp_path, "FW-007", [node_doc(observed={"gpu_state.ecc": True})])
-    assert finding.status is Status.NOT_EVALUATED and DRIVER_FACT in finding.message
+    assert finding.status is Status.NOT_EVALUATED and finding.evidence["missing"] == DRIVER_FACT
+
+
+def test_one_node_recorded_others_per_node(tmp_path: Path) -> None:
+    data = base_inventory()
+    data["node_pools"][0]["nodes"].append({"name": "n2"})
+    docs = [node_doc(raw={"driver_version": "535.309.01"})]
+    snapshot = load_snapshot(write_inventory(tmp_path, data), [(d, "ev") for d in docs])
+    found = {
+        f.resource: f.status
+        for f in audit_snapshot(snapshot, [controls_by_id()["FW-007"]]).findings
+    }
+    assert found == {"node/n1": Status.PASS, "node/n2": Status.NOT_EVALUATED}
 
 
 @pytest.mark.parametrize(
@@ -106,6 +119,7 @@ def test_container_toolkit_is_not_recorded_by_the_gpu_collector(
     report = parse_nvidia_smi([shared_dir / "data" / H100])
     finding = run(tmp_path, "FW-008", [gpu_evidence(report, "n1")])
     assert finding.status is Status.NOT_EVALUATED and TOOLKIT_FACT in finding.message
+    assert "no gpufence collector records it" in finding.message
 
 
 def test_kev_flag_from_file_makes_it_critical(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from gpufence.catalog.vulnerabilities import (
     judge_toolkit,
     vulnerability_catalog,
 )
-from gpufence.controls._common import not_applicable
+from gpufence.controls._common import CLUSTER, not_applicable
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
 from gpufence.model.snapshot import NodeView, Snapshot
@@ -35,7 +35,7 @@ TOOLKIT_FACT = "software.nvidia_container_toolkit_version"
 
 
 def _observed_version(
-    snap: Snapshot, view: NodeView, fact: str, raw_key: str | None
+    snap: Snapshot, view: NodeView, fact: str, raw_key: str | None, how: str
 ) -> tuple[str | None, str]:
     """Newest recorded version for the node and where it came from, or (None, why not)."""
     documents = snap.evidence_for(view.resource)
@@ -50,8 +50,8 @@ def _observed_version(
             if missing.fact == fact:
                 return None, f"{missing.reason} ({origin})"
     if not documents:
-        return None, f"no evidence for {view.resource} (run gpufence collect gpu on the node)"
-    return None, f"the evidence for {view.resource} does not record {fact}"
+        return None, f"no evidence for {view.resource} ({how})"
+    return None, f"the evidence for {view.resource} does not record {fact} ({how})"
 
 
 def _hit(hit: Hit, version: str) -> str:
@@ -71,13 +71,27 @@ def _per_node(
     fact: str,
     raw_key: str | None,
     judge: Callable[[VulnerabilityCatalog, str, Mapping[str, str] | None], Judgement],
+    how: str,
 ) -> Iterator[Outcome]:
     if not snap.nodes:
         yield not_applicable("no nodes in the inventory")
         return
     catalog = vulnerability_catalog()
+    versions = {v.resource: _observed_version(snap, v, fact, raw_key, how) for v in snap.nodes}
+    if all(version is None for version, _ in versions.values()):
+        # Nothing recorded anywhere: one finding for the fleet, not one per node.
+        names = [v.node.name for v in snap.nodes]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        yield Outcome(
+            Status.NOT_EVALUATED,
+            CLUSTER,
+            f"the {what} version is recorded for none of {len(names)} node(s) ({shown}); {how}",
+            {"missing": fact, "nodes": names},
+            ("node_pools",),
+        )
+        return
     for view in snap.nodes:
-        version, origin = _observed_version(snap, view, fact, raw_key)
+        version, origin = versions[view.resource]
         if version is None:
             yield Outcome(
                 Status.NOT_EVALUATED,
@@ -133,7 +147,14 @@ def _per_node(
     references=(_BULLETINS, "https://nvidia.custhelp.com/app/answers/detail/a_id/5630"),
 )
 def driver_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
-    yield from _per_node(snap, "NVIDIA driver", DRIVER_FACT, "driver_version", judge_driver)
+    yield from _per_node(
+        snap,
+        "NVIDIA driver",
+        DRIVER_FACT,
+        "driver_version",
+        judge_driver,
+        "run gpufence collect gpu on the node and pass its output to --evidence",
+    )
 
 
 @control(
@@ -148,4 +169,12 @@ def driver_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
     references=(_CTK_NOTES, "https://nvidia.custhelp.com/app/answers/detail/a_id/5582"),
 )
 def container_toolkit_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
-    yield from _per_node(snap, "NVIDIA Container Toolkit", TOOLKIT_FACT, None, judge_toolkit)
+    yield from _per_node(
+        snap,
+        "NVIDIA Container Toolkit",
+        TOOLKIT_FACT,
+        None,
+        judge_toolkit,
+        f"no gpufence collector records it yet: supply evidence with {TOOLKIT_FACT} "
+        "(e.g. from `nvidia-ctk --version`)",
+    )
