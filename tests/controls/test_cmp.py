@@ -155,3 +155,15 @@ def test_rule_data_is_consistent_with_the_catalog_and_sourced() -> None:
     assert RULES.groups_of("DE") == ()  # Germany is in no D group
     assert set(RULES.groups_of("CN")) == {"D:1", "D:4", "D:5"}
     assert RULES.version_on(RULES.versions[-1].effective) == RULES.versions[-1]
+
+
+def test_unknown_model_in_a_licence_is_an_input_error(tmp_path: Path) -> None:
+    from gpufence.errors import InputError
+
+    data = base_inventory()
+    data["sites"][0]["export_authorizations"] = [
+        {"kind": "licence", "reference": "D1", "gpu_models": ["H999"]}
+    ]
+    with pytest.raises(InputError, match="H999") as caught:
+        load_snapshot(write_inventory(tmp_path, data), [])
+    assert caught.value.location is not None and caught.value.location.line is not None
