@@ -71,7 +71,7 @@ def test_each_destination_group_needs_a_licence(tmp_path: Path, country: str, gr
 
 def test_a6_destination_in_d4_is_excluded(tmp_path: Path) -> None:
     # Israel is in D:4 and A:6; the destination requirement excludes A:5/A:6 countries.
-    assert "D:4" in RULES.groups_of("IL")
+    assert "D:4" in RULES.groups_of("IL", TODAY)
     assert judge(tmp_path, site="IL", owner="US").status is Status.PASS
 
 
@@ -93,6 +93,22 @@ def test_headquarters_rule_applies_wherever_the_parts_are(
     if expected is Status.FAIL:
         assert [r["requirement"] for r in finding.evidence["requirements"]] == ["headquarters"]
         assert "wherever the parts are" in finding.message
+
+
+def test_headquarters_rule_is_about_exports_not_parts_in_the_us(tmp_path: Path) -> None:
+    # BIS 2026-05-31: the requirement applies "to all destinations outside the United States".
+    assert judge(tmp_path, site="US", owner="CN").status is Status.PASS
+    assert judge(tmp_path, site="SG", owner="CN").status is Status.FAIL
+
+
+def test_cambodia_left_d5_on_2026_02_03(tmp_path: Path) -> None:
+    def owner_in_kh(day: str) -> Finding:
+        ctx = AuditContext(today=TODAY, as_of=dt.date.fromisoformat(day))
+        return judge(tmp_path, site="DE", owner="KH", context=ctx)
+
+    assert owner_in_kh("2026-02-02").status is Status.FAIL  # D:5: headquarters rule
+    assert owner_in_kh("2026-02-03").status is Status.PASS  # D:1 only
+    assert judge(tmp_path, site="KH", owner="US").status is Status.FAIL  # still D:1
 
 
 def test_recorded_licence_passes_and_expired_or_other_model_does_not(tmp_path: Path) -> None:
@@ -136,6 +152,7 @@ def test_as_of_picks_the_rule_set_in_force(tmp_path: Path) -> None:
     assert "presumption of denial" in denial.message
     case_by_case = at("2026-02-01")
     assert case_by_case.evidence["rule_set"] == "ear-2026-01"
+    assert at("2026-06-01").evidence["rule_set"] == "ear-2026-05"
     assert case_by_case.status is Status.FAIL and "case-by-case" in case_by_case.message
     # Blackwell is above the H200 thresholds: no case-by-case review.
     blackwell = at("2026-02-01", "B300").evidence["requirements"][0]["review_policy"]
@@ -152,8 +169,8 @@ def test_rule_data_is_consistent_with_the_catalog_and_sourced() -> None:
         assert set(cls.parts) <= keys, set(cls.parts) - keys
     for source in RULES.sources.values():
         assert source.url.startswith("https://")
-    assert RULES.groups_of("DE") == ()  # Germany is in no D group
-    assert set(RULES.groups_of("CN")) == {"D:1", "D:4", "D:5"}
+    assert RULES.groups_of("DE", TODAY) == ()  # Germany is in no D group
+    assert set(RULES.groups_of("CN", TODAY)) == {"D:1", "D:4", "D:5"}
     assert RULES.version_on(RULES.versions[-1].effective) == RULES.versions[-1]
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ExportClass",
     "ExportRules",
     "LicenceRequirement",
+    "MembershipChange",
     "Requirement",
     "RuleSource",
     "RuleVersion",
@@ -45,9 +46,27 @@ class RuleSource(Frozen):
     title: str
 
 
+class MembershipChange(Frozen):
+    """A country that joined or left a group on a date (it is a member from ``added`` on, and
+    until the day before ``removed``)."""
+
+    code: str = Field(pattern=_COUNTRY)
+    added: dt.date | None = None
+    removed: dt.date | None = None
+    source: str
+
+    @model_validator(mode="after")
+    def _one(self) -> MembershipChange:
+        if (self.added is None) == (self.removed is None):
+            raise ValueError(f"{self.code}: give exactly one of added or removed")
+        return self
+
+
 class CountryGroup(Frozen):
     name: str
     members: tuple[str, ...] = Field(min_length=1)
+    """Members as of the rule set's review date."""
+    history: tuple[MembershipChange, ...] = ()
     source: str
 
     @model_validator(mode="after")
@@ -57,7 +76,20 @@ class CountryGroup(Frozen):
             raise ValueError(
                 f"members must be unique ISO 3166-1 alpha-2 codes, got {bad or 'dupes'}"
             )
+        for change in self.history:
+            if (change.added is not None) != (change.code in self.members):
+                raise ValueError(f"{change.code}: an added country is a member, a removed one not")
         return self
+
+    def has(self, code: str, day: dt.date) -> bool:
+        """Whether ``code`` was a member on ``day``."""
+        for change in self.history:
+            if change.code == code:
+                if change.added is not None:
+                    return day >= change.added
+                assert change.removed is not None
+                return day < change.removed
+        return code in self.members
 
 
 class ExportClass(Frozen):
@@ -88,6 +120,8 @@ class Requirement(Frozen):
     destinations: tuple[str, ...] = ()
     except_: tuple[str, ...] = Field(default=(), alias="except")
     headquarters_in: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    """Headquarters requirements: destinations (countries) where it does not apply (the US)."""
     rule: str
     review_policy: str
     h200_class_policy: str | None = None
@@ -124,6 +158,9 @@ class ExportRules(Frozen):
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("versions must be in strictly increasing effective-date order")
         class_ids = {c.id for c in self.classes}
+        for name, group in self.country_groups.items():
+            for change in group.history:
+                self._known_sources(f"{name}/{change.code}", (change.source,))
         for cls in self.classes:
             self._known_sources(cls.id, cls.sources)
         for version in self.versions:
@@ -153,10 +190,10 @@ class ExportRules(Frozen):
         """Classes naming catalog key ``part`` that exist on ``day``."""
         return tuple(c for c in self.classes if part in c.parts and c.since <= day)
 
-    def groups_of(self, country: str) -> tuple[str, ...]:
-        """Names of the country groups ``country`` belongs to (after ``treat_as``)."""
+    def groups_of(self, country: str, day: dt.date) -> tuple[str, ...]:
+        """Names of the country groups ``country`` belonged to on ``day`` (after ``treat_as``)."""
         code = self.treat_as.get(country, country)
-        return tuple(name for name, g in self.country_groups.items() if code in g.members)
+        return tuple(name for name, g in self.country_groups.items() if g.has(code, day))
 
     def cite(self, names: tuple[str, ...]) -> list[str]:
         """URLs of the named sources, for finding evidence."""
@@ -188,7 +225,7 @@ def licence_requirements(
     headquarters and ultimate parent. An empty list means no licence under these rules.
     """
     found: list[LicenceRequirement] = []
-    dest_groups = set(rules.groups_of(destination))
+    dest_groups = set(rules.groups_of(destination, day))
     for cls in rules.classes_of(part, day):
         for req in version.requirements:
             if cls.id not in req.classes:
@@ -204,16 +241,17 @@ def licence_requirements(
                             req, cls, f"destination {destination} is in {', '.join(hit)}", policy
                         )
                     )
-            else:
+            elif rules.treat_as.get(destination, destination) not in req.outside:
                 for country in headquarters:
-                    hq_hit = sorted(set(rules.groups_of(country)) & set(req.headquarters_in))
+                    hq_hit = sorted(set(rules.groups_of(country, day)) & set(req.headquarters_in))
                     if hq_hit:
                         found.append(
                             LicenceRequirement(
                                 req,
                                 cls,
                                 f"owner headquartered (or ultimate parent) in {country} "
-                                f"({', '.join(hq_hit)}), wherever the parts are",
+                                f"({', '.join(hq_hit)}), wherever the parts are outside "
+                                f"{'/'.join(req.outside) or 'nowhere'}",
                                 policy,
                             )
                         )
