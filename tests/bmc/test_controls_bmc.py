@@ -475,13 +475,23 @@ def test_firmware_drift_across_peers(tmp_path: Path) -> None:
     assert findings["bmc/n2-bmc"].status is Status.PASS
 
 
-def test_fw002_oem_megarac_build_is_not_evaluated_never_pass(tmp_path: Path) -> None:
+def test_fw002_oem_megarac_builds(tmp_path: Path) -> None:
     # Gigabyte's MegaRAC build 12.41.11 (issue 10): OEM numbering, not an SPx release number.
-    for vendor, model in (("GIGABYTE", "MegaRAC SP-X"), ("AMI", "MegaRAC SP-X"), ("Giga-Byte", "")):
-        facts = {"firmware_version": "12.41.11", "vendor": vendor, "model": model}
+    # Named as Gigabyte it is judged on the OEM's record (vulnerable); unnamed, it is unknown.
+    cases = [
+        ("GIGABYTE", "MegaRAC SP-X", "12.41.11", Status.FAIL),
+        ("Giga-Byte", "", "12.41.11", Status.FAIL),
+        ("AMI", "MegaRAC SP-X", "12.41.11", Status.NOT_EVALUATED),
+        ("GIGABYTE", "MegaRAC SP-X", "12.55.01", Status.NOT_EVALUATED),
+        ("ASRock Rack", "MegaRAC SP-X", "12.41.11", Status.NOT_EVALUATED),
+        ("GIGABYTE", "MegaRAC SP-X", "12.61.39", Status.PASS),
+    ]
+    for vendor, model, version, expected in cases:
+        facts = {"firmware_version": version, "vendor": vendor, "model": model}
         finding = one(tmp_path, "FW-002", [doc(**facts)])
-        assert finding.status is Status.NOT_EVALUATED, (vendor, finding.message)
-        assert "CVE-2024-54085" in finding.message
+        assert finding.status is expected, (vendor, version, finding.message)
+        if expected is not Status.PASS:
+            assert "CVE-2024-54085" in finding.message
 
 
 def test_fw002_kev_file_flags_raise_severity(tmp_path: Path) -> None:

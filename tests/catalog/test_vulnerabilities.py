@@ -33,8 +33,12 @@ def test_every_entry_is_sourced() -> None:
         ("AMI", "MegaRAC SP-X", "12.6.1", "vulnerable"),
         ("AMI", "MegaRAC SP-X", "13.5", "clean"),
         ("American Megatrends", "", "SPx 12.7", "clean"),
-        ("AMI", "MegaRAC SP-X", "12.41.11", "unknown"),  # Gigabyte-style OEM number
-        ("GIGABYTE", "", "12.41.11", "unknown"),
+        ("AMI", "MegaRAC SP-X", "12.41.11", "unknown"),  # Gigabyte-style number, vendor unnamed
+        ("GIGABYTE", "MegaRAC SP-X", "12.41.11", "vulnerable"),  # the OEM's own record
+        ("GIGABYTE", "", "12.30.05", "vulnerable"),  # older build of the same line
+        ("GIGABYTE", "", "12.50.02", "unknown"),  # between last-known-bad and first-known-good
+        ("GIGABYTE", "", "12.61.39", "clean"),
+        ("GIGABYTE", "", "12.7", "unknown"),  # not the OEM's scheme
         ("ASRockRack", "", "1.20.00", "unknown"),
         ("HPE", "iLO 4", "iLO 4 v2.50", "vulnerable"),
         ("HPE", "iLO 4", "iLO 4 v2.55", "clean"),
@@ -50,8 +54,15 @@ def test_bmc_schemes(vendor: str, model: str, version: str, status: str) -> None
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=30))
 def test_megarac_never_clean_on_unparsed_versions(version: str) -> None:
-    # PASS is a promise: an OEM MegaRAC build is never "clean", whatever its version string.
-    assert judge_bmc(CATALOG, "GIGABYTE", "MegaRAC", version).status != "clean"
+    # PASS is a promise: an OEM MegaRAC build is never "clean" unless its version parses as at
+    # or above the first known fixed build.
+    found = judge_bmc(CATALOG, "GIGABYTE", "MegaRAC", version)
+    import re
+
+    parsed = re.fullmatch(r"v?(\d{2})\.(\d{2})\.(\d{2})", version.strip())
+    if found.status == "clean":
+        assert parsed is not None and tuple(map(int, parsed.groups())) >= (12, 61, 39)
+    assert judge_bmc(CATALOG, "ASRock Rack", "MegaRAC", version).status != "clean"
     assert judge_driver(CATALOG, version).status in ("vulnerable", "clean", "unknown")
 
 

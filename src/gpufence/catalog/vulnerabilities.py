@@ -56,6 +56,8 @@ class BmcProduct(Frozen):
     scheme: str | None
     """Regex with a ``version`` group fullmatching the firmware version; None: not comparable."""
     scheme_name: str
+    supersedes: tuple[str, ...] = ()
+    """Generic products this OEM product replaces when both match (its numbering wins)."""
 
     @field_validator("vendor", "model", "scheme")
     @classmethod
@@ -67,12 +69,22 @@ class BmcProduct(Frozen):
         return value
 
 
+class OemRange(Frozen):
+    """What is known of an OEM's builds: the last known vulnerable one and the first known fixed."""
+
+    vulnerable_through: str
+    fixed_in: str
+    source: str = Field(pattern=r"^https://")
+
+
 class BmcVulnerability(Frozen):
     cve: str = Field(pattern=_CVE)
     title: str
     products: tuple[str, ...] = Field(min_length=1)
     affected: tuple[tuple[str, str], ...] = Field(min_length=1)
     """Half-open version ranges [low, fixed) in the product's scheme."""
+    oem: Mapping[str, OemRange] = {}
+    """Product id -> its OEM builds' known state (instead of ``affected``)."""
     fixed: str
     kev: bool
     kev_added: dt.date | None = None
@@ -130,12 +142,19 @@ class VulnerabilityCatalog(Frozen):
     @model_validator(mode="after")
     def _references(self) -> VulnerabilityCatalog:
         known = {p.id for p in self.bmc_products}
+        for product in self.bmc_products:
+            if unknown := set(product.supersedes) - known:
+                raise ValueError(f"{product.id}: supersedes unknown products {sorted(unknown)}")
         for vuln in self.bmc:
-            if unknown := set(vuln.products) - known:
+            if unknown := (set(vuln.products) | set(vuln.oem)) - known:
                 raise ValueError(f"{vuln.cve}: unknown products {sorted(unknown)}")
-            for low, high in vuln.affected:
-                if _version(low) is None or _version(high) is None:
-                    raise ValueError(f"{vuln.cve}: range {low}..{high} is not dotted numbers")
+            for pid, rng in vuln.oem.items():
+                bad, good = _version(rng.vulnerable_through), _version(rng.fixed_in)
+                if bad is None or good is None or not bad < good:
+                    raise ValueError(f"{vuln.cve}/{pid}: vulnerable_through must be < fixed_in")
+            for lo, hi in vuln.affected:
+                if _version(lo) is None or _version(hi) is None:
+                    raise ValueError(f"{vuln.cve}: range {lo}..{hi} is not dotted numbers")
         return self
 
 
@@ -193,6 +212,8 @@ def judge_bmc(
         if re.search(p.vendor, f"{vendor} {model}", re.I)
         and (p.model is None or re.search(p.model, f"{model} {version}", re.I))
     ]
+    replaced = {sid for p in products for sid in p.supersedes}
+    products = [p for p in products if p.id not in replaced]
     if not products:
         return Judgement("clean", checked=tuple(v.cve for v in catalog.bmc))
     hits: list[Hit] = []
@@ -218,10 +239,25 @@ def judge_bmc(
             )
             continue
         for vuln in vulns:
+            rng = vuln.oem.get(product.id)
+            if rng is not None:
+                if Version(rng.vulnerable_through) < parsed < Version(rng.fixed_in):
+                    unknown.append(
+                        f"{product.title}: firmware {version} lies between "
+                        f"{rng.vulnerable_through} (known vulnerable to {vuln.cve}) and "
+                        f"{rng.fixed_in} (known fixed); "
+                        "check the OEM's release notes"
+                    )
+                    continue
+                affected = parsed <= Version(rng.vulnerable_through)
+                fixed = f"{product.title} {rng.fixed_in}"
+            else:
+                affected = any(Version(lo) <= parsed < Version(hi) for lo, hi in vuln.affected)
+                fixed = vuln.fixed
             checked.append(vuln.cve)
-            if any(Version(low) <= parsed < Version(high) for low, high in vuln.affected):
+            if affected:
                 flag, origin = _kev(vuln.kev, (vuln.cve,), kev)
-                hits.append(Hit((vuln.cve,), vuln.title, vuln.fixed, flag, origin, vuln.advisory))
+                hits.append(Hit((vuln.cve,), vuln.title, fixed, flag, origin, vuln.advisory))
     if hits:
         return Judgement("vulnerable", tuple(hits), "; ".join(unknown), tuple(checked))
     if unknown:
