@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpufence.audit import audit_snapshot
 from gpufence.catalog import load_catalog
-from gpufence.catalog.export_rules import export_rules
+from gpufence.catalog.export_rules import export_rules, licence_requirements
 from gpufence.controls import controls_by_id
 from gpufence.load.inventory import load_snapshot
 from gpufence.model.context import AuditContext
@@ -184,3 +186,42 @@ def test_unknown_model_in_a_licence_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="H999") as caught:
         load_snapshot(write_inventory(tmp_path, data), [])
     assert caught.value.location is not None and caught.value.location.line is not None
+
+
+_CODES = sorted(
+    {c for g in RULES.country_groups.values() for c in g.members} | {"DE", "US", "HK", "JP", "KH"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    part=st.sampled_from(sorted({p for c in RULES.classes for p in c.parts})),
+    site=st.sampled_from(_CODES),
+    hq=st.lists(st.sampled_from(_CODES), min_size=1, max_size=2),
+    day=st.dates(min_value=dt.date(2023, 11, 17), max_value=dt.date(2027, 1, 1)),
+)
+def test_requirements_are_monotone_in_groups(
+    part: str, site: str, hq: list[str], day: dt.date
+) -> None:
+    # Adversarial: whatever the inputs, a D:5/Macau destination of a classified part always needs a
+    # licence, a destination in no group with an owner outside D:5/Macau never does, and moving
+    # the owner into D:5 can only add requirements.
+    version = RULES.version_on(day)
+    assert version is not None
+    if not RULES.classes_of(part, day):
+        return
+    needs = licence_requirements(
+        RULES, version, part, day, destination=site, headquarters=tuple(hq)
+    )
+    site_groups = set(RULES.groups_of(site, day))
+    hq_groups = {g for c in hq for g in RULES.groups_of(c, day)}
+    if site_groups & {"D:5", "Macau"}:
+        assert needs
+    if not site_groups and not hq_groups & {"D:5", "Macau"}:
+        assert not needs
+    worse = licence_requirements(
+        RULES, version, part, day, destination=site, headquarters=(*hq, "RU")
+    )
+    assert {n.requirement.id for n in needs} <= {n.requirement.id for n in worse}
+    if site != "US":
+        assert any(n.requirement.headquarters_in for n in worse)
