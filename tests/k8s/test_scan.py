@@ -11,8 +11,8 @@ import yaml
 
 from gpufence.cli import main
 from gpufence.collect.kubernetes import load_manifests
-from gpufence.collect.kubernetes.scan import scan_state
 from gpufence.controls.k8s import VIEW_CHECKS
+from gpufence.controls.k8s import scan_cluster as scan_state
 from gpufence.errors import InputError
 from gpufence.model.findings import Status
 from tests.inventories import base_inventory, write_inventory
