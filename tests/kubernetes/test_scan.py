@@ -16,7 +16,7 @@ from gpufence.controls.k8s import scan_cluster as scan_state
 from gpufence.errors import InputError
 from gpufence.model.findings import Status
 from tests.inventories import base_inventory, write_inventory
-from tests.k8s.clusters import PLANTED, clean_cluster, planted, write_cluster
+from tests.kubernetes.clusters import PLANTED, clean_cluster, planted, write_cluster
 
 
 def _scan(paths: list[Path], tenants: dict[str, str] | None = None) -> list[Any]:
