@@ -45,9 +45,9 @@ def test_collector_extra_installs_without_the_broker_or_xmldsig_stacks(
     assert not names & {"fastapi", "uvicorn", "signxml", "lxml", "starlette", "kubernetes"}
     sample = shared_dir / A100_XML
     out = tmp_path / "node.json"
+    gpufence = str(env_dir / "bin" / "gpufence")
     done = subprocess.run(
-        [str(env_dir / "bin" / "gpufence"), "collect", "gpu", "--from", str(sample)]
-        + ["--node", "gpu-a01", "--out", str(out)],
+        [gpufence, "collect", "gpu", "--from", str(sample), "--node", "gpu-a01", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -57,7 +57,7 @@ def test_collector_extra_installs_without_the_broker_or_xmldsig_stacks(
     assert json.loads(out.read_text())["subject"] == "node/gpu-a01"
     # A command that needs a missing extra says which extra, exit 2 (not an internal error).
     attest = subprocess.run(
-        [str(env_dir / "bin" / "gpufence"), "attest", "verify", "--evidence", str(out)],
+        [gpufence, "attest", "verify", "--evidence", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
