@@ -153,3 +153,94 @@ class AmdTestPki:
         body[0x2A0 : 0x2A0 + 72] = r.to_bytes(72, "little")
         body[0x2A0 + 72 : 0x2A0 + 144] = s.to_bytes(72, "little")
         return bytes(body)
+
+
+def _p256_name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Intel Corporation"),
+        ]
+    )
+
+
+class IntelTestPki:
+    """A test "Intel SGX Root CA" -> "PCK Platform CA" -> "PCK Certificate" (ECDSA P-256), and
+    TDX v4 quotes whose QE report the PCK key signs (no SGX extension: no collateral use)."""
+
+    def __init__(self) -> None:
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        self.pck_key = ec.generate_private_key(ec.SECP256R1())
+        self.root = self._cert(
+            "Intel SGX Root CA", self.root_key, self.root_key, "Intel SGX Root CA", 1
+        )
+        self.ca = self._cert(
+            "Intel SGX PCK Platform CA", self.ca_key, self.root_key, "Intel SGX Root CA", 0
+        )
+        self.pck = self._cert(
+            "Intel SGX PCK Certificate",
+            self.pck_key,
+            self.ca_key,
+            "Intel SGX PCK Platform CA",
+            None,
+        )
+
+    def _cert(
+        self,
+        cn: str,
+        key: ec.EllipticCurvePrivateKey,
+        signer: ec.EllipticCurvePrivateKey,
+        issuer: str,
+        path_length: int | None,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_p256_name(cn))
+            .issuer_name(_p256_name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOT_BEFORE)
+            .not_valid_after(NOT_AFTER)
+        )
+        if path_length is not None:
+            builder = builder.add_extension(
+                x509.BasicConstraints(ca=True, path_length=path_length), critical=True
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    def quote(
+        self,
+        report_data: bytes = bytes(64),
+        mrtd: bytes = bytes(range(48)),
+        td_attributes: bytes = bytes(8),
+    ) -> bytes:
+        """A v4 quote: header, TD 1.0 body, ECDSA signature data, QE report, PCK chain (PEM)."""
+        import hashlib
+
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        header = struct.pack("<HHI", 4, 2, 0x81) + bytes(4)
+        header += bytes.fromhex("939a7233f79c4ca9940a0db3957f0607") + bytes(20)
+        body = bytes(16) + bytes(48) + bytes(48) + bytes(8) + td_attributes + bytes(8)
+        body += mrtd + bytes(48 * 3) + bytes(48 * 4) + report_data
+        att_key = ec.generate_private_key(ec.SECP256R1())
+        raw_key = att_key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        raw_key = raw_key[1:]
+
+        def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+        auth = bytes(range(32))
+        qe = bytearray(384)
+        struct.pack_into("<HH", qe, 256, 2, 4)  # ISVPRODID 2, ISVSVN 4
+        qe[320:352] = hashlib.sha256(raw_key + auth).digest()
+        pem = b"".join(c.public_bytes(Encoding.PEM) for c in (self.pck, self.ca, self.root))
+        inner = struct.pack("<HI", 5, len(pem)) + pem
+        cert_data = bytes(qe) + sign(self.pck_key, bytes(qe)) + struct.pack("<H", 32) + auth
+        cert_data += inner
+        signed = header + body
+        sig_data = sign(att_key, signed) + raw_key + struct.pack("<HI", 6, len(cert_data))
+        sig_data += cert_data
+        return signed + struct.pack("<I", len(sig_data)) + sig_data

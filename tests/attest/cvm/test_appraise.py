@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gpufence.attest.cvm.appraise import CvmPolicy, appraise_cvm
 from gpufence.attest.cvm.binding import expected_report_data, gpu_evidence_digest
 from tests.attest.cvm.conftest import TDX, TDX_AT
-from tests.attest.cvmfactory import AT, AmdTestPki, SnpFields
+from tests.attest.cvmfactory import AT, AmdTestPki, IntelTestPki, SnpFields
 
 NONCE, SPKI = b"\x05" * 32, b"spki-of-the-requester"
 GPU = [b"the gpu evidence"]
@@ -73,3 +73,21 @@ def test_real_tdx_quote_binding_nothing_of_ours_is_refused() -> None:
     decision = appraise_cvm(obj, CvmPolicy(), BINDING, TDX_AT)  # type: ignore[arg-type]
     # Its report data binds nothing of ours: refused on the binding before anything else.
     assert decision.code == "CVM_BINDING_MISMATCH"
+
+
+def test_tdx_binding_through_a_test_pck_chain() -> None:
+    pki = IntelTestPki()
+    mrtd = bytes(range(48))
+    policy = CvmPolicy(tdx_mrtds=frozenset({mrtd}), waivers=("collateral.*", "rtmr*"))
+
+    def decide(quote: bytes, **kw: object) -> str | None:
+        obj = {"kind": "tdx", "quote": base64.b64encode(quote).decode()}
+        return appraise_cvm(obj, policy, BINDING, AT, tdx_root_override=pki.root, **kw).code  # type: ignore[arg-type]
+
+    assert decide(pki.quote(report_data=BINDING, mrtd=mrtd)) is None
+    assert decide(pki.quote(report_data=bytes(64), mrtd=mrtd)) == "CVM_BINDING_MISMATCH"
+    debug = pki.quote(report_data=BINDING, mrtd=mrtd, td_attributes=b"\x01" + bytes(7))
+    assert decide(debug) == "CVM_EVIDENCE_REJECTED"
+    # Against the pinned Intel root, the test chain is refused.
+    obj = {"kind": "tdx", "quote": base64.b64encode(pki.quote(BINDING, mrtd)).decode()}
+    assert appraise_cvm(obj, policy, BINDING, AT).code == "CVM_EVIDENCE_REJECTED"  # type: ignore[arg-type]

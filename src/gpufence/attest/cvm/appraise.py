@@ -8,7 +8,9 @@ only a ``pass`` verdict, with the binding step passed, allows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import fnmatch
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,8 +38,9 @@ class CvmPolicy:
     tdx_rtmrs: Mapping[int, frozenset[bytes]] = field(default_factory=dict)
     allow_debug: bool = False
     allow_migration_agent: bool = False
-    waivers: frozenset[str] = frozenset()
-    """CVM step names (without the ``cvm.`` prefix) whose ``not_evaluated`` is accepted."""
+    waivers: Collection[str] = ()
+    """fnmatch patterns of CVM step names (without the ``cvm.`` prefix) whose
+    ``not_evaluated`` is accepted, e.g. ``tcb.minimum`` or ``collateral.*``."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,6 @@ def appraise_cvm(
                 min_tcb=policy.snp_min_tcb,
                 allow_debug=policy.allow_debug,
                 allow_migration_agent=policy.allow_migration_agent,
-                waivers=policy.waivers,
                 ark_override=dict(ark_override or {}),
             ),
         )
@@ -100,10 +102,15 @@ def appraise_cvm(
                 rtmrs=policy.tdx_rtmrs,
                 collateral=tdx_collateral,
                 allow_debug=policy.allow_debug,
-                waivers=policy.waivers,
                 root_override=tdx_root_override,
             ),
         )
+    waived = frozenset(
+        s.name
+        for s in result.steps
+        if s.status == "not_evaluated" and any(fnmatch.fnmatch(s.name, p) for p in policy.waivers)
+    )
+    result = dataclasses.replace(result, waived=waived)
     parse = result.step("evidence.parse")
     if parse is not None and parse.status == "fail":
         return CvmDecision("CVM_EVIDENCE_UNREADABLE", parse.detail, result)
