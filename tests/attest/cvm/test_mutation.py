@@ -9,7 +9,10 @@ a bounded hypothesis search over multi-byte edits.
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import shutil
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -19,8 +22,10 @@ from hypothesis import strategies as st
 
 from gpufence.attest.cvm.snp import verify_snp
 from gpufence.attest.cvm.tdx import verify_tdx
+from gpufence.attest.cvm.tdx_collateral import load_collateral
 from gpufence.attest.cvm.tdx_quote import parse_tdx_quote
-from tests.attest.cvm.conftest import SNP_SAMPLES, TDX_SAMPLES, snp_sample, tdx_sample
+from gpufence.errors import InputError
+from tests.attest.cvm.conftest import COLLATERAL, SNP_SAMPLES, TDX_SAMPLES, snp_sample, tdx_sample
 
 SEED = 20261204
 
@@ -130,3 +135,26 @@ def test_multi_byte_snp_edits_are_refused(which: str, edits: list[tuple[int, int
     if bytes(data) == sample.report:
         return
     assert verify_snp(bytes(data), sample.certs, sample.strict_options()).verdict == "fail"
+
+
+@pytest.mark.parametrize("name", ["tcb_info.json", "qe_identity.json", "tcb_signing_chain.pem"])
+def test_collateral_mutations_are_refused(name: str, tmp_path: Path) -> None:
+    """A changed byte in a collateral file is unreadable input or a failed collateral step."""
+    sample = tdx_sample("trustee-v4")
+    options = sample.strict_options()
+    for file in ("tcb_info.json", "qe_identity.json", "tcb_signing_chain.pem"):
+        shutil.copy(COLLATERAL / file, tmp_path / file)
+    original = (COLLATERAL / name).read_bytes()
+    rng = random.Random(SEED)
+    for offset in sorted(rng.sample(range(len(original)), min(len(original), 150))):
+        (tmp_path / name).write_bytes(_flip(original, offset, rng))
+        try:
+            collateral = load_collateral(tmp_path)
+        except InputError:
+            continue
+        if name.endswith(".pem") and [
+            c.public_bytes(Encoding.DER) for c in collateral.signing_chain
+        ] == [c.public_bytes(Encoding.DER) for c in load_collateral(COLLATERAL).signing_chain]:
+            continue  # base64 slack: the same certificates (see the PCK PEM test)
+        result = verify_tdx(sample.quote, dataclasses.replace(options, collateral=collateral))
+        assert result.verdict == "fail", (name, offset)

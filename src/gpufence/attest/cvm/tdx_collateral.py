@@ -17,6 +17,7 @@ step is ``not_evaluated``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gpufence.attest import _der
 from gpufence.attest.certs import verify_chain
-from gpufence.attest.cvm._certs import malformed_certificate
+from gpufence.attest.cvm._certs import malformed_certificate, off_path
 from gpufence.attest.cvm.tdx_quote import TdxQuote
 from gpufence.attest.verify import Step, StepStatus
 from gpufence.errors import InputError
@@ -276,7 +277,11 @@ def collateral_steps(
     # An expired signing chain is stale collateral: its signatures are still checked (a forgery
     # fails), but nothing it vouches for can pass.
     status: StepStatus = {"valid": "pass", "expired": "not_evaluated"}.get(chain.status, "fail")  # type: ignore[assignment]
-    steps = [Step("collateral.signing_chain", status, chain.detail)]
+    stray = off_path(collateral.signing_chain, chain.chain) if chain.chain else None
+    if stray is not None:
+        chain = dataclasses.replace(chain, status="invalid", chain=())
+        status = "fail"
+    steps = [Step("collateral.signing_chain", status, stray or chain.detail)]
     signer = chain.chain[0] if chain.chain else None
     info_doc, ident_doc = collateral.tcb_info, collateral.qe_identity
     signed = {
