@@ -167,7 +167,13 @@ def test_broker_controls(tmp_path: Path) -> None:
     kit = make_broker_kit(tmp_path, token_ttl_s=3600)
     assert set(_findings(tmp_path, None, False).values()) == {"NOT_EVALUATED"}
     found = _findings(tmp_path, kit.config, True)
-    assert found == {"CC-005": "PASS", "CC-006": "FAIL", "DAT-004": "FAIL", "DAT-005": "PASS"}
+    assert found == {
+        "CC-005": "PASS",
+        "CC-006": "FAIL",
+        "CC-007": "PASS",
+        "DAT-004": "FAIL",
+        "DAT-005": "PASS",
+    }
     text = kit.config.read_text().replace(
         "kek: {source: file, path: kek.bin}", "kek: {source: embedded}"
     )
@@ -178,6 +184,13 @@ def test_broker_controls(tmp_path: Path) -> None:
     assert _findings(tmp_path, kit.config, True) == {
         "CC-005": "FAIL",
         "CC-006": "FAIL",
+        "CC-007": "PASS",
         "DAT-004": "PASS",
         "DAT-005": "FAIL",
     }
+    # A secret declared without a policy, and the older form with no resources at all.
+    text = kit.config.read_text()
+    kit.config.write_text(text.replace("  policy: policy.yaml\n", ""))
+    assert _findings(tmp_path, kit.config, True)["CC-007"] == "FAIL"
+    kit.config.write_text(text.split("  policies:")[0])
+    assert _findings(tmp_path, kit.config, True)["CC-007"] == "FAIL"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.attest.brokerkit import SECRET, BrokerKit, make_broker_kit
+from tests.attest.brokerkit import SECRET, SECRET_B, BrokerKit, make_broker_kit
 
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.crypto import TokenSigner, b64d
@@ -51,6 +51,18 @@ def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
     )
     assert put.returncode == 0, put.stderr
     assert SECRET.decode() not in put.stderr + put.stdout
+    (tmp_path / "secret-b.bin").write_bytes(SECRET_B)
+    put_b = _cli(
+        "broker",
+        "secret",
+        "put",
+        "--config",
+        str(kit.config),
+        "tenantB-weights",
+        "--from-file",
+        str(tmp_path / "secret-b.bin"),
+    )
+    assert put_b.returncode == 0, put_b.stderr
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -171,11 +183,14 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     )
     _refused(httpx.get(f"{base}/resource/weights"), "TOKEN_MISSING", 401)
     good = _attest(base, requester, kit).json()["token"]
-    _refused(
-        httpx.get(f"{base}/resource/nope", headers={"Authorization": f"Bearer {good}"}),
-        "RESOURCE_UNKNOWN",
-        404,
-    )
+    # A resource the token was not issued for: unknown, or another tenant's (issue 12: a token
+    # from tenant A's passing flow read tenantB-weights).
+    for other in ("nope", "tenantB-weights"):
+        _refused(
+            httpx.get(f"{base}/resource/{other}", headers={"Authorization": f"Bearer {good}"}),
+            "RESOURCE_NOT_GRANTED",
+            403,
+        )
     # Every decision is in the hash-chained log; tampering is detected by the CLI.
     check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--json")
     assert check.returncode == 0, check.stdout + check.stderr

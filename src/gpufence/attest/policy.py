@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, JsonValue, ValidationError
 
@@ -27,7 +27,28 @@ from gpufence.attest.claims import device_claims
 from gpufence.attest.verify import SetResult
 from gpufence.errors import InputError
 
-__all__ = ["Decision", "Policy", "Reason", "evaluate", "load_policy", "policy_from_mapping"]
+__all__ = [
+    "CvmRequirement",
+    "Decision",
+    "Policy",
+    "Reason",
+    "evaluate",
+    "load_policy",
+    "policy_from_mapping",
+]
+
+CvmKind = Literal["sev-snp", "tdx"]
+
+
+class CvmRequirement(Frozen):
+    """The CPU half of a composite attestation: the confidential VM the requester must run in."""
+
+    required: bool = Field(
+        default=False, description="Refuse unless a CVM report of an allowed kind verifies."
+    )
+    kinds: tuple[CvmKind, ...] = Field(
+        default=("sev-snp", "tdx"), min_length=1, description="Accepted CPU TEEs."
+    )
 
 
 class Policy(Frozen):
@@ -45,6 +66,14 @@ class Policy(Frozen):
     accept_not_evaluated: tuple[str, ...] = Field(
         default=(),
         description="Step names (fnmatch patterns) that may be not_evaluated, e.g. 'revocation'.",
+    )
+    allowed_ueids: tuple[str, ...] = Field(
+        default=(),
+        description="Device identities (leaf certificate serial, the ueid claim) allowed; "
+        "empty: any. Pins a resource to the GPUs allocated to its tenant.",
+    )
+    cvm: CvmRequirement | None = Field(
+        default=None, description="Composite CPU requirement (AMD SEV-SNP / Intel TDX guest)."
     )
     allow_devtools: bool = Field(
         default=False,
@@ -74,6 +103,8 @@ class Reason(Frozen):
 class Decision(Frozen):
     allowed: bool
     reasons: tuple[Reason, ...]
+    waived: tuple[str, ...] = ()
+    """``device:step`` of every not_evaluated step the policy waived by name."""
     policy_id: str
     policy_version: int
     policy_hash: str
@@ -116,10 +147,13 @@ def evaluate(policy: Policy, result: SetResult) -> Decision:
     if result.verdict != "pass":
         failed = [f"{who}:{s.name}" for who, s in result.all_steps() if s.status == "fail"]
         reasons.append(Reason(code="VERIFICATION_FAILED", detail=", ".join(failed) or "no devices"))
+    waived: list[str] = []
     for who, step in result.all_steps():
-        if step.status == "not_evaluated" and not any(
-            fnmatch.fnmatch(step.name, p) for p in policy.accept_not_evaluated
-        ):
+        if step.status != "not_evaluated":
+            continue
+        if any(fnmatch.fnmatch(step.name, p) for p in policy.accept_not_evaluated):
+            waived.append(f"{who}:{step.name}")
+        else:
             reasons.append(
                 Reason(code="STEP_NOT_EVALUATED", detail=f"{who}:{step.name}: {step.detail}")
             )
@@ -151,6 +185,13 @@ def evaluate(policy: Policy, result: SetResult) -> Decision:
             if value not in versions:
                 detail = f"{device.name}: {value} not in {versions}"
                 reasons.append(Reason(code=code, detail=detail))
+        if policy.allowed_ueids and device.ueid not in policy.allowed_ueids:
+            reasons.append(
+                Reason(
+                    code="DEVICE_NOT_ALLOWED",
+                    detail=f"{device.name}: ueid {device.ueid} is not in the policy's allow-list",
+                )
+            )
         if not policy.allow_devtools and claims.get("dbgstat") != "disabled":
             reasons.append(
                 Reason(
@@ -173,6 +214,7 @@ def evaluate(policy: Policy, result: SetResult) -> Decision:
     return Decision(
         allowed=not reasons,
         reasons=tuple(reasons),
+        waived=tuple(waived),
         policy_id=policy.id,
         policy_version=policy.version,
         policy_hash=policy.digest(),

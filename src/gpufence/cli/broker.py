@@ -63,8 +63,10 @@ def serve_command(
                 f"{check.signature_detail}; {check.chain.detail}\n"
             )
     sys.stderr.write(
-        f"gpufence broker: policy {loaded.policy.id} v{loaded.policy.version} "
-        f"({loaded.policy.digest()[:16]}), {len(rims)} RIMs, audience {loaded.config.audience}\n"
+        f"gpufence broker: {len(loaded.policies)} policies "
+        f"({', '.join(f'{p.id} v{p.version}' for p in loaded.policies.values())}), "
+        f"{len(loaded.config.resources)} declared resources, config {loaded.digest()[:16]}, "
+        f"{len(rims)} RIMs, audience {loaded.config.audience}\n"
     )
     try:
         serve(
@@ -136,7 +138,14 @@ def secret_put(
         data = from_file.read_bytes()
     except OSError as exc:
         raise InputError(f"{from_file}: cannot read: {exc.strerror}") from None
-    service = BrokerService.from_config(load_broker_config(config))
+    loaded = load_broker_config(config)
+    if loaded.rule(secret_id) is None:
+        raise InputError(
+            f"{secret_id!r} is not declared under broker.resources in {config}",
+            hint="declare it with its owner tenant and policy first; undeclared secrets are "
+            "never released",
+        )
+    service = BrokerService.from_config(loaded)
     try:
         service.store.put_secret(secret_id, data, time.time())
         service.audit.append("secret.put", "stored", ts=time.time(), detail={"resource": secret_id})

@@ -22,6 +22,13 @@ class AttestRequest(BaseModel):
     evidence: list[dict[str, JsonValue]] = Field(
         description="NVIDIA serialized evidence: [{arch, nonce, evidence, certificate}, ...]."
     )
+    resources: list[str] | None = Field(
+        default=None, description="Resources wanted (default: every one the evidence satisfies)."
+    )
+    tenant: str | None = Field(default=None, description="Only this tenant's resources.")
+    cvm: dict[str, JsonValue] | None = Field(
+        default=None, description="CPU TEE evidence (SEV-SNP / TDX) for composite attestation."
+    )
 
 
 def create_app(service: BrokerService) -> FastAPI:
@@ -35,7 +42,7 @@ def create_app(service: BrokerService) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "policy_sha256": service.loaded.policy.digest()}
+        return {"status": "ok", "config_sha256": service.loaded.digest()}
 
     @app.post("/challenge")
     def challenge() -> dict[str, Any]:
@@ -43,7 +50,14 @@ def create_app(service: BrokerService) -> FastAPI:
 
     @app.post("/attest")
     def attest(body: AttestRequest) -> dict[str, Any]:
-        return service.attest(body.nonce, body.public_key, body.evidence)
+        return service.attest(
+            body.nonce,
+            body.public_key,
+            body.evidence,
+            resources=body.resources,
+            tenant=body.tenant,
+            cvm=body.cvm,
+        )
 
     @app.get("/resource/{resource_id}")
     def resource(

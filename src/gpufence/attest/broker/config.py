@@ -12,8 +12,19 @@ broker:
   kek: {source: file, path: kek.bin}  # file | env (name) | embedded (development only) | <plugin>
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
-  policy: policy.yaml                 # or the policy mapping inline
+  policies:                           # named attestation policies (file or inline mapping)
+    acme-h200: acme-policy.yaml
+    initech-h100: {id: initech-h100, version: 1, ...}
+  resources:                          # every stored secret: its owner tenant and its policy
+    acme-weights: {tenant: acme-ai, policy: acme-h200}
+    initech-weights: {tenant: initech, policy: initech-h100}
+  policy: policy.yaml                 # optional default for resources that name no policy
 ```
+
+A token names the resources whose policy the requester's evidence satisfies, and nothing else
+is released with it. Without ``resources:`` (the older form) every stored secret falls under the
+single ``policy:`` and belongs to no tenant: the audit reports that. A declared resource with no
+policy (none named, no default) is never released.
 
 Paths are relative to the configuration file. :func:`key_release_evidence` turns the file into
 an evidence document (subject ``secrets/key-release``) for the CC/DAT controls, which must not read
@@ -22,6 +33,8 @@ files themselves.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -39,6 +52,8 @@ __all__ = [
     "BrokerConfig",
     "KekConfig",
     "LoadedBrokerConfig",
+    "ResourceConfig",
+    "ResourceRule",
     "key_release_evidence",
     "load_broker_config",
 ]
@@ -76,6 +91,27 @@ class TrustAnchors(Frozen):
     rim_root: str | None = None
 
 
+class ResourceConfig(Frozen):
+    """Who owns a stored secret and what evidence it takes to have it."""
+
+    tenant: str = Field(min_length=1, description="The owner tenant (recorded in every decision).")
+    policy: str | None = Field(
+        default=None, description="A name under broker.policies; absent: the default broker.policy."
+    )
+
+
+class ResourceRule(Frozen):
+    """A resource resolved against the loaded policies (``policy`` None: never released)."""
+
+    resource: str
+    tenant: str | None
+    policy_name: str | None
+    policy: Policy | None
+
+
+DEFAULT_POLICY = "default"
+
+
 class BrokerConfig(Frozen):
     audience: str = Field(min_length=1)
     issuer: str = "gpufence-broker"
@@ -89,17 +125,53 @@ class BrokerConfig(Frozen):
     revocation: Revocation = Revocation()
     rims: tuple[str, ...] = ()
     trust_anchors: TrustAnchors = TrustAnchors()
-    policy: str | dict[str, object]
+    policy: str | dict[str, object] | None = None
+    policies: dict[str, str | dict[str, object]] = Field(default_factory=dict)
+    resources: dict[str, ResourceConfig] = Field(default_factory=dict)
 
 
 class LoadedBrokerConfig(Frozen):
     config: BrokerConfig
-    policy: Policy
+    policy: Policy | None
+    """The default policy (``broker.policy``), if any."""
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    """Every named policy, the default one included as ``default``."""
     base_dir: str
     source: str
 
     def path(self, relative: str) -> Path:
         return (Path(self.base_dir) / relative).resolve()
+
+    @property
+    def resources_declared(self) -> bool:
+        return bool(self.config.resources)
+
+    def rule(self, resource: str) -> ResourceRule | None:
+        """The owner and policy of ``resource``; None when resources are declared and it is not."""
+        declared = self.config.resources.get(resource)
+        if declared is None:
+            if self.config.resources:
+                return None
+            return ResourceRule(
+                resource=resource, tenant=None, policy_name=DEFAULT_POLICY, policy=self.policy
+            )
+        name = declared.policy or (DEFAULT_POLICY if self.policy is not None else None)
+        return ResourceRule(
+            resource=resource,
+            tenant=declared.tenant,
+            policy_name=name,
+            policy=self.policies.get(name) if name else None,
+        )
+
+    def digest(self) -> str:
+        """One hash over every policy and the resource map (health checks, start-up line)."""
+        body = {
+            "policies": {n: p.digest() for n, p in sorted(self.policies.items())},
+            "resources": {
+                r: c.model_dump(mode="json") for r, c in sorted(self.config.resources.items())
+            },
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def load_broker_config(path: Path) -> LoadedBrokerConfig:
@@ -118,30 +190,77 @@ def load_broker_config(path: Path) -> LoadedBrokerConfig:
             f"{'.'.join(map(str, loc))}: {err['msg']}", location=doc.locate(loc)
         ) from None
     base = path.resolve().parent
-    if isinstance(config.policy, str):
-        policy = load_policy(base / config.policy)
-    else:
-        policy = policy_from_mapping(config.policy, doc, base, ("broker", "policy"))
-    return LoadedBrokerConfig(config=config, policy=policy, base_dir=str(base), source=str(path))
+
+    def one(value: str | dict[str, object], where: tuple[str, ...]) -> Policy:
+        if isinstance(value, str):
+            return load_policy(base / value)
+        return policy_from_mapping(value, doc, base, where)
+
+    policy = None if config.policy is None else one(config.policy, ("broker", "policy"))
+    policies = {name: one(v, ("broker", "policies", name)) for name, v in config.policies.items()}
+    if DEFAULT_POLICY in policies:
+        raise InputError(
+            f"broker.policies: the name {DEFAULT_POLICY!r} is reserved for broker.policy",
+            location=doc.locate(("broker", "policies", DEFAULT_POLICY)),
+        )
+    if policy is not None:
+        policies[DEFAULT_POLICY] = policy
+    if not policies:
+        raise InputError(
+            "a broker configuration needs broker.policy or broker.policies",
+            location=doc.locate(("broker",)),
+        )
+    for resource, declared in config.resources.items():
+        if declared.policy is not None and declared.policy not in policies:
+            raise InputError(
+                f"broker.resources.{resource}.policy: no policy named {declared.policy!r} "
+                f"(known: {', '.join(sorted(policies))})",
+                location=doc.locate(("broker", "resources", resource, "policy")),
+            )
+    return LoadedBrokerConfig(
+        config=config, policy=policy, policies=policies, base_dir=str(base), source=str(path)
+    )
 
 
 def key_release_evidence(
     loaded: LoadedBrokerConfig, *, now: datetime | None = None
 ) -> EvidenceDocument:
     """Facts about the broker for the audit (``key_release.*``), from its configuration."""
-    config, policy = loaded.config, loaded.policy
+    config = loaded.config
+    every = list(loaded.policies.values())
+    first = loaded.policy or every[0]
+    resources: dict[str, object] = {}
+    for resource in sorted(config.resources):
+        rule = loaded.rule(resource)
+        assert rule is not None  # declared
+        resources[resource] = {
+            "tenant": rule.tenant,
+            "policy": rule.policy_name,
+            "policy_id": rule.policy.id if rule.policy else None,
+            "policy_hash": rule.policy.digest() if rule.policy else None,
+            "cvm_required": bool(rule.policy and rule.policy.cvm and rule.policy.cvm.required),
+        }
     observed: dict[str, object] = {
         "key_release.broker_config": loaded.source,
-        "key_release.policy_id": policy.id,
-        "key_release.policy_version": policy.version,
-        "key_release.policy_hash": policy.digest(),
+        "key_release.policy_id": first.id,
+        "key_release.policy_version": first.version,
+        "key_release.policy_hash": first.digest(),
+        "key_release.policy_ids": sorted({p.id for p in every}),
         # The policy engine has no allow rule: a result is allowed only when no rule refuses it.
         "key_release.policy_default_deny": True,
-        "key_release.allows_devtools": policy.allow_devtools,
+        "key_release.allows_devtools": any(p.allow_devtools for p in every),
         "key_release.revocation_required": config.revocation.mode == "ocsp"
-        and not policy.accepts_unchecked_revocation,
+        and not any(p.accepts_unchecked_revocation for p in every),
         "key_release.revocation_mode": config.revocation.mode,
-        "key_release.accepts_not_evaluated": list(policy.accept_not_evaluated),
+        "key_release.accepts_not_evaluated": sorted(
+            {w for p in every for w in p.accept_not_evaluated}
+        ),
+        # Per-resource policy (issue 12): which tenant owns what, and under which policy.
+        "key_release.resources_declared": loaded.resources_declared,
+        "key_release.resources": resources,
+        "key_release.resources_without_policy": sorted(
+            r for r, v in resources.items() if isinstance(v, dict) and v["policy_hash"] is None
+        ),
         "key_release.rims_configured": len(config.rims),
         "key_release.token_ttl_s": config.token_ttl_s,
         "key_release.nonce_ttl_s": config.nonce_ttl_s,
@@ -149,7 +268,7 @@ def key_release_evidence(
         "key_release.kek_embedded_default": config.kek.source == "embedded",
         "key_release.audience": config.audience,
         "key_release.signing_key_persistent": config.signing_key is not None,
-        "key_release.required_devices": dict(policy.devices) if policy.devices else None,
+        "key_release.required_devices": dict(first.devices) if first.devices else None,
         "key_release.custom_trust_anchors": bool(
             config.trust_anchors.device_root or config.trust_anchors.rim_root
         ),

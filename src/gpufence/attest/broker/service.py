@@ -44,9 +44,9 @@ from gpufence.attest.broker.crypto import (
 from gpufence.attest.broker.store import BrokerStore
 from gpufence.attest.device_reports import evidence_from_json
 from gpufence.attest.ocsp import OcspChecker, httpx_fetch
-from gpufence.attest.policy import evaluate
+from gpufence.attest.policy import Decision, Policy, Reason, evaluate
 from gpufence.attest.rim import RimCheck, RimError, check_rim
-from gpufence.attest.verify import VerifyOptions, verify_set
+from gpufence.attest.verify import SetResult, VerifyOptions, verify_set
 from gpufence.errors import InputError
 
 __all__ = ["BrokerService", "Refusal"]
@@ -67,6 +67,7 @@ REASONS: dict[str, int] = {
     "TOKEN_AUDIENCE": 401,
     "TOKEN_REPLAYED": 409,
     "RESOURCE_UNKNOWN": 404,
+    "RESOURCE_NOT_GRANTED": 403,
 }
 
 
@@ -93,6 +94,31 @@ def _anchor(loaded: LoadedBrokerConfig, name: str | None) -> x509.Certificate | 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+CVM_BINDING_DOMAIN = b"gpufence-broker/cvm/v1"
+
+
+def cvm_report_data(nonce: bytes, spki: bytes, gpu_reports: Sequence[bytes]) -> bytes:
+    """What a CVM report's 64-byte report data must hold to bind this attest request.
+
+    SHA-512(domain || broker nonce || requester SPKI || SHA-256 of each GPU report, in order):
+    a GPU report replayed from another CVM (or another request) does not match.
+    """
+    digest = hashlib.sha512(CVM_BINDING_DOMAIN + nonce + spki)
+    for report in gpu_reports:
+        digest.update(hashlib.sha256(report).digest())
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class CvmContext:
+    """The CVM half of one /attest request, as :meth:`BrokerService._check_cvm` sees it."""
+
+    evidence: Mapping[str, JsonValue] | None
+    """The request's optional ``cvm`` object (format defined by the CVM verifier)."""
+    report_data: bytes
+    """:func:`cvm_report_data` for this request: the CVM report must carry exactly this."""
 
 
 @dataclass
@@ -179,7 +205,35 @@ class BrokerService:
             "binding": "sha256(gpufence-broker/v1||nonce||spki)",
         }
 
-    def attest(self, nonce_b64: str, public_key: str, evidence: Any) -> dict[str, JsonValue]:
+    def _check_cvm(self, policy: Policy, cvm: CvmContext) -> Reason | None:
+        """The CPU half of a composite attestation (AMD SEV-SNP / Intel TDX), for one policy.
+
+        The one place where CVM evidence is judged. ``cvm.evidence`` is the optional ``cvm``
+        object of the /attest request; ``cvm.report_data`` is what its report data must bind
+        (broker nonce, requester key, GPU evidence digests). Fail closed: no CVM verifier is
+        wired in yet, so a policy that requires a CVM is refused with CVM_VERIFIER_UNAVAILABLE
+        whether or not evidence was sent; a policy without the requirement ignores it.
+        """
+        requirement = policy.cvm
+        if requirement is None or not requirement.required:
+            return None
+        sent = "CVM evidence was sent" if cvm.evidence is not None else "no CVM evidence was sent"
+        return Reason(
+            code="CVM_VERIFIER_UNAVAILABLE",
+            detail=f"policy {policy.id} requires a {'/'.join(requirement.kinds)} CVM and this "
+            f"broker has no CVM verifier ({sent}); refused (fail closed)",
+        )
+
+    def attest(
+        self,
+        nonce_b64: str,
+        public_key: str,
+        evidence: Any,
+        *,
+        resources: Sequence[str] | None = None,
+        tenant: str | None = None,
+        cvm: Mapping[str, JsonValue] | None = None,
+    ) -> dict[str, JsonValue]:
         now = self.clock()
         try:
             nonce = base64.urlsafe_b64decode(nonce_b64 + "=" * (-len(nonce_b64) % 4))
@@ -190,6 +244,8 @@ class BrokerService:
             ) from None
         state, _ = self.store.consume_challenge(nonce, now)
         record: dict[str, Any] = {"nonce_sha256": _sha(nonce)}
+        if tenant is not None:
+            record["tenant"] = tenant
         if state != "ok":
             code = {
                 "unknown": "NONCE_UNKNOWN",
@@ -204,7 +260,7 @@ class BrokerService:
         record["evidence_sha256"] = [_sha(d.report) for d in devices]
         spki = spki_der(key)
         expected = binding_nonce(nonce, spki)
-        config, policy = self.loaded.config, self.loaded.policy
+        config = self.loaded.config
         revocation = None
         if config.revocation.mode == "ocsp":
             revocation = OcspChecker(
@@ -237,16 +293,20 @@ class BrokerService:
                 failed_steps=failed,
                 **record,
             )
-        decision = evaluate(policy, result)
-        record["policy"] = {
-            "id": decision.policy_id,
-            "version": decision.policy_version,
-            "sha256": decision.policy_hash,
-        }
-        if not decision.allowed:
-            reasons = [f"{r.code}: {r.detail}" for r in decision.reasons]
+        context = CvmContext(
+            evidence=cvm,
+            report_data=cvm_report_data(nonce, spki, [d.report for d in devices]),
+        )
+        granted, denied, waived = self._grant(result, context, resources, tenant)
+        record["denied"] = denied
+        if not granted:
+            reasons = [f"{r}: {why}" for r, whys in denied.items() for why in whys]
             raise self._refuse(
-                "attest", "POLICY_DENIED", "; ".join(reasons), reasons=reasons, **record
+                "attest",
+                "POLICY_DENIED",
+                "; ".join(reasons) or "no resource to grant",
+                reasons=reasons,
+                **record,
             )
         jti = secrets.token_hex(16)
         claims: dict[str, Any] = {
@@ -257,14 +317,83 @@ class BrokerService:
             "nbf": int(now),
             "exp": int(now) + config.token_ttl_s,
             "jti": jti,
-            "policy": record["policy"],
+            # resource id -> SHA-256 of the policy that granted it: nothing else is released.
+            "resources": {r: g["policy_sha256"] for r, g in granted.items()},
             "cnf": {"spki": b64e(spki)},
         }
         token = self.signer.sign(claims)
         self.audit.append(
-            "attest", "allowed", ts=now, detail={**record, "jti_sha256": _sha(jti.encode())}
+            "attest",
+            "allowed",
+            ts=now,
+            detail={
+                **record,
+                "granted": granted,
+                "waived": waived,
+                "jti_sha256": _sha(jti.encode()),
+            },
         )
-        return {"token": token, "expires_at": claims["exp"], "policy_sha256": decision.policy_hash}
+        return {
+            "token": token,
+            "expires_at": claims["exp"],
+            "resources": sorted(granted),
+            "denied": {r: list(w) for r, w in denied.items()},
+            "waived": list(waived),
+        }
+
+    def _grant(
+        self,
+        result: SetResult,
+        cvm: CvmContext,
+        wanted: Sequence[str] | None,
+        tenant: str | None,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], list[str]]:
+        """Judge the verified evidence against the policy of each candidate resource.
+
+        Candidates: the requested resources, else every declared one (every stored secret in
+        the older single-policy form), narrowed to ``tenant`` when given. Each policy is
+        evaluated once. Returns (granted: id -> tenant/policy, denied: id -> reasons, waivers).
+        """
+        if wanted is None:
+            declared = self.loaded.config.resources
+            candidates = sorted(declared) if declared else self.store.secret_ids()
+        else:
+            candidates = sorted(set(wanted))
+        decisions: dict[str, tuple[Decision, Reason | None]] = {}
+        granted: dict[str, dict[str, Any]] = {}
+        denied: dict[str, list[str]] = {}
+        waived: set[str] = set()
+        for resource in candidates:
+            rule = self.loaded.rule(resource)
+            if rule is None:
+                denied[resource] = ["RESOURCE_UNKNOWN: not a resource of this broker"]
+                continue
+            if tenant is not None and rule.tenant != tenant:
+                denied[resource] = [f"TENANT_MISMATCH: owned by another tenant than {tenant}"]
+                continue
+            if rule.policy is None:
+                denied[resource] = ["RESOURCE_NO_POLICY: no policy governs this resource"]
+                continue
+            digest = rule.policy.digest()
+            if digest not in decisions:
+                decisions[digest] = (
+                    evaluate(rule.policy, result),
+                    self._check_cvm(rule.policy, cvm),
+                )
+            decision, cvm_refusal = decisions[digest]
+            reasons = [f"{r.code}: {r.detail}" for r in decision.reasons]
+            if cvm_refusal is not None:
+                reasons.append(f"{cvm_refusal.code}: {cvm_refusal.detail}")
+            if reasons:
+                denied[resource] = reasons
+                continue
+            granted[resource] = {
+                "tenant": rule.tenant,
+                "policy": {"id": rule.policy.id, "version": rule.policy.version},
+                "policy_sha256": digest,
+            }
+            waived.update(decision.waived)
+        return granted, denied, sorted(waived)
 
     def release(self, authorization: str | None, resource_id: str) -> dict[str, JsonValue]:
         now = self.clock()
@@ -283,10 +412,23 @@ class BrokerService:
             raise self._refuse("release", exc.code, str(exc), **record) from None
         jti = str(claims.get("jti", ""))
         record["jti_sha256"] = _sha(jti.encode())
-        if claims.get("policy", {}).get("sha256") != self.loaded.policy.digest():
+        scope = claims.get("resources")
+        if not isinstance(scope, dict) or resource_id not in scope:
             raise self._refuse(
-                "release", "TOKEN_INVALID", "token was issued under another policy", **record
+                "release",
+                "RESOURCE_NOT_GRANTED",
+                f"this token was not issued for {resource_id!r}",
+                **record,
             )
+        rule = self.loaded.rule(resource_id)
+        if rule is None or rule.policy is None or scope[resource_id] != rule.policy.digest():
+            raise self._refuse(
+                "release",
+                "TOKEN_INVALID",
+                "the resource's policy changed since the token was issued",
+                **record,
+            )
+        record["tenant"] = rule.tenant
         try:
             recipient = load_public_key(base64.urlsafe_b64decode(claims["cnf"]["spki"] + "=="))
         except (KeyError, TypeError, ValueError, binascii.Error):
