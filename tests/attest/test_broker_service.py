@@ -87,15 +87,16 @@ def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # ty
 def test_audit_log_chain_detects_tampering(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, _ = service
     _attest(svc, kit, Requester())
-    assert verify_audit_log(kit.audit_log).ok
+    key = svc.audit._key
+    assert verify_audit_log(kit.audit_log, key).ok
     db = sqlite3.connect(kit.audit_log)
     db.execute("UPDATE audit SET decision = 'allowed' WHERE seq = 1")
     db.commit()
-    result = verify_audit_log(kit.audit_log)
+    result = verify_audit_log(kit.audit_log, key)
     assert not result.ok and result.first_bad_seq == 1
     db.execute("DELETE FROM audit WHERE seq = 1")
     db.commit()
-    assert verify_audit_log(kit.audit_log).first_bad_seq == 2
+    assert verify_audit_log(kit.audit_log, key).first_bad_seq == 2
 
 
 def test_key_release_evidence_from_config(tmp_path: Path) -> None:

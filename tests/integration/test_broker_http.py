@@ -192,7 +192,7 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
             403,
         )
     # Every decision is in the hash-chained log; tampering is detected by the CLI.
-    check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--json")
+    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
     assert check.returncode == 0, check.stdout + check.stderr
     entries = json.loads(check.stdout)["entries"]
     assert entries >= 20
@@ -212,7 +212,7 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     db = sqlite3.connect(kit.audit_log)
     db.execute("UPDATE audit SET decision = 'refused' WHERE seq = 3")
     db.commit()
-    tampered = _cli("broker", "audit-log", "verify", str(kit.audit_log))
+    tampered = _cli("broker", "audit-log", "verify", "--config", str(kit.config))
     assert (
         tampered.returncode == 1 and "TAMPERED" in tampered.stdout and "entry 3" in tampered.stdout
     )

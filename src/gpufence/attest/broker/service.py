@@ -28,7 +28,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import JsonValue
 
-from gpufence.attest.broker.audit_log import AuditLog
+from gpufence.attest.broker.audit_log import AuditLog, AuditLogError, audit_key
 from gpufence.attest.broker.config import LoadedBrokerConfig
 from gpufence.attest.broker.crypto import (
     HPKE_ALG,
@@ -152,6 +152,11 @@ class BrokerService:
             except OSError as exc:
                 raise InputError(f"{path}: cannot read RIM: {exc.strerror}") from None
         anchors = config.trust_anchors
+        audit_path = loaded.path(config.audit_log)
+        try:
+            audit = AuditLog(audit_path, audit_key(kek))
+        except AuditLogError as exc:
+            raise InputError(f"{audit_path}: {exc}") from None
         return cls(
             device_root=_anchor(loaded, anchors.device_root),
             rim_root=_anchor(loaded, anchors.rim_root),
@@ -160,7 +165,7 @@ class BrokerService:
                 loaded.path(config.signing_key) if config.signing_key else None
             ),
             store=BrokerStore(loaded.path(config.database), kek),
-            audit=AuditLog(loaded.path(config.audit_log)),
+            audit=audit,
             clock=clock,
             rim_sources=tuple(rims),
         )
