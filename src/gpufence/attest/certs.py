@@ -11,6 +11,7 @@ a CA, a root sent along is byte-identical to the pinned one, and device chains a
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from importlib import resources
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gpufence.attest import _der
@@ -67,11 +68,50 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
+def _fully_readable(cert: x509.Certificate, position: int) -> None:
+    """Touch every field verification reads, so a malformed certificate is refused at load.
+
+    ``cryptography`` parses some parts lazily (extensions, the public key, the signature
+    algorithm); left to verification, a bad one surfaced as an internal error (issue 12).
+    """
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+        _ = cert.signature_hash_algorithm
+        cert.public_key()
+        for extension in cert.extensions:
+            _ = extension.value
+    except (
+        ValueError,
+        TypeError,
+        UnsupportedAlgorithm,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ) as exc:
+        raise ValueError(f"certificate {position + 1} is malformed: {exc}") from None
+
+
 def load_pem_chain(data: bytes) -> list[x509.Certificate]:
-    """All PEM certificates in ``data`` (leaf first); ValueError when none or one is bad."""
+    """All PEM certificates in ``data`` (leaf first); ValueError (saying which) when none or one
+    is bad; other PEM blocks (a CSR, a private key) are refused, not skipped."""
     if b"-----BEGIN CERTIFICATE-----" not in data:
+        found = sorted(set(re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)))
+        if found:
+            kinds = ", ".join(k.decode() for k in found)
+            raise ValueError(f"no PEM certificate found (found {kinds} instead)")
         raise ValueError("no PEM certificate found")
-    return x509.load_pem_x509_certificates(data)
+    others = sorted(set(re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)) - {b"CERTIFICATE"})
+    if others:
+        kinds = ", ".join(k.decode() for k in others)
+        raise ValueError(f"the chain also holds {kinds} blocks; give only certificates")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"a certificate does not parse: {exc}") from None
+    for position, cert in enumerate(certs):
+        _fully_readable(cert, position)
+    return certs
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import Field, JsonValue, ValidationError, field_validator
 
 from gpufence._frozen import Frozen
 from gpufence._yaml import LocatedDocument, load_yaml
 from gpufence.attest.claims import device_claims
-from gpufence.attest.verify import SetResult
+from gpufence.attest.verify import SetResult, check_waivers, is_waived
 from gpufence.errors import InputError
 
 __all__ = [
@@ -65,7 +65,8 @@ class Policy(Frozen):
     allowed_switch_bios_versions: tuple[str, ...] = ()
     accept_not_evaluated: tuple[str, ...] = Field(
         default=(),
-        description="Step names (fnmatch patterns) that may be not_evaluated, e.g. 'revocation'.",
+        description="Waivers: step names (fnmatch patterns) that may be not_evaluated, e.g. "
+        "'revocation'; each must name a step, and nonce/measurements only by exact name.",
     )
     allowed_ueids: tuple[str, ...] = Field(
         default=(),
@@ -85,6 +86,12 @@ class Policy(Frozen):
     rego: str | None = Field(
         default=None, description="NVIDIA Rego relying-party policy text (needs regopy)."
     )
+
+    @field_validator("accept_not_evaluated")
+    @classmethod
+    def _waivers_name_steps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        check_waivers(value)
+        return value
 
     def digest(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -144,14 +151,14 @@ def _rego_allows(policy_text: str, claims: list[dict[str, JsonValue]]) -> tuple[
 def evaluate(policy: Policy, result: SetResult) -> Decision:
     """Default deny: collect every reason to refuse; allow only when there is none."""
     reasons: list[Reason] = []
-    if result.verdict != "pass":
+    if result.judge(policy.accept_not_evaluated) == "fail":
         failed = [f"{who}:{s.name}" for who, s in result.all_steps() if s.status == "fail"]
         reasons.append(Reason(code="VERIFICATION_FAILED", detail=", ".join(failed) or "no devices"))
     waived: list[str] = []
     for who, step in result.all_steps():
         if step.status != "not_evaluated":
             continue
-        if any(fnmatch.fnmatch(step.name, p) for p in policy.accept_not_evaluated):
+        if is_waived(step.name, policy.accept_not_evaluated):
             waived.append(f"{who}:{step.name}")
         else:
             reasons.append(

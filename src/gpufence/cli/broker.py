@@ -40,6 +40,7 @@ def serve_command(
     config: ConfigOption,
     host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override broker.workers.", min=1)] = None,
 ) -> None:
     """Serve /challenge, /attest and /resource/{id} until interrupted."""
     from gpufence.attest.broker.app import serve
@@ -53,6 +54,12 @@ def serve_command(
         raise InputError(
             f"refusing to serve on {bind_host} without TLS",
             hint="set broker.listen.tls_cert and tls_key, or serve on 127.0.0.1 behind TLS",
+        )
+    processes = workers if workers is not None else loaded.config.workers
+    if processes > 1 and loaded.config.signing_key is None:
+        raise InputError(
+            f"{processes} workers need broker.signing_key: tokens issued by one process are "
+            "verified by another"
         )
     service = BrokerService.from_config(loaded)
     rims = service._rims(time.time())
@@ -75,6 +82,7 @@ def serve_command(
             port if port is not None else listen.port,
             tls_cert=str(loaded.path(listen.tls_cert)) if listen.tls_cert else None,
             tls_key=str(loaded.path(listen.tls_key)) if listen.tls_key else None,
+            workers=processes,
         )
     finally:
         service.close()

@@ -11,6 +11,8 @@ broker:
   signing_key: signing-key.pem        # EC P-384 PEM for ES384 tokens (absent: per-process key)
   kek: {source: file, path: kek.bin}  # file | env (name) | embedded (development only) | <plugin>
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
+  limits: {max_body_bytes: 262144, max_devices: 16, rate_per_s: 20, burst: 40}  # per client
+  workers: 1                          # processes; >1 needs signing_key (shared token key)
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
   policies:                           # named attestation policies (file or inline mapping)
     acme-h200: acme-policy.yaml
@@ -51,6 +53,7 @@ from gpufence.model.evidence import EvidenceDocument
 __all__ = [
     "BrokerConfig",
     "KekConfig",
+    "Limits",
     "LoadedBrokerConfig",
     "ResourceConfig",
     "ResourceRule",
@@ -91,6 +94,22 @@ class TrustAnchors(Frozen):
     rim_root: str | None = None
 
 
+class Limits(Frozen):
+    """Bounds on what one client may send (issue 12: a 200 MB body was read whole)."""
+
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body; 8 H100/H200 GPUs + 4 NVSwitches need about 140 KiB.",
+    )
+    max_devices: int = Field(default=16, ge=1, le=256, description="Evidence items per /attest.")
+    rate_per_s: float = Field(
+        default=20.0, gt=0, description="Requests per second per client address (token bucket)."
+    )
+    burst: int = Field(default=40, ge=1, description="Requests a client may send at once.")
+
+
 class ResourceConfig(Frozen):
     """Who owns a stored secret and what evidence it takes to have it."""
 
@@ -125,6 +144,10 @@ class BrokerConfig(Frozen):
     revocation: Revocation = Revocation()
     rims: tuple[str, ...] = ()
     trust_anchors: TrustAnchors = TrustAnchors()
+    limits: Limits = Limits()
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes (SQLite WAL shares the state)."
+    )
     policy: str | dict[str, object] | None = None
     policies: dict[str, str | dict[str, object]] = Field(default_factory=dict)
     resources: dict[str, ResourceConfig] = Field(default_factory=dict)
@@ -218,7 +241,11 @@ def load_broker_config(path: Path) -> LoadedBrokerConfig:
                 location=doc.locate(("broker", "resources", resource, "policy")),
             )
     return LoadedBrokerConfig(
-        config=config, policy=policy, policies=policies, base_dir=str(base), source=str(path)
+        config=config,
+        policy=policy,
+        policies=policies,
+        base_dir=str(base),
+        source=str(path),
     )
 
 
