@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NUL
 """
 
 
+def _synchronous(mode: str) -> str:
+    if mode.upper() not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {mode!r}")
+    return mode.upper()
+
+
 class AuditLogError(ValueError):
     """The file is not a keyed gpufence audit log, or the key is not the one it was written with."""
 
@@ -145,15 +151,35 @@ def _check_meta(db: sqlite3.Connection, key: bytes, *, create: bool) -> None:
         raise AuditLogError("the audit log was chained under another KEK (key id differs)")
 
 
-class AuditLog:
-    """Appends entries; safe across threads and processes (one SQLite write transaction each)."""
+_APPEND = """
+INSERT INTO audit (seq, ts, event, decision, reason, detail, prev_hash, hash)
+SELECT last.seq + 1, ?1, ?2, ?3, ?4, ?5, last.hash,
+       audit_mac(last.hash, last.seq + 1, ?1, ?2, ?3, ?4, ?5)
+FROM (SELECT COALESCE(MAX(seq), 0) AS seq,
+             COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?6) AS hash
+      FROM audit) AS last
+RETURNING hash
+"""
 
-    def __init__(self, path: Path | str, key: bytes) -> None:
+
+class AuditLog:
+    """Appends entries; safe across threads and processes (one SQLite statement each)."""
+
+    def __init__(self, path: Path | str, key: bytes, *, synchronous: str = "NORMAL") -> None:
         self._key = key
         self._db = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={_synchronous(synchronous)}")
+        self._db.create_function(
+            "audit_mac",
+            7,
+            lambda prev, seq, ts, event, decision, reason, detail: _entry_hash(
+                key, prev, seq, ts, event, decision, reason, detail
+            ),
+            deterministic=True,
+        )
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         with self._lock:
@@ -179,24 +205,13 @@ class AuditLog:
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> str:
+        """One INSERT ... RETURNING: SQLite holds the write lock for the statement, so the next
+        sequence number and the previous hash are read and chained atomically, also across
+        processes sharing the file (the HMAC runs inside the statement)."""
         text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                digest = _entry_hash(self._key, prev, seq, ts, event, decision, reason, text)
-                self._db.execute(
-                    "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
-                    (seq, ts, event, decision, reason, text, prev, digest),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return digest
+            row = self._db.execute(_APPEND, (ts, event, decision, reason, text, GENESIS)).fetchone()
+        return str(row[0])
 
     def head(self) -> tuple[int, str]:
         """(entries, hash of the newest entry); (0, GENESIS) for an empty log."""

@@ -13,6 +13,7 @@ broker:
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
   limits: {max_body_bytes: 262144, max_devices: 16, rate_per_s: 20, burst: 40}  # per client
   workers: 1                          # processes; >1 needs signing_key (shared token key)
+  sqlite_synchronous: normal          # normal (no fsync per commit, WAL) | full
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
   policies:                           # named attestation policies (file or inline mapping)
     acme-h200: acme-policy.yaml
@@ -144,6 +145,11 @@ class BrokerConfig(Frozen):
     rims: tuple[str, ...] = ()
     trust_anchors: TrustAnchors = TrustAnchors()
     limits: Limits = Limits()
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description="normal: no fsync per commit (WAL; survives process crashes, a power loss "
+        "can roll back the last commits); full: fsync every commit.",
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="Server processes (SQLite WAL shares the state)."
     )

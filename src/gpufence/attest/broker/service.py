@@ -154,7 +154,7 @@ class BrokerService:
         anchors = config.trust_anchors
         audit_path = loaded.path(config.audit_log)
         try:
-            audit = AuditLog(audit_path, audit_key(kek))
+            audit = AuditLog(audit_path, audit_key(kek), synchronous=config.sqlite_synchronous)
         except AuditLogError as exc:
             raise InputError(f"{audit_path}: {exc}") from None
         return cls(
@@ -164,7 +164,9 @@ class BrokerService:
             signer=TokenSigner.load(
                 loaded.path(config.signing_key) if config.signing_key else None
             ),
-            store=BrokerStore(loaded.path(config.database), kek),
+            store=BrokerStore(
+                loaded.path(config.database), kek, synchronous=config.sqlite_synchronous
+            ),
             audit=audit,
             clock=clock,
             rim_sources=tuple(rims),
