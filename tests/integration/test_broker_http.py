@@ -36,7 +36,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
+def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, BrokerKit]]:
+    workers = str(getattr(request, "param", 1))
     kit = make_broker_kit(tmp_path)
     (tmp_path / "secret.bin").write_bytes(SECRET)
     put = _cli(
@@ -75,6 +76,8 @@ def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
             str(kit.config),
             "--port",
             str(port),
+            "--workers",
+            workers,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -216,3 +219,21 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     assert (
         tampered.returncode == 1 and "TAMPERED" in tampered.stdout and "entry 3" in tampered.stdout
     )
+
+
+@pytest.mark.parametrize("broker", [2], indirect=True)
+def test_two_worker_processes_share_state(broker: tuple[str, BrokerKit]) -> None:
+    """Tokens issued by one process are honoured (once) by the other; the chain stays intact."""
+    base, kit = broker
+    requester = Requester()
+    tokens = []
+    for _ in range(6):  # one connection per request: spread over both processes
+        granted = _attest(base, requester, kit)
+        assert granted.status_code == 200, granted.text
+        tokens.append(granted.json()["token"])
+    for token in tokens:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requester.open(httpx.get(f"{base}/resource/weights", headers=auth).json()) == SECRET
+        _refused(httpx.get(f"{base}/resource/weights", headers=auth), "TOKEN_REPLAYED", 409)
+    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["entries"] >= 30, check.stdout

@@ -183,16 +183,19 @@ def create_app(service: BrokerService) -> ASGIApp:
         status = exc.status_code if 400 <= exc.status_code < 500 else 400
         return JSONResponse(status_code=status, content={"error": code, "detail": str(exc.detail)})
 
+    # The handlers are ``async`` although the service blocks (SQLite, crypto: ~1-3 ms of CPU):
+    # a thread-pool hop per request cost more than it bought under the GIL. Concurrency comes
+    # from worker processes (broker.workers).
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok", "config_sha256": service.loaded.digest()}
 
     @app.post("/challenge")
-    def challenge() -> dict[str, Any]:
+    async def challenge() -> dict[str, Any]:
         return service.challenge()
 
     @app.post("/attest")
-    def attest(body: AttestRequest) -> dict[str, Any]:
+    async def attest(body: AttestRequest) -> dict[str, Any]:
         if len(body.evidence) > max_devices:
             raise Refusal(
                 "BAD_REQUEST", f"{len(body.evidence)} evidence items; at most {max_devices}"
@@ -207,7 +210,7 @@ def create_app(service: BrokerService) -> ASGIApp:
         )
 
     @app.get("/resource/{resource_id}")
-    def resource(
+    async def resource(
         resource_id: str, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         return service.release(authorization, resource_id)
