@@ -10,10 +10,14 @@
    in its own venv), against gpufence's parse + signature step and `verify_device` on the same
    sample. It is tried on the NVSwitch sample first; its parser rejects that one (2.7.3 does not
    know the NVSwitch opaque fields), so the bench says why and compares on NVIDIA's Hopper sample.
-3. Broker: `gpufence broker serve` on 127.0.0.1, 64 concurrent clients each doing challenge ->
-   attest (1 GPU, evidence signed by a test device CA) -> resource; releases/s and p50/p99.
+3. Broker: `gpufence broker serve` on 127.0.0.1 (1 and 2 worker processes) against the broker
+   of the commit the work started from (``--baseline-ref``, extracted with ``git archive`` and
+   run in the same run with the same evidence and client). Evidence is pre-generated (challenge
+   fetched, report signed by a test device CA before timing); a lean asyncio HTTP/1.1 client
+   offers fixed rates (open loop, latency from the scheduled arrival: p50/p99) and then measures
+   the saturation rate with closed-loop connections.
 
-    .venv/bin/python bench/attest.py [--seconds 3] [--releases 512] [--nvtrust-python PATH]
+    .venv/bin/python bench/attest.py [--seconds 3] [--rates 50 100 200 300] [--only-broker]
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,89 +273,208 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _releases(base: str, kit: object, total: int, clients: int) -> tuple[list[float], float]:
-    from gpufence.attest.broker.client import Requester
+# -- broker: a lean HTTP/1.1 client over raw asyncio streams -----------------------------------
 
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection; requests are pre-serialized bytes."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def call(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _post(path: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _release(conn: Conn, attest_request: bytes) -> None:
+    status, body = await conn.call(attest_request)
+    if status != 200:
+        raise RuntimeError(f"attest {status}: {body[:200]!r}")
+    token = json.loads(body)["token"]
+    get = f"GET /resource/weights HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {token}\r\n\r\n"
+    status, body = await conn.call(get.encode())
+    if status != 200:
+        raise RuntimeError(f"release {status}: {body[:200]!r}")
+
+
+async def _open_loop(port: int, work: list[bytes], rate: float, seconds: float) -> list[float]:
+    """Arrivals every 1/rate s; latency from the *scheduled* arrival (no coordinated omission)."""
+    count = min(len(work), int(rate * seconds))
+    pool: asyncio.Queue[Conn] = asyncio.Queue()
+    opened = 0
     latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(total):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    start = time.perf_counter() + 0.05
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        requester = Requester()
-        while True:
-            try:
-                queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            start = time.perf_counter()
-            nonce = (await client.post(f"{base}/challenge")).json()["nonce"]
-            evidence = kit.evidence(requester.gpu_nonce(nonce))  # type: ignore[attr-defined]
-            body = {"nonce": nonce, "public_key": requester.public_pem, "evidence": evidence}
-            token = (await client.post(f"{base}/attest", json=body)).json()["token"]
-            released = await client.get(
-                f"{base}/resource/weights", headers={"Authorization": f"Bearer {token}"}
-            )
-            assert released.status_code == 200
-            latencies.append(time.perf_counter() - start)
+    async def one(i: int) -> None:
+        nonlocal opened
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        if pool.empty() and opened < 256:
+            opened += 1
+            conn = await Conn.open(port)
+        else:
+            conn = await pool.get()
+        await _release(conn, work[i])
+        latencies.append(time.perf_counter() - due)
+        pool.put_nowait(conn)
 
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-        return latencies, time.perf_counter() - start
+    await asyncio.gather(*(one(i) for i in range(count)))
+    while not pool.empty():
+        pool.get_nowait().close()
+    del work[:count]
+    return latencies
 
 
-def bench_broker(total: int, clients: int) -> None:
+async def _closed_loop(port: int, work: list[bytes], clients: int, seconds: float) -> float:
+    """Saturation: ``clients`` connections doing releases back to back; releases per second."""
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal done
+        conn = await Conn.open(port)
+        while work and time.perf_counter() < stop:
+            await _release(conn, work.pop())
+            done += 1
+        conn.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return done / (time.perf_counter() - began)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else math.nan
+
+
+@dataclass
+class BrokerUnderTest:
+    label: str
+    pythonpath: str | None  # None: this checkout
+    workers: int
+    current: bool
+
+
+def _run_broker(
+    who: BrokerUnderTest, rates: list[float], seconds: float, clients: int
+) -> dict[str, object]:
     from tests.attest.brokerkit import SECRET, make_broker_kit
 
+    from gpufence.attest.broker.client import Requester
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if who.pythonpath:
+        env["PYTHONPATH"] = who.pythonpath
     with tempfile.TemporaryDirectory() as tmp:
         kit = make_broker_kit(Path(tmp), gpus=1)
+        text = kit.config.read_text().replace("nonce_ttl_s: 60", "nonce_ttl_s: 3600")
+        text = text.split("  policies:")[0]  # the single-policy form both versions read
+        if who.current:
+            text += (
+                "  resources: {weights: {tenant: bench}}\n"
+                f"  workers: {who.workers}\n"
+                "  limits: {rate_per_s: 1000000, burst: 1000000}\n"
+            )
+        kit.config.write_text(text)
         (Path(tmp) / "s.bin").write_bytes(SECRET)
         cli = [sys.executable, "-m", "gpufence", "broker"]
-        subprocess.run(
-            [
-                *cli,
-                "secret",
-                "put",
-                "--config",
-                str(kit.config),
-                "weights",
-                "--from-file",
-                str(Path(tmp) / "s.bin"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        put = [*cli, "secret", "put", "--config", str(kit.config), "weights", "--from-file"]
+        subprocess.run([*put, str(Path(tmp) / "s.bin")], check=True, capture_output=True, env=env)
         port = _free_port()
         proc = subprocess.Popen(
             [*cli, "serve", "--config", str(kit.config), "--port", str(port)],
             stderr=subprocess.DEVNULL,
-            env={**os.environ},
+            env=env,
         )
-        base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            latencies, elapsed = asyncio.run(_releases(base, kit, total, clients))
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                for _ in range(300):
+                    try:
+                        http.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                # Pre-generated evidence: challenges fetched and reports signed before timing.
+                requester = Requester()
+                needed = int((sum(rates) + 400) * seconds) + 100
+                work: list[bytes] = []
+                for _ in range(needed):
+                    nonce = http.post("/challenge").json()["nonce"]
+                    body = {
+                        "nonce": nonce,
+                        "public_key": requester.public_pem,
+                        "evidence": kit.evidence(requester.gpu_nonce(nonce)),
+                    }
+                    work.append(_post("/attest", json.dumps(body).encode()))
+            results: dict[str, object] = {}
+            for rate in rates:
+                latencies = asyncio.run(_open_loop(port, work, rate, seconds))
+                results[f"{rate:g}/s"] = (_pct(latencies, 0.5), _pct(latencies, 0.99))
+            results["saturation"] = asyncio.run(_closed_loop(port, work, clients, seconds))
+            return results
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(
-        f"broker ({clients} concurrent clients, 127.0.0.1, 1 GPU evidence each, client on the same machine):"  # noqa: E501
-    )
-    print(
-        f"  key releases: {len(latencies)} in {elapsed:.2f} s = {len(latencies) / elapsed:.1f} /s"
-    )
-    print(
-        f"  latency challenge->attest->release: p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"  # noqa: E501
-    )
+            proc.wait(timeout=20)
+
+
+def bench_broker(rates: list[float], seconds: float, clients: int, baseline_ref: str) -> None:
+    """The current broker (1 and 2 worker processes) against the broker of ``baseline_ref``,
+    run from ``git archive`` of that commit in the same run, with the same client and evidence."""
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", baseline_ref, "src"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        brokers = [
+            BrokerUnderTest(f"previous broker ({baseline_ref})", f"{old}/src", 1, False),
+            BrokerUnderTest("current broker, 1 worker", None, 1, True),
+            BrokerUnderTest("current broker, 2 workers", None, 2, True),
+        ]
+        print(
+            f"broker: 127.0.0.1, 1 GPU evidence per release, pre-generated (challenge fetched and "
+            f"report signed before timing); a release = POST /attest + GET /resource on a "
+            f"keep-alive connection; lean asyncio client on the same machine; {seconds:g} s per "
+            f"offered rate, saturation = {clients} closed-loop connections"
+        )
+        figures = {}
+        for who in brokers:
+            figures[who.label] = _run_broker(who, rates, seconds, clients)
+            row = figures[who.label]
+            cells = "  ".join(
+                f"{k}: p50 {v[0]:.1f} ms p99 {v[1]:.1f} ms"  # type: ignore[index]
+                for k, v in row.items()
+                if k != "saturation"
+            )
+            print(f"  {who.label:32s} saturation {row['saturation']:7.1f} releases/s | {cells}")
+        base = float(figures[brokers[0].label]["saturation"])  # type: ignore[arg-type]
+        for who in brokers[1:]:
+            ratio = float(figures[who.label]["saturation"]) / base  # type: ignore[arg-type]
+            print(f"  {who.label}: {ratio:.2f}x the previous broker's saturation (same run)")
 
 
 def main() -> None:
@@ -359,8 +482,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--releases", type=int, default=512)
-    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--rates", type=float, nargs="+", default=[50, 100, 200, 300])
+    parser.add_argument("--broker-seconds", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--baseline-ref", default="8d17b17", help="Commit whose broker is the same-run baseline."
+    )
+    parser.add_argument("--only-broker", action="store_true")
     parser.add_argument(
         "--nvtrust-python",
         default=str(DEFAULT_NVTRUST_PYTHON) if DEFAULT_NVTRUST_PYTHON.exists() else None,
@@ -370,9 +498,10 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}"  # noqa: E501
     )
-    bench_verify(args.seconds)
-    bench_nvtrust(args.nvtrust_python, args.seconds)
-    bench_broker(args.releases, args.clients)
+    if not args.only_broker:
+        bench_verify(args.seconds)
+        bench_nvtrust(args.nvtrust_python, args.seconds)
+    bench_broker(args.rates, args.broker_seconds, args.clients, args.baseline_ref)
 
 
 if __name__ == "__main__":

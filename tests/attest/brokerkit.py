@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from . import devicefactory as f
 
 SECRET = b"model-weights-key: 0123456789abcdef0123456789abcdef"
+SECRET_B = b"tenant-b weights key: fedcba9876543210fedcba98765432"
 
 
 @dataclass
@@ -20,12 +21,20 @@ class BrokerKit:
     golden: list[bytes]
     signing_key: ec.EllipticCurvePrivateKey
     audit_log: Path
+    devices_b: list[f.TestDevice]
+    """Tenant B's GPUs: the only ones policy ``tenant-b`` (resource ``tenantB-weights``) allows."""
 
     def evidence(
-        self, nonce: bytes, *, count: int | None = None, tamper: bool = False
+        self,
+        nonce: bytes,
+        *,
+        count: int | None = None,
+        tamper: bool = False,
+        tenant_b: bool = False,
     ) -> list[dict[str, str]]:
         items = []
-        for device in self.devices[: count or len(self.devices)]:
+        devices = self.devices_b if tenant_b else self.devices
+        for device in devices[: count or len(devices)]:
             report = bytearray(f.build_report(device, nonce, self.golden))
             if tamper:
                 report[100] ^= 0x01  # inside measurement block 2
@@ -36,6 +45,8 @@ class BrokerKit:
 def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> BrokerKit:
     root = f.make_root("Test Device Identity CA")
     devices = [f.make_device("HOPPER", root=root) for _ in range(gpus)]
+    devices_b = [f.make_device("HOPPER", root=root) for _ in range(gpus)]
+    ueids_b = ", ".join(f"'{d.chain[0].serial_number}'" for d in devices_b)
     golden = f.measurements()
     signer = f.make_rim_signer()
     (tmp / "driver.xml").write_bytes(
@@ -58,6 +69,12 @@ def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> Brok
         "  allowed_driver_versions: ['550.90.07']\n"
         "  accept_not_evaluated: [revocation, 'rim.*.revocation']\n"
     )
+    (tmp / "policy-b.yaml").write_text(
+        "policy:\n  id: tenant-b\n  version: 1\n"
+        f"  devices: {{gpu: {gpus}}}\n"
+        f"  allowed_ueids: [{ueids_b}]\n"
+        "  accept_not_evaluated: [revocation, 'rim.*.revocation']\n"
+    )
     config = tmp / "broker.yaml"
     config.write_text(
         "broker:\n  audience: gpufence-test\n  nonce_ttl_s: 60\n"
@@ -66,5 +83,9 @@ def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> Brok
         "  kek: {source: file, path: kek.bin}\n  rims: [driver.xml, vbios.xml]\n"
         "  trust_anchors: {device_root: device-root.pem, rim_root: rim-root.pem}\n"
         "  policy: policy.yaml\n"
+        "  policies: {tenant-b: policy-b.yaml}\n"
+        "  resources:\n"
+        "    weights: {tenant: tenant-a}\n"
+        "    tenantB-weights: {tenant: tenant-b, policy: tenant-b}\n"
     )
-    return BrokerKit(config, devices, golden, key, tmp / "audit.db")
+    return BrokerKit(config, devices, golden, key, tmp / "audit.db", devices_b)

@@ -14,7 +14,7 @@ from gpufence.attest.broker.crypto import TokenSigner, b64d
 from gpufence.attest.broker.service import BrokerService, Refusal
 from gpufence.errors import InputError
 
-from .brokerkit import SECRET, make_broker_kit
+from .brokerkit import SECRET, SECRET_B, make_broker_kit
 from .conftest import FROZEN
 
 
@@ -87,15 +87,16 @@ def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # ty
 def test_audit_log_chain_detects_tampering(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, _ = service
     _attest(svc, kit, Requester())
-    assert verify_audit_log(kit.audit_log).ok
+    key = svc.audit._key
+    assert verify_audit_log(kit.audit_log, key).ok
     db = sqlite3.connect(kit.audit_log)
     db.execute("UPDATE audit SET decision = 'allowed' WHERE seq = 1")
     db.commit()
-    result = verify_audit_log(kit.audit_log)
+    result = verify_audit_log(kit.audit_log, key)
     assert not result.ok and result.first_bad_seq == 1
     db.execute("DELETE FROM audit WHERE seq = 1")
     db.commit()
-    assert verify_audit_log(kit.audit_log).first_bad_seq == 2
+    assert verify_audit_log(kit.audit_log, key).first_bad_seq == 2
 
 
 def test_key_release_evidence_from_config(tmp_path: Path) -> None:
@@ -115,3 +116,141 @@ def test_bad_config_names_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_broker_config(path)
     assert err.value.location is not None and err.value.location.line == 3
+
+
+def _attest_b(svc: BrokerService, kit, requester: Requester, **kw) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    nonce = str(svc.challenge()["nonce"])
+    evidence = kit.evidence(requester.gpu_nonce(nonce), tenant_b=True)
+    return svc.attest(nonce, requester.public_pem, evidence, **kw)
+
+
+def test_tenant_a_token_cannot_read_tenant_b_secret(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, clock = service
+    svc.store.put_secret("tenantB-weights", SECRET_B, clock.now)
+    requester = Requester()
+    granted = _attest(svc, kit, requester)
+    # Tenant A's GPUs pass A's policy, not B's (B's pins B's device identities).
+    assert granted["resources"] == ["weights"]
+    assert any("DEVICE_NOT_ALLOWED" in r for r in granted["denied"]["tenantB-weights"])
+    with pytest.raises(Refusal) as err:
+        svc.release(f"Bearer {granted['token']}", "tenantB-weights")
+    assert err.value.code == "RESOURCE_NOT_GRANTED" and err.value.status == 403
+    # Asking for B's resource explicitly does not help.
+    nonce = str(svc.challenge()["nonce"])
+    with pytest.raises(Refusal) as err:
+        svc.attest(
+            nonce,
+            requester.public_pem,
+            kit.evidence(requester.gpu_nonce(nonce)),
+            resources=["tenantB-weights"],
+        )
+    assert err.value.code == "POLICY_DENIED" and "DEVICE_NOT_ALLOWED" in err.value.detail
+
+
+def test_policy_is_enforced_per_resource(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, clock = service
+    svc.store.put_secret("tenantB-weights", SECRET_B, clock.now)
+    requester = Requester()
+    # B's GPUs satisfy B's policy; A's default policy does not pin devices, so narrow by tenant.
+    granted = _attest_b(svc, kit, requester, tenant="tenant-b")
+    assert granted["resources"] == ["tenantB-weights"]
+    assert "TENANT_MISMATCH" in granted["denied"]["weights"][0]
+    token = f"Bearer {granted['token']}"
+    with pytest.raises(Refusal) as err:
+        svc.release(token, "weights")
+    assert err.value.code == "RESOURCE_NOT_GRANTED"
+    assert requester.open(svc.release(token, "tenantB-weights")) == SECRET_B
+    # The decision names tenant, policy and waivers in the log.
+    attest = [e for e in svc.audit.entries() if e["event"] == "attest"][-1]
+    assert attest["detail"]["granted"]["tenantB-weights"]["tenant"] == "tenant-b"
+    assert "GPU-0:revocation" in attest["detail"]["waived"]
+    release = [e for e in svc.audit.entries() if e["event"] == "release"][-1]
+    assert release["detail"]["tenant"] == "tenant-b"
+
+
+def test_undeclared_resource_is_never_granted(service) -> None:  # type: ignore[no-untyped-def]
+    svc, kit, clock = service
+    svc.store.put_secret("stray", SECRET, clock.now)  # in the database, not in the config
+    requester = Requester()
+    nonce = str(svc.challenge()["nonce"])
+    with pytest.raises(Refusal) as err:
+        svc.attest(
+            nonce,
+            requester.public_pem,
+            kit.evidence(requester.gpu_nonce(nonce)),
+            resources=["stray"],
+        )
+    assert err.value.code == "POLICY_DENIED" and "RESOURCE_UNKNOWN" in err.value.detail
+    token = str(_attest(svc, kit, requester)["token"])
+    with pytest.raises(Refusal) as err:
+        svc.release(f"Bearer {token}", "stray")
+    assert err.value.code == "RESOURCE_NOT_GRANTED"
+
+
+def test_policy_change_invalidates_tokens(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path)
+    clock = Clock()
+    svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
+    svc.store.put_secret("weights", SECRET, clock.now)
+    token = str(_attest(svc, kit, Requester())["token"])
+    svc.close()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy.read_text().replace("version: 3", "version: 4"))
+    svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
+    try:
+        with pytest.raises(Refusal) as err:
+            svc.release(f"Bearer {token}", "weights")
+        assert err.value.code == "TOKEN_INVALID"
+    finally:
+        svc.close()
+
+
+def test_cvm_requirement_fails_closed(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy.read_text() + "  cvm: {required: true, kinds: [sev-snp, tdx]}\n")
+    clock = Clock()
+    svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
+    try:
+        requester = Requester()
+        for cvm in (None, {"kind": "tdx", "quote": "AAAA"}):
+            nonce = str(svc.challenge()["nonce"])
+            with pytest.raises(Refusal) as err:
+                svc.attest(
+                    nonce,
+                    requester.public_pem,
+                    kit.evidence(requester.gpu_nonce(nonce)),
+                    resources=["weights"],
+                    cvm=cvm,
+                )
+            assert err.value.code == "POLICY_DENIED"
+            # Fail closed: no evidence, or evidence that is not a quote (composite attestation
+            # itself is tested in test_broker_cvm.py).
+            assert (
+                "CVM_EVIDENCE_MISSING" in err.value.detail
+                or "CVM_EVIDENCE_UNREADABLE" in err.value.detail
+            )
+    finally:
+        svc.close()
+
+
+def test_resource_config_errors_name_the_line(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path)
+    text = kit.config.read_text().replace("policy: tenant-b}", "policy: nope}")
+    kit.config.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_broker_config(kit.config)
+    assert "no policy named 'nope'" in err.value.message
+    assert err.value.location is not None and err.value.location.line is not None
+
+
+def test_key_release_evidence_names_resources(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path)
+    line = "    weights: {tenant: tenant-a}\n"
+    text = kit.config.read_text().replace(line, line + "    orphan: {tenant: t}\n")
+    kit.config.write_text(text.replace("  policy: policy.yaml\n", ""))
+    doc = key_release_evidence(load_broker_config(kit.config))
+    assert doc.observed["key_release.resources_declared"] is True
+    assert doc.observed["key_release.resources_without_policy"] == ["orphan", "weights"]
+    resources = doc.observed["key_release.resources"]
+    assert isinstance(resources, dict) and resources["tenantB-weights"]["tenant"] == "tenant-b"

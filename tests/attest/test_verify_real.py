@@ -81,7 +81,10 @@ def test_real_pairs_pass_signature_chain_and_fwid(
     assert steps["fwid"] == ("pass" if has_fwid else "not_evaluated")
     assert steps["revocation"] == "not_evaluated"
     assert "revocation not checked" in result.step("revocation").detail  # type: ignore[union-attr]
-    assert result.verdict == "pass"
+    # Strict by default: revocation, RIMs and measurements were not checked.
+    assert result.verdict == "incomplete"
+    assert result.judge(("revocation", "rim.*", "measurements", "fwid")) == "pass"
+    assert result.judge(("revocation", "rim.*", "fwid")) == "incomplete"
 
 
 def test_wrong_nonce_fails_the_nonce_step(att: Path) -> None:
@@ -108,7 +111,9 @@ def test_full_positive_nvswitch_case_with_its_rim(unit: Path) -> None:
     ):
         assert steps[name] == "pass", name
     assert result.comparison is not None and result.comparison.compared == 31
-    assert result.verdict == "pass"
+    # fwid: NVSwitch reports carry none; revocation: offline.
+    assert result.verdict == "incomplete"
+    assert result.judge(("revocation", "rim.*.revocation", "fwid")) == "pass"
 
 
 def test_hopper_vbios_rim_inside_its_validity(att: Path, unit: Path) -> None:
@@ -239,7 +244,8 @@ def test_multi_gpu_set_and_duplicate_switches(att: Path) -> None:
         load_evidence_file(folder / "multi_gpu_hopper.json"),
         VerifyOptions(FROZEN, expected_counts={"gpu": 4}),
     )
-    assert gpus.verdict == "pass" and {s.name: s.status for s in gpus.steps} == {
+    assert gpus.judge(("nonce", "revocation", "rim.*", "measurements")) == "pass"
+    assert gpus.verdict == "incomplete" and {s.name: s.status for s in gpus.steps} == {
         "set.nonce": "pass",
         "set.unique": "pass",
         "set.count": "pass",

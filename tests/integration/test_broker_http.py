@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.attest.brokerkit import SECRET, BrokerKit, make_broker_kit
+from tests.attest.brokerkit import SECRET, SECRET_B, BrokerKit, make_broker_kit
 
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.crypto import TokenSigner, b64d
@@ -36,7 +36,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
+def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, BrokerKit]]:
+    workers = str(getattr(request, "param", 1))
     kit = make_broker_kit(tmp_path)
     (tmp_path / "secret.bin").write_bytes(SECRET)
     put = _cli(
@@ -51,6 +52,18 @@ def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
     )
     assert put.returncode == 0, put.stderr
     assert SECRET.decode() not in put.stderr + put.stdout
+    (tmp_path / "secret-b.bin").write_bytes(SECRET_B)
+    put_b = _cli(
+        "broker",
+        "secret",
+        "put",
+        "--config",
+        str(kit.config),
+        "tenantB-weights",
+        "--from-file",
+        str(tmp_path / "secret-b.bin"),
+    )
+    assert put_b.returncode == 0, put_b.stderr
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -63,6 +76,8 @@ def broker(tmp_path: Path) -> Iterator[tuple[str, BrokerKit]]:
             str(kit.config),
             "--port",
             str(port),
+            "--workers",
+            workers,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -171,13 +186,16 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     )
     _refused(httpx.get(f"{base}/resource/weights"), "TOKEN_MISSING", 401)
     good = _attest(base, requester, kit).json()["token"]
-    _refused(
-        httpx.get(f"{base}/resource/nope", headers={"Authorization": f"Bearer {good}"}),
-        "RESOURCE_UNKNOWN",
-        404,
-    )
+    # A resource the token was not issued for: unknown, or another tenant's (issue 12: a token
+    # from tenant A's passing flow read tenantB-weights).
+    for other in ("nope", "tenantB-weights"):
+        _refused(
+            httpx.get(f"{base}/resource/{other}", headers={"Authorization": f"Bearer {good}"}),
+            "RESOURCE_NOT_GRANTED",
+            403,
+        )
     # Every decision is in the hash-chained log; tampering is detected by the CLI.
-    check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--json")
+    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
     assert check.returncode == 0, check.stdout + check.stderr
     entries = json.loads(check.stdout)["entries"]
     assert entries >= 20
@@ -197,7 +215,25 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     db = sqlite3.connect(kit.audit_log)
     db.execute("UPDATE audit SET decision = 'refused' WHERE seq = 3")
     db.commit()
-    tampered = _cli("broker", "audit-log", "verify", str(kit.audit_log))
+    tampered = _cli("broker", "audit-log", "verify", "--config", str(kit.config))
     assert (
         tampered.returncode == 1 and "TAMPERED" in tampered.stdout and "entry 3" in tampered.stdout
     )
+
+
+@pytest.mark.parametrize("broker", [2], indirect=True)
+def test_two_worker_processes_share_state(broker: tuple[str, BrokerKit]) -> None:
+    """Tokens issued by one process are honoured (once) by the other; the chain stays intact."""
+    base, kit = broker
+    requester = Requester()
+    tokens = []
+    for _ in range(6):  # one connection per request: spread over both processes
+        granted = _attest(base, requester, kit)
+        assert granted.status_code == 200, granted.text
+        tokens.append(granted.json()["token"])
+    for token in tokens:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requester.open(httpx.get(f"{base}/resource/weights", headers=auth).json()) == SECRET
+        _refused(httpx.get(f"{base}/resource/weights", headers=auth), "TOKEN_REPLAYED", 409)
+    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["entries"] >= 30, check.stdout

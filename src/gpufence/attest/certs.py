@@ -11,15 +11,18 @@ a CA, a root sent along is byte-identical to the pinned one, and device chains a
 from __future__ import annotations
 
 import hashlib
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gpufence.attest import _der
@@ -67,11 +70,56 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
+def _fully_readable(cert: x509.Certificate, position: int) -> None:
+    """Touch every field verification reads, so a malformed certificate is refused at load.
+
+    ``cryptography`` parses some parts lazily (extensions, the public key, the signature
+    algorithm); left to verification, a bad one surfaced as an internal error (issue 12).
+    """
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+        _ = cert.signature_hash_algorithm
+        cert.public_key()
+        for extension in cert.extensions:
+            _ = extension.value
+    except (
+        ValueError,
+        TypeError,
+        UnsupportedAlgorithm,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ) as exc:
+        raise ValueError(f"certificate {position + 1} is malformed: {exc}") from None
+
+
 def load_pem_chain(data: bytes) -> list[x509.Certificate]:
-    """All PEM certificates in ``data`` (leaf first); ValueError when none or one is bad."""
+    """All PEM certificates in ``data`` (leaf first); ValueError (saying which) when none or one
+    is bad; other PEM blocks (a CSR, a private key) are refused, not skipped. Parsed chains are
+    cached by their bytes (certificates are immutable; a broker sees the same chains again)."""
+    return list(_parse_pem_chain(data))
+
+
+@lru_cache(maxsize=1024)
+def _parse_pem_chain(data: bytes) -> tuple[x509.Certificate, ...]:
     if b"-----BEGIN CERTIFICATE-----" not in data:
+        found = sorted(set(re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)))
+        if found:
+            kinds = ", ".join(k.decode() for k in found)
+            raise ValueError(f"no PEM certificate found (found {kinds} instead)")
         raise ValueError("no PEM certificate found")
-    return x509.load_pem_x509_certificates(data)
+    others = sorted(set(re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)) - {b"CERTIFICATE"})
+    if others:
+        kinds = ", ".join(k.decode() for k in others)
+        raise ValueError(f"the chain also holds {kinds} blocks; give only certificates")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"a certificate does not parse: {exc}") from None
+    for position, cert in enumerate(certs):
+        _fully_readable(cert, position)
+    return tuple(certs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +226,12 @@ def _window_problem(path: Sequence[x509.Certificate], at: datetime) -> str | Non
     return None
 
 
+_PathOutcome = tuple[tuple[x509.Certificate, ...], str | None]
+_PATH_CACHE: OrderedDict[tuple[object, ...], _PathOutcome] = OrderedDict()
+_PATH_CACHE_SIZE = 4096
+_PATH_CACHE_LOCK = threading.Lock()
+
+
 def verify_chain(
     certs: Sequence[x509.Certificate],
     root: x509.Certificate,
@@ -185,35 +239,33 @@ def verify_chain(
     *,
     expected_length: int | None = None,
 ) -> ChainResult:
-    """Verify ``certs`` (leaf first; may include the root) up to the pinned ``root`` at ``at``."""
+    """Verify ``certs`` (leaf first; may include the root) up to the pinned ``root`` at ``at``.
+
+    The time-independent part (path, signatures, profile) is cached, keyed by the exact
+    certificate bytes, the root's fingerprint and the expected length: a broker sees the same
+    device chains over and over. Validity at ``at`` is checked on every call; revocation is
+    not part of this check (see ``ocsp``), so nothing time- or revocation-dependent is cached.
+    """
     if not certs:
         return ChainResult("invalid", "no certificates", (), None)
-    leaf, rest = certs[0], list(certs[1:])
-    if _is_ca(leaf) or _is_self_signed(leaf):
-        return ChainResult("invalid", "the first certificate is a CA, not a device leaf", (), None)
-    if rest and _is_self_signed(rest[-1]):
-        sent_root = rest.pop()
-        if fingerprint(sent_root) != fingerprint(root):
-            return ChainResult(
-                "invalid",
-                f"chain ends at {sent_root.subject.rfc4514_string()}, not the pinned "
-                f"{root.subject.rfc4514_string()} (fingerprint differs)",
-                (),
-                None,
-            )
-    # The path (names, signatures, CA flags) is checked independently of time, so that "expired"
-    # and "forged" stay apart; validity at ``at`` is checked after.
-    try:
-        path = tuple(_build_path(leaf, rest, root))
-    except ValueError as exc:
-        return ChainResult("invalid", f"no valid path to the pinned root: {exc}", (), None)
-    problem = _profile_problem(path)
+    key = (
+        tuple(c.public_bytes(Encoding.DER) for c in certs),
+        fingerprint(root),
+        expected_length,
+    )
+    with _PATH_CACHE_LOCK:
+        cached = _PATH_CACHE.get(key)
+        if cached is not None:
+            _PATH_CACHE.move_to_end(key)
+    if cached is None:
+        cached = _path_outcome(certs, root, expected_length)
+        with _PATH_CACHE_LOCK:
+            _PATH_CACHE[key] = cached
+            if len(_PATH_CACHE) > _PATH_CACHE_SIZE:
+                _PATH_CACHE.popitem(last=False)
+    path, problem = cached
     if problem is not None:
         return ChainResult("invalid", problem, (), None)
-    if expected_length is not None and len(path) != expected_length:
-        return ChainResult(
-            "invalid", f"path has {len(path)} certificates, expected {expected_length}", (), None
-        )
     expiration = min(c.not_valid_after_utc for c in path)
     problem = _window_problem(path, at)
     if problem is not None:
@@ -225,6 +277,34 @@ def verify_chain(
         path,
         expiration,
     )
+
+
+def _path_outcome(
+    certs: Sequence[x509.Certificate], root: x509.Certificate, expected_length: int | None
+) -> _PathOutcome:
+    """(path, None) when ``certs`` build a well-formed path to ``root``, else ((), problem)."""
+    leaf, rest = certs[0], list(certs[1:])
+    if _is_ca(leaf) or _is_self_signed(leaf):
+        return (), "the first certificate is a CA, not a device leaf"
+    if rest and _is_self_signed(rest[-1]):
+        sent_root = rest.pop()
+        if fingerprint(sent_root) != fingerprint(root):
+            return (), (
+                f"chain ends at {sent_root.subject.rfc4514_string()}, not the pinned "
+                f"{root.subject.rfc4514_string()} (fingerprint differs)"
+            )
+    # The path (names, signatures, CA flags) is checked independently of time, so that "expired"
+    # and "forged" stay apart; validity at ``at`` is checked after.
+    try:
+        path = tuple(_build_path(leaf, rest, root))
+    except ValueError as exc:
+        return (), f"no valid path to the pinned root: {exc}"
+    problem = _profile_problem(path)
+    if problem is not None:
+        return (), problem
+    if expected_length is not None and len(path) != expected_length:
+        return (), f"path has {len(path)} certificates, expected {expected_length}"
+    return path, None
 
 
 def _fwid_from_sequence(fwid: _der.Tlv) -> bytes:

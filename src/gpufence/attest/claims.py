@@ -10,6 +10,8 @@ hardware.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import JsonValue
 
 from gpufence.attest.certs import ChainResult
@@ -117,16 +119,18 @@ def device_claims(result: DeviceResult) -> dict[str, JsonValue]:
     return claims
 
 
-def result_json(result: SetResult) -> dict[str, JsonValue]:
-    """The ``attest verify --format json`` document."""
+def result_json(result: SetResult, waivers: Sequence[str] = ()) -> dict[str, JsonValue]:
+    """The ``attest verify --format json`` document; verdicts judged with ``waivers``."""
     return {
-        "verdict": result.verdict,
+        "verdict": result.judge(waivers),
+        "waivers": list(waivers),
+        "waived_steps": list(result.waived(waivers)),
         "set_steps": [s.as_json() for s in result.steps],
         "devices": [
             {
                 "name": device.name,
                 "kind": device.kind,
-                "verdict": device.verdict,
+                "verdict": device.judge(waivers),
                 "steps": [s.as_json() for s in device.steps],
                 "claims": device_claims(device),
             }

@@ -17,17 +17,87 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import Field, JsonValue, ValidationError, field_validator
 
 from gpufence._frozen import Frozen
 from gpufence._yaml import LocatedDocument, load_yaml
 from gpufence.attest.claims import device_claims
-from gpufence.attest.verify import SetResult
+from gpufence.attest.cvm.result import check_cvm_waivers
+from gpufence.attest.verify import SetResult, check_waivers, is_waived
 from gpufence.errors import InputError
 
-__all__ = ["Decision", "Policy", "Reason", "evaluate", "load_policy", "policy_from_mapping"]
+__all__ = [
+    "CvmRequirement",
+    "Decision",
+    "Policy",
+    "Reason",
+    "evaluate",
+    "load_policy",
+    "policy_from_mapping",
+]
+
+CvmKind = Literal["sev-snp", "tdx"]
+
+
+class CvmRequirement(Frozen):
+    """The CPU half of a composite attestation: the confidential VM the requester must run in."""
+
+    required: bool = Field(
+        default=False, description="Refuse unless a CVM report of an allowed kind verifies."
+    )
+    kinds: tuple[CvmKind, ...] = Field(
+        default=("sev-snp", "tdx"), min_length=1, description="Accepted CPU TEEs."
+    )
+    snp_measurements: tuple[str, ...] = Field(
+        default=(),
+        description="Allowed SEV-SNP launch MEASUREMENTs (96 hex digits); empty: not evaluated.",
+    )
+    snp_min_tcb: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="Minimum SEV-SNP reported TCB (bootloader, TEE, SNP, microcode SPLs).",
+    )
+    tdx_mrtds: tuple[str, ...] = Field(
+        default=(), description="Allowed TDX MRTDs (96 hex digits); empty: not evaluated."
+    )
+    tdx_rtmrs: dict[int, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Allowed TDX RTMR values by index 0..3; an index not listed: not evaluated.",
+    )
+    allow_debug: bool = Field(
+        default=False, description="Accept a debuggable guest (SNP policy DEBUG, TDX TUD bits)."
+    )
+    allow_migration_agent: bool = Field(
+        default=False, description="Accept an SNP guest policy that allows a migration agent."
+    )
+
+    @field_validator("snp_measurements", "tdx_mrtds")
+    @classmethod
+    def _measurements_are_hex(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            _hex48(value)
+        return values
+
+    @field_validator("tdx_rtmrs")
+    @classmethod
+    def _rtmrs_are_hex(cls, values: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+        for index, allowed in values.items():
+            if index not in range(4):
+                raise ValueError(f"RTMR index {index} is not 0..3")
+            for value in allowed:
+                _hex48(value)
+        return values
+
+
+def _hex48(value: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not hex") from None
+    if len(raw) != 48:
+        raise ValueError(f"{value!r} is {len(raw)} bytes, a measurement is 48")
+    return raw
 
 
 class Policy(Frozen):
@@ -44,7 +114,16 @@ class Policy(Frozen):
     allowed_switch_bios_versions: tuple[str, ...] = ()
     accept_not_evaluated: tuple[str, ...] = Field(
         default=(),
-        description="Step names (fnmatch patterns) that may be not_evaluated, e.g. 'revocation'.",
+        description="Waivers: step names (fnmatch patterns) that may be not_evaluated, e.g. "
+        "'revocation'; each must name a step, and nonce/measurements only by exact name.",
+    )
+    allowed_ueids: tuple[str, ...] = Field(
+        default=(),
+        description="Device identities (leaf certificate serial, the ueid claim) allowed; "
+        "empty: any. Pins a resource to the GPUs allocated to its tenant.",
+    )
+    cvm: CvmRequirement | None = Field(
+        default=None, description="Composite CPU requirement (AMD SEV-SNP / Intel TDX guest)."
     )
     allow_devtools: bool = Field(
         default=False,
@@ -56,6 +135,13 @@ class Policy(Frozen):
     rego: str | None = Field(
         default=None, description="NVIDIA Rego relying-party policy text (needs regopy)."
     )
+
+    @field_validator("accept_not_evaluated")
+    @classmethod
+    def _waivers_name_steps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        check_waivers([p for p in value if not p.startswith("cvm.")])
+        check_cvm_waivers([p.removeprefix("cvm.") for p in value if p.startswith("cvm.")])
+        return value
 
     def digest(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -74,6 +160,8 @@ class Reason(Frozen):
 class Decision(Frozen):
     allowed: bool
     reasons: tuple[Reason, ...]
+    waived: tuple[str, ...] = ()
+    """``device:step`` of every not_evaluated step the policy waived by name."""
     policy_id: str
     policy_version: int
     policy_hash: str
@@ -113,13 +201,16 @@ def _rego_allows(policy_text: str, claims: list[dict[str, JsonValue]]) -> tuple[
 def evaluate(policy: Policy, result: SetResult) -> Decision:
     """Default deny: collect every reason to refuse; allow only when there is none."""
     reasons: list[Reason] = []
-    if result.verdict != "pass":
+    if result.judge(policy.accept_not_evaluated) == "fail":
         failed = [f"{who}:{s.name}" for who, s in result.all_steps() if s.status == "fail"]
         reasons.append(Reason(code="VERIFICATION_FAILED", detail=", ".join(failed) or "no devices"))
+    waived: list[str] = []
     for who, step in result.all_steps():
-        if step.status == "not_evaluated" and not any(
-            fnmatch.fnmatch(step.name, p) for p in policy.accept_not_evaluated
-        ):
+        if step.status != "not_evaluated":
+            continue
+        if is_waived(step.name, policy.accept_not_evaluated):
+            waived.append(f"{who}:{step.name}")
+        else:
             reasons.append(
                 Reason(code="STEP_NOT_EVALUATED", detail=f"{who}:{step.name}: {step.detail}")
             )
@@ -151,6 +242,13 @@ def evaluate(policy: Policy, result: SetResult) -> Decision:
             if value not in versions:
                 detail = f"{device.name}: {value} not in {versions}"
                 reasons.append(Reason(code=code, detail=detail))
+        if policy.allowed_ueids and device.ueid not in policy.allowed_ueids:
+            reasons.append(
+                Reason(
+                    code="DEVICE_NOT_ALLOWED",
+                    detail=f"{device.name}: ueid {device.ueid} is not in the policy's allow-list",
+                )
+            )
         if not policy.allow_devtools and claims.get("dbgstat") != "disabled":
             reasons.append(
                 Reason(
@@ -173,6 +271,7 @@ def evaluate(policy: Policy, result: SetResult) -> Decision:
     return Decision(
         allowed=not reasons,
         reasons=tuple(reasons),
+        waived=tuple(waived),
         policy_id=policy.id,
         policy_version=policy.version,
         policy_hash=policy.digest(),

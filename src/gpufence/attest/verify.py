@@ -1,10 +1,14 @@
 """Verification of one device's evidence, and of a set, as named steps.
 
-Each step is ``pass``, ``fail`` or ``not_evaluated`` with a detail. A device fails when any step
-fails; ``not_evaluated`` (no RIM given, revocation not checked, no expected nonce) never passes
-silently: it is visible in the result and a policy decides whether to accept it.
+Each step is ``pass``, ``fail`` or ``not_evaluated`` with a detail. Strict by default: a device
+or set with a failed step is ``fail``; one with a ``not_evaluated`` step (no RIM given,
+revocation not checked, no expected nonce, unsigned padding) is ``incomplete``, never ``pass``,
+unless the step is waived by name (:func:`check_waivers`: a policy's ``accept_not_evaluated``,
+or ``attest verify --waive``). ``nonce`` and ``measurements`` can only be waived by their exact
+name, never by a wildcard.
 
-Steps (stable names, documented in docs/attestation.md): ``evidence.parse``, ``arch``,
+Steps (stable names, documented in docs/attestation.md): ``evidence.parse``,
+``evidence.padding`` (only when zero bytes follow the signature), ``arch``,
 ``nonce``, ``cert_chain``, ``signature``, ``fwid``, ``revocation``, then per RIM
 ``rim.<driver|vbios|switch_bios>.{signature,chain,version,revocation}``, then ``measurements``;
 for a set: ``set.nonce``, ``set.unique``, ``set.count``.
@@ -12,6 +16,7 @@ for a set: ``set.nonce``, ``set.unique``, ``set.count``.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,16 +43,75 @@ from gpufence.attest.rim import Comparison, ManifestKind, RimCheck, compare_meas
 from gpufence.attest.spdm import AttestationReport, DeviceKind, SpdmParseError, parse_report
 
 __all__ = [
+    "STEP_NAMES",
     "DeviceResult",
     "SetResult",
     "Step",
     "StepStatus",
+    "Verdict",
     "VerifyOptions",
+    "check_waivers",
+    "is_waived",
     "verify_device",
     "verify_set",
 ]
 
 StepStatus = Literal["pass", "fail", "not_evaluated"]
+Verdict = Literal["pass", "fail", "incomplete"]
+_RIM_STEPS = tuple(
+    f"rim.{kind}{suffix}"
+    for kind in ("driver", "vbios", "switch_bios")
+    for suffix in ("", ".signature", ".chain", ".version", ".revocation")
+)
+STEP_NAMES: tuple[str, ...] = (
+    "evidence.parse",
+    "evidence.padding",
+    "arch",
+    "nonce",
+    "cert_chain",
+    "signature",
+    "fwid",
+    "revocation",
+    *_RIM_STEPS,
+    "measurements",
+    "set.nonce",
+    "set.unique",
+    "set.count",
+)
+"""Every step name; a waiver must name at least one of them."""
+EXACT_ONLY = ("nonce", "measurements")
+"""Steps a waiver must name exactly: a wildcard never waives freshness or measurements."""
+
+
+def check_waivers(patterns: Sequence[str]) -> None:
+    """ValueError unless each pattern names real steps (fnmatch), and wildcards stay off
+    ``nonce`` and ``measurements``."""
+    for pattern in patterns:
+        hits = [n for n in STEP_NAMES if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise ValueError(f"waiver {pattern!r} names no step (steps: {', '.join(STEP_NAMES)})")
+        blanket = [n for n in hits if n in EXACT_ONLY and pattern != n]
+        if blanket:
+            raise ValueError(
+                f"waiver {pattern!r} would waive {', '.join(blanket)}: name it exactly to waive it"
+            )
+
+
+def is_waived(step: str, waivers: Sequence[str]) -> bool:
+    """Whether ``step`` (a name) is waived by one of ``waivers`` (fnmatch patterns)."""
+    return any(
+        fnmatch.fnmatchcase(step, p) and (step not in EXACT_ONLY or p == step) for p in waivers
+    )
+
+
+def _verdict(steps: Sequence[Step], waivers: Sequence[str]) -> Verdict:
+    if any(s.status == "fail" for s in steps):
+        return "fail"
+    if any(s.status == "not_evaluated" and not is_waived(s.name, waivers) for s in steps):
+        return "incomplete"
+    return "pass"
+
+
 RIM_KINDS: dict[DeviceKind, tuple[ManifestKind, ...]] = {
     "gpu": ("driver", "vbios"),
     "nvswitch": ("switch_bios",),
@@ -100,8 +164,13 @@ class DeviceResult:
     warnings: tuple[str, ...] = ()
 
     @property
-    def verdict(self) -> Literal["pass", "fail"]:
-        return "fail" if any(s.status == "fail" for s in self.steps) else "pass"
+    def verdict(self) -> Verdict:
+        """Strict: no waiver applies (see :meth:`judge`)."""
+        return self.judge(())
+
+    def judge(self, waivers: Sequence[str]) -> Verdict:
+        """fail on any failed step, incomplete on any not_evaluated step not waived, else pass."""
+        return _verdict(self.steps, waivers)
 
     def step(self, name: str) -> Step | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -117,12 +186,27 @@ class SetResult:
     steps: tuple[Step, ...]
 
     @property
-    def verdict(self) -> Literal["pass", "fail"]:
-        if any(s.status == "fail" for s in self.steps):
+    def verdict(self) -> Verdict:
+        """Strict: no waiver applies (see :meth:`judge`)."""
+        return self.judge(())
+
+    def judge(self, waivers: Sequence[str]) -> Verdict:
+        """The set's verdict: fail if any device or set step fails (or no device), incomplete
+        if any step not waived was not evaluated, else pass."""
+        if not self.devices:
             return "fail"
-        if not self.devices or any(d.verdict == "fail" for d in self.devices):
+        verdicts = {_verdict(self.steps, waivers)} | {d.judge(waivers) for d in self.devices}
+        if "fail" in verdicts:
             return "fail"
-        return "pass"
+        return "incomplete" if "incomplete" in verdicts else "pass"
+
+    def waived(self, waivers: Sequence[str]) -> list[str]:
+        """``device:step`` of every not_evaluated step the waivers accept."""
+        return [
+            f"{who}:{s.name}"
+            for who, s in self.all_steps()
+            if s.status == "not_evaluated" and is_waived(s.name, waivers)
+        ]
 
     def all_steps(self) -> list[tuple[str, Step]]:
         found = [("set", s) for s in self.steps]
@@ -253,15 +337,23 @@ def verify_device(
     except SpdmParseError as exc:
         steps.append(Step("evidence.parse", "fail", str(exc)))
         return DeviceResult(name, kind, tuple(steps), None, None, None, NOT_CHECKED, arch=arch)
-    warnings = []
+    warnings: list[str] = []
     response = report.response
     parsed = (
         f"{len(response.blocks)} measurement blocks, {len(response.opaque.fields)} opaque fields"
     )
-    if report.trailing:
-        warnings.append(f"{len(report.trailing)} zero bytes of padding after the signature")
-        parsed += f"; {warnings[-1]}"
     steps.append(Step("evidence.parse", "pass", parsed))
+    if report.trailing:
+        # Nonzero tails fail to parse; zero tails are not covered by the signature either, so
+        # they are not accepted silently (issue 12): incomplete unless waived by name.
+        steps.append(
+            Step(
+                "evidence.padding",
+                "not_evaluated",
+                f"{len(report.trailing)} zero bytes after the signature are not covered by it "
+                "(waive 'evidence.padding' to accept padded evidence)",
+            )
+        )
     facts = device_facts(report, kind)
     if detected is None:
         steps.append(Step("arch", "fail", "device certificates name no known NVIDIA chip"))
@@ -382,7 +474,9 @@ def verify_set(
         seen: dict[str, str] = {}
         duplicates = []
         for result, evidence in zip(results, devices, strict=True):
-            for key in (evidence.report.hex(), f"ueid:{result.ueid}" if result.ueid else None):
+            # The signed bytes, not the raw report: padding must not make a copy look new.
+            signed = result.report.signed_bytes.hex() if result.report else evidence.report.hex()
+            for key in (signed, f"ueid:{result.ueid}" if result.ueid else None):
                 if key is None:
                     continue
                 if key in seen:

@@ -63,6 +63,14 @@ def verify_command(
         list[Path] | None, typer.Option("--rim", help="Reference manifest (SWID XML); repeatable.")
     ] = None,
     nonce: Annotated[str | None, typer.Option(help="Expected nonce, 64 hex digits.")] = None,
+    waive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--waive",
+            help="Accept this unchecked step by name (e.g. revocation, 'rim.*.revocation', "
+            "nonce); repeatable. Without it a skipped step makes the verdict INCOMPLETE.",
+        ),
+    ] = None,
     at: Annotated[
         str | None,
         typer.Option(help="Check certificate validity at this ISO 8601 time (default now)."),
@@ -84,13 +92,16 @@ def verify_command(
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
 ) -> None:
-    """Verify evidence offline against the pinned NVIDIA roots (exit 0 pass, 1 fail, 2 input)."""
+    """Verify evidence offline against the pinned NVIDIA roots.
+
+    Exit 0 pass, 1 fail or incomplete (a step was not checked and not waived), 2 bad input.
+    """
     from gpufence.attest.claims import result_json
     from gpufence.attest.device_reports import load_evidence_file, load_report_pair
     from gpufence.attest.ocsp import OcspChecker, httpx_fetch
     from gpufence.attest.policy import evaluate, load_policy
     from gpufence.attest.rim import RimError, check_rim
-    from gpufence.attest.verify import VerifyOptions, verify_set
+    from gpufence.attest.verify import VerifyOptions, check_waivers, verify_set
 
     if evidence is not None and (report is not None or certs is not None):
         raise InputError("give either --evidence, or --report with --certs, not both")
@@ -108,14 +119,21 @@ def verify_command(
         except RimError as exc:
             raise InputError(f"{path}: {exc}") from None
     appraisal = load_policy(policy) if policy else None
+    waivers = list(waive or [])
+    try:
+        check_waivers(waivers)
+    except ValueError as exc:
+        raise InputError(f"--waive: {exc}") from None
+    if appraisal is not None:
+        waivers += [w for w in appraisal.accept_not_evaluated if w not in waivers]
     revocation = OcspChecker(httpx_fetch(), url=ocsp_url) if online else None
     result = verify_set(devices, VerifyOptions(when, _parse_nonce(nonce), revocation), checks)
-    document = result_json(result)
-    verdict = result.verdict
+    document = result_json(result, waivers)
+    verdict = result.judge(waivers)
     if appraisal is not None:
         decision = evaluate(appraisal, result)
         document["policy"] = json.loads(decision.model_dump_json())
-        if not decision.allowed:
+        if not decision.allowed and verdict == "pass":
             verdict = "fail"
     document["verdict"] = verdict
     document["checked_at"] = when.isoformat()
@@ -131,17 +149,24 @@ def verify_command(
 
 def _text(document: dict[str, Any]) -> str:
     marks = {"pass": "PASS", "fail": "FAIL", "not_evaluated": "N/E "}
+    waived = set(document.get("waived_steps") or [])
     lines = [
         f"verdict: {str(document['verdict']).upper()}  "
         f"(certificates checked at {document['checked_at']})"
     ]
     lines += [
-        f"  set  {marks[s['status']]} {s['name']}: {s['detail']}" for s in document["set_steps"]
+        f"  set  {marks[s['status']]} {s['name']}: {s['detail']}"
+        + (" (waived)" if f"set:{s['name']}" in waived else "")
+        for s in document["set_steps"]
     ]
     unchecked = False
     for device in document["devices"]:
         lines.append(f"{device['name']} ({device['kind']}): {device['verdict'].upper()}")
-        lines += [f"  {marks[s['status']]} {s['name']}: {s['detail']}" for s in device["steps"]]
+        lines += [
+            f"  {marks[s['status']]} {s['name']}: {s['detail']}"
+            + (" (waived)" if f"{device['name']}:{s['name']}" in waived else "")
+            for s in device["steps"]
+        ]
         unchecked |= any(
             s["name"].endswith("revocation") and s["status"] == "not_evaluated"
             for s in device["steps"]
@@ -153,4 +178,9 @@ def _text(document: dict[str, Any]) -> str:
         lines += [f"  {r['code']}: {r['detail']}" for r in decision["reasons"]]
     if unchecked:
         lines.append("note: revocation not checked (offline); use --online to ask OCSP responders")
+    if document["verdict"] == "incomplete":
+        lines.append(
+            "INCOMPLETE: steps marked N/E were not checked; give what they need (--nonce, --rim, "
+            "--online) or waive them by name (--waive STEP, or the policy's accept_not_evaluated)"
+        )
     return "\n".join(lines) + "\n"

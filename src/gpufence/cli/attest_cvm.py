@@ -99,6 +99,7 @@ def verify_cvm_command(
 ) -> None:
     """Verify CPU TEE evidence offline (exit 0 pass, 1 fail or incomplete, 2 input)."""
     from gpufence.attest.cvm.inputs import load_certificates, read_evidence
+    from gpufence.attest.cvm.result import check_cvm_waivers
     from gpufence.attest.cvm.snp import SnpOptions, verify_snp
     from gpufence.attest.cvm.tdx import TdxOptions, verify_tdx
     from gpufence.attest.cvm.tdx_collateral import load_collateral
@@ -108,6 +109,10 @@ def verify_cvm_command(
     expected = _hex(report_data, "--report-data", 64) if report_data is not None else None
     allowed = frozenset(_hex(m, "--measurement", 48) for m in measurement) if measurement else None
     waivers = frozenset(waive or [])
+    try:
+        check_cvm_waivers(waivers)
+    except ValueError as exc:
+        raise InputError(f"--waive: {exc}") from None
     if kind is CvmKindOption.sev_snp:
         if collateral is not None or rtmr:
             raise InputError("--collateral and --rtmr are for --kind tdx")

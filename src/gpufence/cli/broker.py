@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,6 +40,7 @@ def serve_command(
     config: ConfigOption,
     host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override broker.workers.", min=1)] = None,
 ) -> None:
     """Serve /challenge, /attest and /resource/{id} until interrupted."""
     from gpufence.attest.broker.app import serve
@@ -54,6 +55,12 @@ def serve_command(
             f"refusing to serve on {bind_host} without TLS",
             hint="set broker.listen.tls_cert and tls_key, or serve on 127.0.0.1 behind TLS",
         )
+    processes = workers if workers is not None else loaded.config.workers
+    if processes > 1 and loaded.config.signing_key is None:
+        raise InputError(
+            f"{processes} workers need broker.signing_key: tokens issued by one process are "
+            "verified by another"
+        )
     service = BrokerService.from_config(loaded)
     rims = service._rims(time.time())
     for check in rims:
@@ -63,8 +70,10 @@ def serve_command(
                 f"{check.signature_detail}; {check.chain.detail}\n"
             )
     sys.stderr.write(
-        f"gpufence broker: policy {loaded.policy.id} v{loaded.policy.version} "
-        f"({loaded.policy.digest()[:16]}), {len(rims)} RIMs, audience {loaded.config.audience}\n"
+        f"gpufence broker: {len(loaded.policies)} policies "
+        f"({', '.join(f'{p.id} v{p.version}' for p in loaded.policies.values())}), "
+        f"{len(loaded.config.resources)} declared resources, config {loaded.digest()[:16]}, "
+        f"{len(rims)} RIMs, audience {loaded.config.audience}\n"
     )
     try:
         serve(
@@ -73,36 +82,76 @@ def serve_command(
             port if port is not None else listen.port,
             tls_cert=str(loaded.path(listen.tls_cert)) if listen.tls_cert else None,
             tls_key=str(loaded.path(listen.tls_key)) if listen.tls_key else None,
+            workers=processes,
         )
     finally:
         service.close()
 
 
+def _log_and_key(config: Path, path: Path | None) -> tuple[Path, bytes, Any]:
+    """The audit log path (argument or config), its chain key and the broker's token signer."""
+    from gpufence.attest.broker.audit_log import audit_key
+    from gpufence.attest.broker.config import load_broker_config
+    from gpufence.attest.broker.crypto import TokenSigner, load_kek
+
+    loaded = load_broker_config(config)
+    kek_config = loaded.config.kek
+    kek = load_kek(
+        kek_config.source,
+        path=loaded.path(kek_config.path) if kek_config.path else None,
+        env=kek_config.env,
+        options=kek_config.options,
+    )
+    if loaded.config.signing_key is None:
+        signer = None
+    else:
+        signer = TokenSigner.load(loaded.path(loaded.config.signing_key))
+    return path or loaded.path(loaded.config.audit_log), audit_key(kek), signer
+
+
+def _need_signer(signer: Any, config: Path) -> Any:
+    if signer is None:
+        raise InputError(
+            f"{config}: broker.signing_key is not set, so no head can be signed or checked",
+            hint="a head is signed with the broker's persistent ES384 key; set signing_key",
+        )
+    return signer
+
+
 @audit_log_app.command("verify")
 def audit_log_verify(
+    config: ConfigOption,
     path: Annotated[
         Path | None, typer.Argument(help="audit.db (default: the config's audit_log).")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Broker configuration YAML.")
+    head: Annotated[
+        Path | None,
+        typer.Option("--head", help="A head exported by `audit-log head`: detects truncation."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute the hash chain; exit 0 intact, 1 tampered, 2 unreadable."""
-    from gpufence.attest.broker.audit_log import verify_audit_log
-    from gpufence.attest.broker.config import load_broker_config
+    """Check the keyed chain (and a head); exit 0 intact, 1 tampered, 2 bad input."""
+    import sqlite3
 
-    if path is None:
-        if config is None:
-            raise InputError("give the audit log path or --config")
-        loaded = load_broker_config(config)
-        path = loaded.path(loaded.config.audit_log)
+    from gpufence.attest.broker.audit_log import AuditLogError, read_head, verify_audit_log
+
+    path, key, signer = _log_and_key(config, path)
+    anchor = None
+    if head is not None:
+        try:
+            data = head.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{head}: cannot read: {exc.strerror}") from None
+        try:
+            anchor = read_head(data, _need_signer(signer, config))
+        except AuditLogError as exc:
+            raise InputError(f"{head}: {exc}") from None
     try:
-        result = verify_audit_log(path)
+        result = verify_audit_log(path, key, head=anchor)
     except FileNotFoundError:
         raise InputError(f"{path}: no such audit log") from None
-    except Exception as exc:  # noqa: BLE001 - sqlite3.DatabaseError and friends: not an audit log
-        raise InputError(f"{path}: not a gpufence audit log: {exc}") from None
+    except (AuditLogError, sqlite3.DatabaseError) as exc:
+        raise InputError(f"{path}: not a gpufence audit log for this broker: {exc}") from None
     if as_json:
         sys.stdout.write(
             json.dumps(
@@ -110,6 +159,7 @@ def audit_log_verify(
                     "ok": result.ok,
                     "entries": result.entries,
                     "head": result.head,
+                    "anchored_entries": result.anchored,
                     "first_bad_seq": result.first_bad_seq,
                     "detail": result.detail,
                 }
@@ -119,7 +169,48 @@ def audit_log_verify(
     else:
         state = "OK" if result.ok else "TAMPERED"
         sys.stdout.write(f"{state}: {result.detail}\nhead: {result.head}\n")
+        if anchor is None and result.ok:
+            sys.stdout.write(
+                "note: without --head, removal of the newest (or all) entries is not detectable\n"
+            )
     raise typer.Exit(0 if result.ok else 1)
+
+
+@audit_log_app.command("head")
+def audit_log_head(
+    config: ConfigOption,
+    path: Annotated[
+        Path | None, typer.Argument(help="audit.db (default: the config's audit_log).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the head here (default stdout).")
+    ] = None,
+) -> None:
+    """Export the signed head (entry count + hash) of an intact log, to anchor elsewhere."""
+    import sqlite3
+
+    from gpufence.attest.broker.audit_log import AuditLogError, sign_head, verify_audit_log
+
+    path, key, signer = _log_and_key(config, path)
+    signer = _need_signer(signer, config)
+    try:
+        result = verify_audit_log(path, key)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such audit log") from None
+    except (AuditLogError, sqlite3.DatabaseError) as exc:
+        raise InputError(f"{path}: not a gpufence audit log for this broker: {exc}") from None
+    if not result.ok:
+        sys.stderr.write(f"TAMPERED: {result.detail}; no head is signed for a broken chain\n")
+        raise typer.Exit(1)
+    text = json.dumps(sign_head(signer, result.entries, result.head, time.time()), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{output}: cannot write: {exc.strerror}") from None
+        sys.stderr.write(f"wrote the head of {result.entries} entries to {output}\n")
 
 
 @secret_app.command("put")
@@ -136,7 +227,14 @@ def secret_put(
         data = from_file.read_bytes()
     except OSError as exc:
         raise InputError(f"{from_file}: cannot read: {exc.strerror}") from None
-    service = BrokerService.from_config(load_broker_config(config))
+    loaded = load_broker_config(config)
+    if loaded.rule(secret_id) is None:
+        raise InputError(
+            f"{secret_id!r} is not declared under broker.resources in {config}",
+            hint="declare it with its owner tenant and policy first; undeclared secrets are "
+            "never released",
+        )
+    service = BrokerService.from_config(loaded)
     try:
         service.store.put_secret(secret_id, data, time.time())
         service.audit.append("secret.put", "stored", ts=time.time(), detail={"resource": secret_id})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gpufence.attest.cvm.appraise import CvmPolicy, appraise_cvm
 from gpufence.attest.cvm.binding import expected_report_data, gpu_evidence_digest
+from gpufence.attest.cvm.result import check_cvm_waivers
 from tests.attest.cvm.conftest import TDX, TDX_AT
 from tests.attest.cvmfactory import AT, AmdTestPki, IntelTestPki, SnpFields
 
@@ -78,7 +80,8 @@ def test_real_tdx_quote_binding_nothing_of_ours_is_refused() -> None:
 def test_tdx_binding_through_a_test_pck_chain() -> None:
     pki = IntelTestPki()
     mrtd = bytes(range(48))
-    policy = CvmPolicy(tdx_mrtds=frozenset({mrtd}), waivers=("collateral.*", "rtmr*"))
+    rtmrs = ("rtmr0", "rtmr1", "rtmr2", "rtmr3")
+    policy = CvmPolicy(tdx_mrtds=frozenset({mrtd}), waivers=("collateral.*", *rtmrs))
 
     def decide(quote: bytes, **kw: object) -> str | None:
         obj = {"kind": "tdx", "quote": base64.b64encode(quote).decode()}
@@ -91,3 +94,19 @@ def test_tdx_binding_through_a_test_pck_chain() -> None:
     # Against the pinned Intel root, the test chain is refused.
     obj = {"kind": "tdx", "quote": base64.b64encode(pki.quote(BINDING, mrtd)).decode()}
     assert appraise_cvm(obj, policy, BINDING, AT).code == "CVM_EVIDENCE_REJECTED"  # type: ignore[arg-type]
+
+
+def test_wildcards_never_waive_measurements_or_the_binding() -> None:
+    pki = IntelTestPki()
+    quote = pki.quote(report_data=BINDING, mrtd=bytes(range(48)))
+    obj = {"kind": "tdx", "quote": base64.b64encode(quote).decode()}
+    policy = CvmPolicy(waivers=("*",))
+    decision = appraise_cvm(obj, policy, BINDING, AT, tdx_root_override=pki.root)  # type: ignore[arg-type]
+    assert decision.code == "CVM_INCOMPLETE"
+    assert "cvm.mrtd" in decision.detail and "cvm.rtmr0" in decision.detail
+    assert "collateral" not in decision.detail  # '*' did waive those
+    with pytest.raises(ValueError, match="name it exactly"):
+        check_cvm_waivers(["rtmr*"])
+    with pytest.raises(ValueError, match="names no step"):
+        check_cvm_waivers(["nonce"])
+    check_cvm_waivers(["collateral.*", "measurement", "tcb.minimum"])

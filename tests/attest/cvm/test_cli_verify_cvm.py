@@ -219,3 +219,11 @@ def test_waiver_is_shown(capsys: pytest.CaptureFixture[str]) -> None:
         capsys, "--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, *args, "--at", AT_SNP
     )
     assert code == 0 and "N/E  tcb.minimum: no minimum TCB given (waived)" in out
+
+
+def test_unknown_or_blanket_waivers_are_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for waiver in ("nonce", "rtmr*", "*"):
+        code, _, err = _run(
+            capsys, "--kind", "sev-snp", "--report", str(MILAN), *MILAN_CERTS, "--waive", waiver
+        )
+        assert code == 2 and "--waive" in err, waiver

@@ -1,31 +1,168 @@
-"""HTTP surface of the key broker (FastAPI), and running it under uvicorn."""
+"""HTTP surface of the key broker (FastAPI), its limits, and running it under uvicorn.
+
+Every answer other than a success is a JSON ``{"error": CODE, "detail": ...}`` with a 4xx
+status: refusals from the service, ``BAD_REQUEST`` for anything that does not validate,
+``BODY_TOO_LARGE`` (413) past ``limits.max_body_bytes`` (read no further), ``RATE_LIMITED``
+(429, ``Retry-After``) past ``limits.rate_per_s``/``burst`` per client address, and
+``NOT_FOUND``/``METHOD_NOT_ALLOWED`` for other routes. A 500 is a bug.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gpufence import __version__
+from gpufence.attest.broker.config import Limits
 from gpufence.attest.broker.service import BrokerService, Refusal
 
-__all__ = ["create_app", "serve"]
+__all__ = ["LimitsMiddleware", "create_app", "serve"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_MAX_CLIENTS = 65536
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class AttestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nonce: str = Field(description="The nonce /challenge returned (base64url).")
-    public_key: str = Field(description="The requester's ephemeral EC P-384 public key (PEM).")
+    nonce: str = Field(max_length=256, description="The nonce /challenge returned (base64url).")
+    public_key: str = Field(
+        max_length=4096, description="The requester's ephemeral EC P-384 public key (PEM)."
+    )
     evidence: list[dict[str, JsonValue]] = Field(
-        description="NVIDIA serialized evidence: [{arch, nonce, evidence, certificate}, ...]."
+        max_length=256,
+        description="NVIDIA serialized evidence: [{arch, nonce, evidence, certificate}, ...].",
+    )
+    resources: list[Annotated[str, Field(max_length=256)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="Resources wanted (default: every one the evidence satisfies).",
+    )
+    tenant: str | None = Field(
+        default=None, max_length=256, description="Only this tenant's resources."
+    )
+    cvm: dict[str, JsonValue] | None = Field(
+        default=None, description="CPU TEE evidence (SEV-SNP / TDX) for composite attestation."
     )
 
 
-def create_app(service: BrokerService) -> FastAPI:
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class LimitsMiddleware:
+    """Per-client token bucket, then a bounded body read (buffered, replayed to the app).
+
+    Pure ASGI so that nothing past the limit is read or parsed. The buckets live in this
+    process: with N workers a client gets up to N times the rate (documented).
+    """
+
+    def __init__(self, app: ASGIApp, limits: Limits, clock: Callable[[], float] = time.monotonic):
+        self.app = app
+        self.limits = limits
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _allow(self, client: str) -> float:
+        """0 when allowed, else the seconds until a token is back."""
+        now = self.clock()
+        rate, burst = self.limits.rate_per_s, float(self.limits.burst)
+        tokens, last = self._buckets.pop(client, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / rate
+        self._buckets[client] = (tokens, now)
+        if len(self._buckets) > _MAX_CLIENTS:
+            self._buckets.popitem(last=False)
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self._allow(str(client))
+        if wait:
+            await _send_json(
+                send,
+                429,
+                {"error": "RATE_LIMITED", "detail": f"over {self.limits.rate_per_s:g} requests/s"},
+                [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
+            )
+            return
+        limit = self.limits.max_body_bytes
+        too_large = {"error": "BODY_TOO_LARGE", "detail": f"request body over {limit} bytes"}
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    await _send_json(send, 413, too_large, [(b"connection", b"close")])
+                    return
+            except ValueError:
+                await _send_json(
+                    send, 400, {"error": "BAD_REQUEST", "detail": "bad Content-Length"}, []
+                )
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await _send_json(send, 413, too_large, [(b"connection", b"close")])
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(service: BrokerService) -> ASGIApp:
+    """The broker's ASGI application, limits included."""
     app = FastAPI(title="gpufence key broker", version=__version__, docs_url=None, redoc_url=None)
+    max_devices = service.loaded.config.limits.max_devices
 
     @app.exception_handler(Refusal)
     async def _refused(_: Request, exc: Refusal) -> JSONResponse:
@@ -33,39 +170,91 @@ def create_app(service: BrokerService) -> FastAPI:
             status_code=exc.status, content={"error": exc.code, "detail": exc.detail}
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        detail = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return JSONResponse(status_code=400, content={"error": "BAD_REQUEST", "detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")
+        status = exc.status_code if 400 <= exc.status_code < 500 else 400
+        return JSONResponse(status_code=status, content={"error": code, "detail": str(exc.detail)})
+
+    # The handlers are ``async`` although the service blocks (SQLite, crypto: ~1-3 ms of CPU):
+    # a thread-pool hop per request cost more than it bought under the GIL. Concurrency comes
+    # from worker processes (broker.workers).
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "policy_sha256": service.loaded.policy.digest()}
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "config_sha256": service.loaded.digest()}
 
     @app.post("/challenge")
-    def challenge() -> dict[str, Any]:
+    async def challenge() -> dict[str, Any]:
         return service.challenge()
 
     @app.post("/attest")
-    def attest(body: AttestRequest) -> dict[str, Any]:
-        return service.attest(body.nonce, body.public_key, body.evidence)
+    async def attest(body: AttestRequest) -> dict[str, Any]:
+        if len(body.evidence) > max_devices:
+            raise Refusal(
+                "BAD_REQUEST", f"{len(body.evidence)} evidence items; at most {max_devices}"
+            )
+        return service.attest(
+            body.nonce,
+            body.public_key,
+            body.evidence,
+            resources=body.resources,
+            tenant=body.tenant,
+            cvm=body.cvm,
+        )
 
     @app.get("/resource/{resource_id}")
-    def resource(
+    async def resource(
         resource_id: str, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         return service.release(authorization, resource_id)
 
-    return app
+    return LimitsMiddleware(app, service.loaded.config.limits)
+
+
+CONFIG_ENV = "GPUFENCE_BROKER_CONFIG"
+
+
+def worker_app() -> ASGIApp:
+    """uvicorn factory for ``workers > 1``: each process opens the configuration itself."""
+    from pathlib import Path
+
+    from gpufence.attest.broker.config import load_broker_config
+
+    service = BrokerService.from_config(load_broker_config(Path(os.environ[CONFIG_ENV])))
+    return create_app(service)
 
 
 def serve(
-    service: BrokerService, host: str, port: int, *, tls_cert: str | None, tls_key: str | None
+    service: BrokerService,
+    host: str,
+    port: int,
+    *,
+    tls_cert: str | None,
+    tls_key: str | None,
+    workers: int = 1,
 ) -> None:
-    """Run until interrupted (uvicorn, one process; SQLite serializes the state)."""
+    """Run until interrupted: one process, or ``workers`` processes sharing the SQLite state."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(service),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "ssl_certfile": tls_cert,
+        "ssl_keyfile": tls_key,
+    }
+    if workers <= 1:
+        uvicorn.run(create_app(service), **common)
+        return
+    from pathlib import Path
+
+    os.environ[CONFIG_ENV] = str(Path(service.loaded.source).resolve())
+    uvicorn.run("gpufence.attest.broker.app:worker_app", factory=True, workers=workers, **common)

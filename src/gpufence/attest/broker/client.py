@@ -7,12 +7,14 @@ its private key. Nothing here trusts the broker's answers beyond what HPKE authe
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gpufence.attest.broker.crypto import b64d, binding_nonce, hpke_open, spki_der
+from gpufence.attest.cvm.binding import expected_report_data, gpu_evidence_digest
 
 __all__ = ["Requester"]
 
@@ -36,6 +38,16 @@ class Requester:
     def gpu_nonce(self, challenge_nonce_b64: str) -> bytes:
         """What the GPUs must sign for this challenge and this key."""
         return binding_nonce(b64d(challenge_nonce_b64), spki_der(self.key.public_key()))
+
+    def cvm_report_data(self, challenge_nonce_b64: str, evidence: list[dict[str, str]]) -> bytes:
+        """What this requester's CVM must put in its SNP/TDX report data for this request.
+
+        Binds the broker nonce, this key and the GPU evidence it will send (the ``evidence``
+        list of NVIDIA serialized objects, in order).
+        """
+        reports = [base64.b64decode(item["evidence"]) for item in evidence]
+        spki = spki_der(self.key.public_key())
+        return expected_report_data(b64d(challenge_nonce_b64), spki, gpu_evidence_digest(reports))
 
     def open(self, release: dict[str, object]) -> bytes:
         return hpke_open(b64d(str(release["ciphertext"])), self.key, str(release["info"]).encode())

@@ -11,9 +11,23 @@ broker:
   signing_key: signing-key.pem        # EC P-384 PEM for ES384 tokens (absent: per-process key)
   kek: {source: file, path: kek.bin}  # file | env (name) | embedded (development only) | <plugin>
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
+  limits: {max_body_bytes: 262144, max_devices: 16, rate_per_s: 20, burst: 40}  # per client
+  workers: 1                          # processes; >1 needs signing_key (shared token key)
+  sqlite_synchronous: normal          # normal (no fsync per commit, WAL) | full
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
-  policy: policy.yaml                 # or the policy mapping inline
+  policies:                           # named attestation policies (file or inline mapping)
+    acme-h200: acme-policy.yaml
+    initech-h100: {id: initech-h100, version: 1, ...}
+  resources:                          # every stored secret: its owner tenant and its policy
+    acme-weights: {tenant: acme-ai, policy: acme-h200}
+    initech-weights: {tenant: initech, policy: initech-h100}
+  policy: policy.yaml                 # optional default for resources that name no policy
 ```
+
+A token names the resources whose policy the requester's evidence satisfies, and nothing else
+is released with it. Without ``resources:`` (the older form) every stored secret falls under the
+single ``policy:`` and belongs to no tenant: the audit reports that. A declared resource with no
+policy (none named, no default) is never released.
 
 Paths are relative to the configuration file. :func:`key_release_evidence` turns the file into
 an evidence document (subject ``secrets/key-release``) for the CC/DAT controls, which must not read
@@ -22,6 +36,8 @@ files themselves.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -37,7 +53,10 @@ from gpufence.model.evidence import CollectorName, EvidenceDocument
 __all__ = [
     "BrokerConfig",
     "KekConfig",
+    "Limits",
     "LoadedBrokerConfig",
+    "ResourceConfig",
+    "ResourceRule",
     "key_release_evidence",
     "load_broker_config",
 ]
@@ -73,6 +92,48 @@ class TrustAnchors(Frozen):
 
     device_root: str | None = None
     rim_root: str | None = None
+    amd_ark_milan: str | None = None
+    """Replace the pinned AMD ARK for Milan SEV-SNP reports (test PKIs only)."""
+    amd_ark_genoa: str | None = None
+    intel_sgx_root: str | None = None
+    """Replace the pinned Intel SGX Root CA for TDX quotes and collateral (test PKIs only)."""
+
+
+class Limits(Frozen):
+    """Bounds on what one client may send (issue 12: a 200 MB body was read whole)."""
+
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body; 8 H100/H200 GPUs + 4 NVSwitches need about 140 KiB.",
+    )
+    max_devices: int = Field(default=16, ge=1, le=256, description="Evidence items per /attest.")
+    rate_per_s: float = Field(
+        default=20.0, gt=0, description="Requests per second per client address (token bucket)."
+    )
+    burst: int = Field(default=40, ge=1, description="Requests a client may send at once.")
+
+
+class ResourceConfig(Frozen):
+    """Who owns a stored secret and what evidence it takes to have it."""
+
+    tenant: str = Field(min_length=1, description="The owner tenant (recorded in every decision).")
+    policy: str | None = Field(
+        default=None, description="A name under broker.policies; absent: the default broker.policy."
+    )
+
+
+class ResourceRule(Frozen):
+    """A resource resolved against the loaded policies (``policy`` None: never released)."""
+
+    resource: str
+    tenant: str | None
+    policy_name: str | None
+    policy: Policy | None
+
+
+DEFAULT_POLICY = "default"
 
 
 class BrokerConfig(Frozen):
@@ -88,17 +149,65 @@ class BrokerConfig(Frozen):
     revocation: Revocation = Revocation()
     rims: tuple[str, ...] = ()
     trust_anchors: TrustAnchors = TrustAnchors()
-    policy: str | dict[str, object]
+    limits: Limits = Limits()
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description="normal: no fsync per commit (WAL; survives process crashes, a power loss "
+        "can roll back the last commits); full: fsync every commit.",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes (SQLite WAL shares the state)."
+    )
+    tdx_collateral: str | None = None
+    """Folder with Intel PCS collateral files (tcb_info.json, qe_identity.json,
+    tcb_signing_chain.pem); without it TDX collateral steps are not evaluated."""
+    policy: str | dict[str, object] | None = None
+    policies: dict[str, str | dict[str, object]] = Field(default_factory=dict)
+    resources: dict[str, ResourceConfig] = Field(default_factory=dict)
 
 
 class LoadedBrokerConfig(Frozen):
     config: BrokerConfig
-    policy: Policy
+    policy: Policy | None
+    """The default policy (``broker.policy``), if any."""
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    """Every named policy, the default one included as ``default``."""
     base_dir: str
     source: str
 
     def path(self, relative: str) -> Path:
         return (Path(self.base_dir) / relative).resolve()
+
+    @property
+    def resources_declared(self) -> bool:
+        return bool(self.config.resources)
+
+    def rule(self, resource: str) -> ResourceRule | None:
+        """The owner and policy of ``resource``; None when resources are declared and it is not."""
+        declared = self.config.resources.get(resource)
+        if declared is None:
+            if self.config.resources:
+                return None
+            return ResourceRule(
+                resource=resource, tenant=None, policy_name=DEFAULT_POLICY, policy=self.policy
+            )
+        name = declared.policy or (DEFAULT_POLICY if self.policy is not None else None)
+        return ResourceRule(
+            resource=resource,
+            tenant=declared.tenant,
+            policy_name=name,
+            policy=self.policies.get(name) if name else None,
+        )
+
+    def digest(self) -> str:
+        """One hash over every policy and the resource map (health checks, start-up line)."""
+        body = {
+            "policies": {n: p.digest() for n, p in sorted(self.policies.items())},
+            "resources": {
+                r: c.model_dump(mode="json") for r, c in sorted(self.config.resources.items())
+            },
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def load_broker_config(path: Path) -> LoadedBrokerConfig:
@@ -117,30 +226,81 @@ def load_broker_config(path: Path) -> LoadedBrokerConfig:
             f"{'.'.join(map(str, loc))}: {err['msg']}", location=doc.locate(loc)
         ) from None
     base = path.resolve().parent
-    if isinstance(config.policy, str):
-        policy = load_policy(base / config.policy)
-    else:
-        policy = policy_from_mapping(config.policy, doc, base, ("broker", "policy"))
-    return LoadedBrokerConfig(config=config, policy=policy, base_dir=str(base), source=str(path))
+
+    def one(value: str | dict[str, object], where: tuple[str, ...]) -> Policy:
+        if isinstance(value, str):
+            return load_policy(base / value)
+        return policy_from_mapping(value, doc, base, where)
+
+    policy = None if config.policy is None else one(config.policy, ("broker", "policy"))
+    policies = {name: one(v, ("broker", "policies", name)) for name, v in config.policies.items()}
+    if DEFAULT_POLICY in policies:
+        raise InputError(
+            f"broker.policies: the name {DEFAULT_POLICY!r} is reserved for broker.policy",
+            location=doc.locate(("broker", "policies", DEFAULT_POLICY)),
+        )
+    if policy is not None:
+        policies[DEFAULT_POLICY] = policy
+    if not policies:
+        raise InputError(
+            "a broker configuration needs broker.policy or broker.policies",
+            location=doc.locate(("broker",)),
+        )
+    for resource, declared in config.resources.items():
+        if declared.policy is not None and declared.policy not in policies:
+            raise InputError(
+                f"broker.resources.{resource}.policy: no policy named {declared.policy!r} "
+                f"(known: {', '.join(sorted(policies))})",
+                location=doc.locate(("broker", "resources", resource, "policy")),
+            )
+    return LoadedBrokerConfig(
+        config=config,
+        policy=policy,
+        policies=policies,
+        base_dir=str(base),
+        source=str(path),
+    )
 
 
 def key_release_evidence(
     loaded: LoadedBrokerConfig, *, now: datetime | None = None
 ) -> EvidenceDocument:
     """Facts about the broker for the audit (``key_release.*``), from its configuration."""
-    config, policy = loaded.config, loaded.policy
+    config = loaded.config
+    every = list(loaded.policies.values())
+    first = loaded.policy or every[0]
+    resources: dict[str, object] = {}
+    for resource in sorted(config.resources):
+        rule = loaded.rule(resource)
+        assert rule is not None  # declared
+        resources[resource] = {
+            "tenant": rule.tenant,
+            "policy": rule.policy_name,
+            "policy_id": rule.policy.id if rule.policy else None,
+            "policy_hash": rule.policy.digest() if rule.policy else None,
+            "cvm_required": bool(rule.policy and rule.policy.cvm and rule.policy.cvm.required),
+        }
     observed: dict[str, object] = {
         "key_release.broker_config": loaded.source,
-        "key_release.policy_id": policy.id,
-        "key_release.policy_version": policy.version,
-        "key_release.policy_hash": policy.digest(),
+        "key_release.policy_id": first.id,
+        "key_release.policy_version": first.version,
+        "key_release.policy_hash": first.digest(),
+        "key_release.policy_ids": sorted({p.id for p in every}),
         # The policy engine has no allow rule: a result is allowed only when no rule refuses it.
         "key_release.policy_default_deny": True,
-        "key_release.allows_devtools": policy.allow_devtools,
+        "key_release.allows_devtools": any(p.allow_devtools for p in every),
         "key_release.revocation_required": config.revocation.mode == "ocsp"
-        and not policy.accepts_unchecked_revocation,
+        and not any(p.accepts_unchecked_revocation for p in every),
         "key_release.revocation_mode": config.revocation.mode,
-        "key_release.accepts_not_evaluated": list(policy.accept_not_evaluated),
+        "key_release.accepts_not_evaluated": sorted(
+            {w for p in every for w in p.accept_not_evaluated}
+        ),
+        # Per-resource policy (issue 12): which tenant owns what, and under which policy.
+        "key_release.resources_declared": loaded.resources_declared,
+        "key_release.resources": resources,
+        "key_release.resources_without_policy": sorted(
+            r for r, v in resources.items() if isinstance(v, dict) and v["policy_hash"] is None
+        ),
         "key_release.rims_configured": len(config.rims),
         "key_release.token_ttl_s": config.token_ttl_s,
         "key_release.nonce_ttl_s": config.nonce_ttl_s,
@@ -148,10 +308,8 @@ def key_release_evidence(
         "key_release.kek_embedded_default": config.kek.source == "embedded",
         "key_release.audience": config.audience,
         "key_release.signing_key_persistent": config.signing_key is not None,
-        "key_release.required_devices": dict(policy.devices) if policy.devices else None,
-        "key_release.custom_trust_anchors": bool(
-            config.trust_anchors.device_root or config.trust_anchors.rim_root
-        ),
+        "key_release.required_devices": dict(first.devices) if first.devices else None,
+        "key_release.custom_trust_anchors": any(config.trust_anchors.model_dump().values()),
     }
     return EvidenceDocument.new(
         subject=SUBJECT, collector=CollectorName.BROKER_CONFIG, observed=observed, collected_at=now

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gpufence.errors import InputError
 
@@ -143,6 +144,20 @@ class TokenSigner:
 
     def verify(self, token: str, *, audience: str, issuer: str, now: float) -> dict[str, Any]:
         """Signature, then iss/aud/nbf/exp (no leeway beyond 5 s); TokenError with a reason code."""
+        claims = self.verify_signature(token)
+        if claims.get("iss") != issuer:
+            raise TokenError("TOKEN_INVALID", "token issuer is not this broker")
+        if claims.get("aud") != audience:
+            raise TokenError("TOKEN_AUDIENCE", f"token audience {claims.get('aud')!r} is not ours")
+        leeway = 5
+        if not isinstance(claims.get("exp"), int) or now > claims["exp"] + leeway:
+            raise TokenError("TOKEN_EXPIRED", "token has expired")
+        if not isinstance(claims.get("nbf"), int) or now + leeway < claims["nbf"]:
+            raise TokenError("TOKEN_INVALID", "token is not valid yet")
+        return claims
+
+    def verify_signature(self, token: str) -> dict[str, Any]:
+        """Header (ES384, this key) and signature only; the claims as a dict."""
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenError("TOKEN_INVALID", "not a compact JWS")
@@ -164,16 +179,12 @@ class TokenSigner:
             )
         except InvalidSignature:
             raise TokenError("TOKEN_INVALID", "token signature does not verify") from None
-        claims: dict[str, Any] = json.loads(b64d(parts[1]))
-        if claims.get("iss") != issuer:
-            raise TokenError("TOKEN_INVALID", "token issuer is not this broker")
-        if claims.get("aud") != audience:
-            raise TokenError("TOKEN_AUDIENCE", f"token audience {claims.get('aud')!r} is not ours")
-        leeway = 5
-        if not isinstance(claims.get("exp"), int) or now > claims["exp"] + leeway:
-            raise TokenError("TOKEN_EXPIRED", "token has expired")
-        if not isinstance(claims.get("nbf"), int) or now + leeway < claims["nbf"]:
-            raise TokenError("TOKEN_INVALID", "token is not valid yet")
+        try:
+            claims = json.loads(b64d(parts[1]))
+        except (ValueError, json.JSONDecodeError):
+            raise TokenError("TOKEN_INVALID", "undecodable token claims") from None
+        if not isinstance(claims, dict):
+            raise TokenError("TOKEN_INVALID", "token claims are not an object")
         return claims
 
 
@@ -186,6 +197,10 @@ class KeyEncryptionKey(Protocol):
 
     def open(self, sealed: bytes, aad: bytes) -> bytes: ...
 
+    def derive_key(self, info: bytes) -> bytes:
+        """32 bytes derived from the KEK (HKDF-SHA256, ``info``); keys the audit log's chain."""
+        ...
+
 
 class LocalKek:
     """AES-256-GCM with a 32-byte key held in this process."""
@@ -194,7 +209,11 @@ class LocalKek:
         if len(key) != 32:
             raise ValueError("a KEK is 32 bytes (AES-256)")
         self._aead = AESGCM(key)
+        self._key = key
         self.name = name
+
+    def derive_key(self, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._key)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = secrets.token_bytes(12)

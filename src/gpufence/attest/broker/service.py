@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import JsonValue
 
-from gpufence.attest.broker.audit_log import AuditLog
+from gpufence.attest.broker.audit_log import AuditLog, AuditLogError, audit_key
 from gpufence.attest.broker.config import LoadedBrokerConfig
 from gpufence.attest.broker.crypto import (
     HPKE_ALG,
@@ -42,11 +42,15 @@ from gpufence.attest.broker.crypto import (
     spki_der,
 )
 from gpufence.attest.broker.store import BrokerStore
+from gpufence.attest.cvm.appraise import CvmPolicy, appraise_cvm
+from gpufence.attest.cvm.binding import expected_report_data, gpu_evidence_digest
+from gpufence.attest.cvm.snp_report import TcbVersion
+from gpufence.attest.cvm.tdx_collateral import TdxCollateral, load_collateral
 from gpufence.attest.device_reports import evidence_from_json
 from gpufence.attest.ocsp import OcspChecker, httpx_fetch
-from gpufence.attest.policy import evaluate
+from gpufence.attest.policy import CvmRequirement, Decision, Policy, Reason, evaluate
 from gpufence.attest.rim import RimCheck, RimError, check_rim
-from gpufence.attest.verify import VerifyOptions, verify_set
+from gpufence.attest.verify import SetResult, VerifyOptions, verify_set
 from gpufence.errors import InputError
 
 __all__ = ["BrokerService", "Refusal"]
@@ -67,6 +71,7 @@ REASONS: dict[str, int] = {
     "TOKEN_AUDIENCE": 401,
     "TOKEN_REPLAYED": 409,
     "RESOURCE_UNKNOWN": 404,
+    "RESOURCE_NOT_GRANTED": 403,
 }
 
 
@@ -95,6 +100,63 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def cvm_report_data(nonce: bytes, spki: bytes, gpu_reports: Sequence[bytes]) -> bytes:
+    """What a CVM report's 64-byte report data must hold to bind this attest request.
+
+    :func:`gpufence.attest.cvm.binding.expected_report_data` of the broker nonce, the
+    requester's SPKI and the digest of the GPU reports in order (formula in
+    docs/attestation.md): a GPU report replayed from another CVM (or request) does not match.
+    """
+    return expected_report_data(nonce, spki, gpu_evidence_digest(gpu_reports))
+
+
+def cvm_policy(requirement: CvmRequirement, accept_not_evaluated: Collection[str]) -> CvmPolicy:
+    """The broker policy's CVM requirement as the CVM verifier's :class:`CvmPolicy`.
+
+    Waivers: the policy's ``accept_not_evaluated`` patterns that start with ``cvm.`` (so a GPU
+    pattern such as ``revocation`` never waives a CVM step).
+    """
+    rtmrs = {i: frozenset(bytes.fromhex(v) for v in vs) for i, vs in requirement.tdx_rtmrs.items()}
+    min_tcb = None
+    if requirement.snp_min_tcb is not None:
+        bl, tee, snp, ucode = requirement.snp_min_tcb
+        min_tcb = TcbVersion.from_u64(
+            int.from_bytes(bytes([bl, tee, 0, 0, 0, 0, snp, ucode]), "little")
+        )
+    return CvmPolicy(
+        kinds=tuple(requirement.kinds),
+        snp_measurements=frozenset(bytes.fromhex(m) for m in requirement.snp_measurements) or None,
+        snp_min_tcb=min_tcb,
+        tdx_mrtds=frozenset(bytes.fromhex(m) for m in requirement.tdx_mrtds) or None,
+        tdx_rtmrs=rtmrs,
+        allow_debug=requirement.allow_debug,
+        allow_migration_agent=requirement.allow_migration_agent,
+        waivers=tuple(p.removeprefix("cvm.") for p in accept_not_evaluated if p.startswith("cvm.")),
+    )
+
+
+@dataclass(frozen=True)
+class CvmContext:
+    """The CVM half of one /attest request, as :meth:`BrokerService._check_cvm` sees it."""
+
+    evidence: Mapping[str, JsonValue] | None
+    """The request's optional ``cvm`` object (format defined by the CVM verifier)."""
+    report_data: bytes
+    """:func:`cvm_report_data` for this request: the CVM report must carry exactly this."""
+    at: datetime
+    """The request's time: certificates and collateral must be valid then."""
+
+
+@dataclass(frozen=True)
+class CvmCheck:
+    """The CVM outcome for one policy: a refusal reason (None: satisfied or not required),
+    the CVM steps waived by the policy (``cvm:<step>``) and a summary for the audit log."""
+
+    reason: Reason | None
+    waived: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class BrokerService:
     loaded: LoadedBrokerConfig
@@ -105,6 +167,10 @@ class BrokerService:
     rim_sources: Sequence[tuple[str, bytes]] = ()
     device_root: x509.Certificate | None = None
     rim_root: x509.Certificate | None = None
+    amd_arks: Mapping[str, x509.Certificate] = field(default_factory=dict)
+    """Product -> ARK replacing the pinned AMD root (test PKIs); empty: the pinned ones."""
+    intel_root: x509.Certificate | None = None
+    tdx_collateral: TdxCollateral | None = None
     _rim_cache: dict[int, list[RimCheck]] = field(default_factory=dict)
 
     @classmethod
@@ -126,15 +192,36 @@ class BrokerService:
             except OSError as exc:
                 raise InputError(f"{path}: cannot read RIM: {exc.strerror}") from None
         anchors = config.trust_anchors
+        audit_path = loaded.path(config.audit_log)
+        try:
+            audit = AuditLog(audit_path, audit_key(kek), synchronous=config.sqlite_synchronous)
+        except AuditLogError as exc:
+            raise InputError(f"{audit_path}: {exc}") from None
+        arks = {
+            product: cert
+            for product, name in (
+                ("Milan", anchors.amd_ark_milan),
+                ("Genoa", anchors.amd_ark_genoa),
+            )
+            if (cert := _anchor(loaded, name)) is not None
+        }
+        collateral = (
+            load_collateral(loaded.path(config.tdx_collateral)) if config.tdx_collateral else None
+        )
         return cls(
             device_root=_anchor(loaded, anchors.device_root),
             rim_root=_anchor(loaded, anchors.rim_root),
+            amd_arks=arks,
+            intel_root=_anchor(loaded, anchors.intel_sgx_root),
+            tdx_collateral=collateral,
             loaded=loaded,
             signer=TokenSigner.load(
                 loaded.path(config.signing_key) if config.signing_key else None
             ),
-            store=BrokerStore(loaded.path(config.database), kek),
-            audit=AuditLog(loaded.path(config.audit_log)),
+            store=BrokerStore(
+                loaded.path(config.database), kek, synchronous=config.sqlite_synchronous
+            ),
+            audit=audit,
             clock=clock,
             rim_sources=tuple(rims),
         )
@@ -179,7 +266,53 @@ class BrokerService:
             "binding": "sha256(gpufence-broker/v1||nonce||spki)",
         }
 
-    def attest(self, nonce_b64: str, public_key: str, evidence: Any) -> dict[str, JsonValue]:
+    def _check_cvm(self, policy: Policy, cvm: CvmContext) -> CvmCheck:
+        """The CPU half of a composite attestation (AMD SEV-SNP / Intel TDX), for one policy.
+
+        The one place where CVM evidence is judged. ``cvm.evidence`` is the optional ``cvm``
+        object of the /attest request; ``cvm.report_data`` is what its report data must bind
+        (broker nonce, requester key, GPU evidence digest). A policy without the requirement
+        ignores it; with it, anything but a verified, bound, complete CVM report is refused
+        (:func:`gpufence.attest.cvm.appraise.appraise_cvm`; a not-evaluated CVM step is
+        accepted only when ``accept_not_evaluated`` names ``cvm.<step>``).
+        """
+        requirement = policy.cvm
+        if requirement is None or not requirement.required:
+            return CvmCheck(None)
+        decision = appraise_cvm(
+            cvm.evidence,
+            cvm_policy(requirement, policy.accept_not_evaluated),
+            cvm.report_data,
+            cvm.at,
+            ark_override=self.amd_arks,
+            tdx_root_override=self.intel_root,
+            tdx_collateral=self.tdx_collateral,
+        )
+        result = decision.result
+        summary: dict[str, Any] = {}
+        if result is not None:
+            summary = {
+                "kind": result.kind,
+                "verdict": result.verdict,
+                "measurement": result.facts.get("measurement") or result.facts.get("mrtd"),
+                "report_data_sha256": _sha(result.report_data or b""),
+            }
+        if decision.code is None:
+            waived = tuple(f"cvm:{name}" for name in sorted(result.waived)) if result else ()
+            return CvmCheck(None, waived, summary)
+        reason = Reason(code=decision.code, detail=f"policy {policy.id}: {decision.detail}")
+        return CvmCheck(reason, (), summary)
+
+    def attest(
+        self,
+        nonce_b64: str,
+        public_key: str,
+        evidence: Any,
+        *,
+        resources: Sequence[str] | None = None,
+        tenant: str | None = None,
+        cvm: Mapping[str, JsonValue] | None = None,
+    ) -> dict[str, JsonValue]:
         now = self.clock()
         try:
             nonce = base64.urlsafe_b64decode(nonce_b64 + "=" * (-len(nonce_b64) % 4))
@@ -190,6 +323,8 @@ class BrokerService:
             ) from None
         state, _ = self.store.consume_challenge(nonce, now)
         record: dict[str, Any] = {"nonce_sha256": _sha(nonce)}
+        if tenant is not None:
+            record["tenant"] = tenant
         if state != "ok":
             code = {
                 "unknown": "NONCE_UNKNOWN",
@@ -204,7 +339,7 @@ class BrokerService:
         record["evidence_sha256"] = [_sha(d.report) for d in devices]
         spki = spki_der(key)
         expected = binding_nonce(nonce, spki)
-        config, policy = self.loaded.config, self.loaded.policy
+        config = self.loaded.config
         revocation = None
         if config.revocation.mode == "ocsp":
             revocation = OcspChecker(
@@ -237,16 +372,21 @@ class BrokerService:
                 failed_steps=failed,
                 **record,
             )
-        decision = evaluate(policy, result)
-        record["policy"] = {
-            "id": decision.policy_id,
-            "version": decision.policy_version,
-            "sha256": decision.policy_hash,
-        }
-        if not decision.allowed:
-            reasons = [f"{r.code}: {r.detail}" for r in decision.reasons]
+        context = CvmContext(
+            evidence=cvm,
+            report_data=cvm_report_data(nonce, spki, [d.report for d in devices]),
+            at=datetime.fromtimestamp(now, UTC),
+        )
+        granted, denied, waived = self._grant(result, context, resources, tenant)
+        record["denied"] = denied
+        if not granted:
+            reasons = [f"{r}: {why}" for r, whys in denied.items() for why in whys]
             raise self._refuse(
-                "attest", "POLICY_DENIED", "; ".join(reasons), reasons=reasons, **record
+                "attest",
+                "POLICY_DENIED",
+                "; ".join(reasons) or "no resource to grant",
+                reasons=reasons,
+                **record,
             )
         jti = secrets.token_hex(16)
         claims: dict[str, Any] = {
@@ -257,14 +397,86 @@ class BrokerService:
             "nbf": int(now),
             "exp": int(now) + config.token_ttl_s,
             "jti": jti,
-            "policy": record["policy"],
+            # resource id -> SHA-256 of the policy that granted it: nothing else is released.
+            "resources": {r: g["policy_sha256"] for r, g in granted.items()},
             "cnf": {"spki": b64e(spki)},
         }
         token = self.signer.sign(claims)
         self.audit.append(
-            "attest", "allowed", ts=now, detail={**record, "jti_sha256": _sha(jti.encode())}
+            "attest",
+            "allowed",
+            ts=now,
+            detail={
+                **record,
+                "granted": granted,
+                "waived": waived,
+                "jti_sha256": _sha(jti.encode()),
+            },
         )
-        return {"token": token, "expires_at": claims["exp"], "policy_sha256": decision.policy_hash}
+        return {
+            "token": token,
+            "expires_at": claims["exp"],
+            "resources": sorted(granted),
+            "denied": {r: list(w) for r, w in denied.items()},
+            "waived": list(waived),
+        }
+
+    def _grant(
+        self,
+        result: SetResult,
+        cvm: CvmContext,
+        wanted: Sequence[str] | None,
+        tenant: str | None,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], list[str]]:
+        """Judge the verified evidence against the policy of each candidate resource.
+
+        Candidates: the requested resources, else every declared one (every stored secret in
+        the older single-policy form), narrowed to ``tenant`` when given. Each policy is
+        evaluated once. Returns (granted: id -> tenant/policy, denied: id -> reasons, waivers).
+        """
+        if wanted is None:
+            declared = self.loaded.config.resources
+            candidates = sorted(declared) if declared else self.store.secret_ids()
+        else:
+            candidates = sorted(set(wanted))
+        decisions: dict[str, tuple[Decision, CvmCheck]] = {}
+        granted: dict[str, dict[str, Any]] = {}
+        denied: dict[str, list[str]] = {}
+        waived: set[str] = set()
+        for resource in candidates:
+            rule = self.loaded.rule(resource)
+            if rule is None:
+                denied[resource] = ["RESOURCE_UNKNOWN: not a resource of this broker"]
+                continue
+            if tenant is not None and rule.tenant != tenant:
+                denied[resource] = [f"TENANT_MISMATCH: owned by another tenant than {tenant}"]
+                continue
+            if rule.policy is None:
+                denied[resource] = ["RESOURCE_NO_POLICY: no policy governs this resource"]
+                continue
+            digest = rule.policy.digest()
+            if digest not in decisions:
+                decisions[digest] = (
+                    evaluate(rule.policy, result),
+                    self._check_cvm(rule.policy, cvm),
+                )
+            decision, cvm_check = decisions[digest]
+            reasons = [f"{r.code}: {r.detail}" for r in decision.reasons]
+            if cvm_check.reason is not None:
+                reasons.append(f"{cvm_check.reason.code}: {cvm_check.reason.detail}")
+            if reasons:
+                denied[resource] = reasons
+                continue
+            granted[resource] = {
+                "tenant": rule.tenant,
+                "policy": {"id": rule.policy.id, "version": rule.policy.version},
+                "policy_sha256": digest,
+            }
+            if cvm_check.summary:
+                granted[resource]["cvm"] = dict(cvm_check.summary)
+            waived.update(decision.waived)
+            waived.update(cvm_check.waived)
+        return granted, denied, sorted(waived)
 
     def release(self, authorization: str | None, resource_id: str) -> dict[str, JsonValue]:
         now = self.clock()
@@ -283,10 +495,23 @@ class BrokerService:
             raise self._refuse("release", exc.code, str(exc), **record) from None
         jti = str(claims.get("jti", ""))
         record["jti_sha256"] = _sha(jti.encode())
-        if claims.get("policy", {}).get("sha256") != self.loaded.policy.digest():
+        scope = claims.get("resources")
+        if not isinstance(scope, dict) or resource_id not in scope:
             raise self._refuse(
-                "release", "TOKEN_INVALID", "token was issued under another policy", **record
+                "release",
+                "RESOURCE_NOT_GRANTED",
+                f"this token was not issued for {resource_id!r}",
+                **record,
             )
+        rule = self.loaded.rule(resource_id)
+        if rule is None or rule.policy is None or scope[resource_id] != rule.policy.digest():
+            raise self._refuse(
+                "release",
+                "TOKEN_INVALID",
+                "the resource's policy changed since the token was issued",
+                **record,
+            )
+        record["tenant"] = rule.tenant
         try:
             recipient = load_public_key(base64.urlsafe_b64decode(claims["cnf"]["spki"] + "=="))
         except (KeyError, TypeError, ValueError, binascii.Error):

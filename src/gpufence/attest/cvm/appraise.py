@@ -9,7 +9,6 @@ only a ``pass`` verdict, with the binding step passed, allows.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from cryptography import x509
 from pydantic import JsonValue
 
 from gpufence.attest.cvm.evidence import CvmEvidenceError, cvm_evidence_from_json
-from gpufence.attest.cvm.result import CvmKind, CvmResult
+from gpufence.attest.cvm.result import CvmKind, CvmResult, cvm_waived
 from gpufence.attest.cvm.snp import SnpOptions, verify_snp
 from gpufence.attest.cvm.snp_report import TcbVersion
 from gpufence.attest.cvm.tdx import TdxOptions, verify_tdx
@@ -108,7 +107,7 @@ def appraise_cvm(
     waived = frozenset(
         s.name
         for s in result.steps
-        if s.status == "not_evaluated" and any(fnmatch.fnmatch(s.name, p) for p in policy.waivers)
+        if s.status == "not_evaluated" and cvm_waived(s.name, policy.waivers)
     )
     result = dataclasses.replace(result, waived=waived)
     parse = result.step("evidence.parse")

@@ -9,7 +9,8 @@ cannot read as a pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,10 +18,69 @@ from pydantic import JsonValue
 
 from gpufence.attest.verify import Step
 
-__all__ = ["CvmKind", "CvmParseError", "CvmResult", "CvmVerdict"]
+__all__ = [
+    "CVM_EXACT_ONLY",
+    "CVM_STEP_NAMES",
+    "CvmKind",
+    "CvmParseError",
+    "CvmResult",
+    "CvmVerdict",
+    "check_cvm_waivers",
+    "cvm_waived",
+]
 
 CvmKind = Literal["sev-snp", "tdx"]
 CvmVerdict = Literal["pass", "fail", "incomplete"]
+_RTMRS = ("rtmr0", "rtmr1", "rtmr2", "rtmr3")
+CVM_STEP_NAMES: tuple[str, ...] = (
+    "evidence.parse",
+    "product",
+    "qe_vendor",
+    "cert_chain",
+    "vcek.binding",
+    "qe_report.signature",
+    "qe_report.binding",
+    "signature",
+    "tcb",
+    "tcb.minimum",
+    "policy.debug",
+    "policy.migration_agent",
+    "policy.smt",
+    "td.debug",
+    "td.seam_attributes",
+    "measurement",
+    "mrtd",
+    *_RTMRS,
+    "report_data",
+    "collateral.signing_chain",
+    "collateral.tcb_info",
+    "collateral.qe_identity",
+    "collateral.tcb_level",
+)
+"""Every SEV-SNP and TDX step name; a waiver must name at least one of them."""
+CVM_EXACT_ONLY = ("measurement", "mrtd", *_RTMRS, "report_data")
+"""Steps a waiver must name exactly: a wildcard never waives a measurement or the binding."""
+
+
+def check_cvm_waivers(patterns: Iterable[str]) -> None:
+    """ValueError unless each pattern (fnmatch) names CVM steps and no wildcard reaches a
+    measurement or the report-data binding."""
+    for pattern in patterns:
+        hits = [n for n in CVM_STEP_NAMES if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise ValueError(f"CVM waiver {pattern!r} names no step ({', '.join(CVM_STEP_NAMES)})")
+        blanket = [n for n in hits if n in CVM_EXACT_ONLY and pattern != n]
+        if blanket:
+            raise ValueError(
+                f"CVM waiver {pattern!r} would waive {', '.join(blanket)}: name it exactly"
+            )
+
+
+def cvm_waived(step: str, patterns: Iterable[str]) -> bool:
+    """Whether ``step`` is waived by one of ``patterns`` (exact names for measurements)."""
+    return any(
+        fnmatch.fnmatchcase(step, p) and (step not in CVM_EXACT_ONLY or p == step) for p in patterns
+    )
 
 
 class CvmParseError(ValueError):

@@ -20,6 +20,7 @@ from gpufence.model.snapshot import Snapshot
 __all__ = [
     "broker_key_storage",
     "broker_policy_lax",
+    "broker_resources_unscoped",
     "broker_revocation_unchecked",
     "broker_token_ttl",
 ]
@@ -105,6 +106,65 @@ def broker_policy_lax(snap: Snapshot) -> Iterator[Outcome]:
             Status.PASS,
             RESOURCE,
             "broker policy is default-deny and refuses debug GPUs",
+            evidence,
+            _POINTER,
+        )
+
+
+@control(
+    id="CC-007",
+    title="Key broker secrets are not scoped to an owner tenant and a policy",
+    plane=Plane.CC,
+    severity=Severity.HIGH,
+    failure_mode="When the broker does not map each stored secret to its owner tenant and the "
+    "attestation policy it requires, any workload whose GPUs pass the one policy obtains every "
+    "tenant's key (cross-tenant key release); a declared secret without a policy is never "
+    "released, which is an outage waiting to be noticed.",
+    remediation="Declare every secret under broker.resources with its tenant and a policy "
+    "(pin the tenant's GPUs with allowed_ueids, and its measurements and versions).",
+    references=(_RATS,),
+)
+def broker_resources_unscoped(snap: Snapshot) -> Iterator[Outcome]:
+    found = _broker(snap)
+    if isinstance(found, Outcome):
+        yield found
+        return
+    doc, origin = found
+    evidence = _facts(doc, origin, "resources_declared", "resources", "resources_without_policy")
+    declared = doc.observed.get("key_release.resources_declared")
+    orphans = doc.observed.get("key_release.resources_without_policy")
+    if declared is None:
+        yield Outcome(
+            Status.NOT_EVALUATED,
+            RESOURCE,
+            "broker evidence lacks resource facts (older gpufence)",
+            evidence,
+            _POINTER,
+        )
+    elif declared is not True:
+        yield Outcome(
+            Status.FAIL,
+            RESOURCE,
+            "broker declares no resources: every stored secret goes to any requester that "
+            "passes its single policy, whatever the tenant",
+            evidence,
+            _POINTER,
+        )
+    elif isinstance(orphans, list) and orphans:
+        yield Outcome(
+            Status.FAIL,
+            RESOURCE,
+            f"resources without a policy (never released): {', '.join(map(str, orphans))}",
+            evidence,
+            _POINTER,
+        )
+    else:
+        resources = doc.observed.get("key_release.resources")
+        count = len(resources) if isinstance(resources, dict) else 0
+        yield Outcome(
+            Status.PASS,
+            RESOURCE,
+            f"{count} resources, each with an owner tenant and a policy",
             evidence,
             _POINTER,
         )
