@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import load_broker_config
@@ -149,3 +151,36 @@ def test_unreadable_or_disallowed_cvm_evidence_is_refused(broker, cvm: object) -
     nonce, gpu = _request(svc, kit, requester)
     detail = _refusal(svc, requester, nonce, gpu, cvm)
     assert "CVM_EVIDENCE_UNREADABLE" in detail or "CVM_KIND_NOT_ALLOWED" in detail
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    cvm=st.fixed_dictionaries(
+        {"kind": st.sampled_from(["sev-snp", "tdx", "x"])},
+        optional={
+            "report": _JSON | st.binary(max_size=1300).map(lambda b: base64.b64encode(b).decode()),
+            "quote": _JSON,
+            "certificates": _JSON,
+        },
+    )
+)
+def test_any_cvm_object_is_a_reasoned_refusal(broker, cvm: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    svc, kit = broker
+    requester = Requester()
+    nonce, gpu = _request(svc, kit, requester)
+    detail = _refusal(svc, requester, nonce, gpu, cvm)
+    assert "CVM_" in detail
