@@ -18,7 +18,7 @@ from gpufence.attest.broker.config import load_broker_config
 from gpufence.attest.broker.service import BrokerService, Refusal
 
 from .brokerkit import SECRET, BrokerKit, make_broker_kit
-from .cvmfactory import AmdTestPki, SnpFields
+from .cvmfactory import AmdTestPki, IntelTestPki, SnpFields
 from .test_broker_service import Clock
 
 MEASUREMENT = bytes(range(48))
@@ -184,3 +184,42 @@ def test_any_cvm_object_is_a_reasoned_refusal(broker, cvm: dict[str, object]) ->
     nonce, gpu = _request(svc, kit, requester)
     detail = _refusal(svc, requester, nonce, gpu, cvm)
     assert "CVM_" in detail
+
+
+def test_tdx_cvm_through_the_broker(tmp_path: Path) -> None:
+    """A TDX quote (test PCK hierarchy as intel_sgx_root) bound to the request releases; the
+    collateral steps are waived by name because this broker has no collateral files."""
+    intel = IntelTestPki()
+    kit = make_broker_kit(tmp_path)
+    (tmp_path / "intel-root.pem").write_bytes(intel.root.public_bytes(Encoding.PEM))
+    kit.config.write_text(
+        kit.config.read_text().replace(
+            "rim_root: rim-root.pem}", "rim_root: rim-root.pem, intel_sgx_root: intel-root.pem}"
+        )
+    )
+    rtmrs = ", ".join(f"cvm.rtmr{i}" for i in range(4))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        policy.read_text().replace(
+            "accept_not_evaluated: [revocation, 'rim.*.revocation']",
+            f"accept_not_evaluated: [revocation, 'rim.*.revocation', 'cvm.collateral.*', {rtmrs}]",
+        )
+        + f"  cvm: {{required: true, kinds: [tdx], tdx_mrtds: ['{MEASUREMENT.hex()}']}}\n"
+    )
+    clock = Clock()
+    svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
+    try:
+        svc.store.put_secret("weights", SECRET, clock.now)
+        requester = Requester()
+        nonce, gpu = _request(svc, kit, requester)
+        quote = intel.quote(report_data=requester.cvm_report_data(nonce, gpu), mrtd=MEASUREMENT)
+        cvm = {"kind": "tdx", "quote": base64.b64encode(quote).decode()}
+        answer = svc.attest(nonce, requester.public_pem, gpu, resources=["weights"], cvm=cvm)
+        assert requester.open(svc.release(f"Bearer {answer['token']}", "weights")) == SECRET
+        assert "cvm:collateral.tcb_info" in answer["waived"]
+        nonce, gpu = _request(svc, kit, requester)
+        other = intel.quote(report_data=bytes(64), mrtd=MEASUREMENT)
+        cvm = {"kind": "tdx", "quote": base64.b64encode(other).decode()}
+        assert "CVM_BINDING_MISMATCH" in _refusal(svc, requester, nonce, gpu, cvm)
+    finally:
+        svc.close()
