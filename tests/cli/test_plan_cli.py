@@ -36,12 +36,16 @@ def test_plan_example_writes_every_artifact(
     ):
         assert (out / name).is_file(), name
     assert yaml.safe_load((out / "mig-parted" / "config.yaml").read_text())["version"] == "v1"
-    # The planned inventory is a valid gpufence inventory; its audit has no GPU/CC FAIL.
+    # The planned inventory is a valid gpufence inventory; its audit has no GPU/CC FAIL but the
+    # advisory ones (issue 10: advisory rules are low findings; the default plan is "weakest").
     assert main(["audit", str(out / "planned-inventory.yaml"), "--format", "json"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
-    assert not [
+    failed = [
         f for f in findings if f["status"] == "FAIL" and f["control"].startswith(("GPU-", "CC-"))
     ]
+    assert failed and all(
+        f["severity"] == "low" and f["evidence"]["advisory"] is True for f in failed
+    )
 
 
 def test_plan_json_summary_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
