@@ -211,6 +211,8 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("FAB-006", "network/ib-compute"),
             # broker/broker.yaml: release tokens live 24 h:
             ("DAT-004", "secrets/key-release"),
+            # k8s/acme-ai-inference.yaml: the confidential tenant's pods run under runc:
+            ("K8S-014", "k8s/ns/acme-ai/Deployment/llm-inference"),
         ]
     )
 
