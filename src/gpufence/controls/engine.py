@@ -108,6 +108,8 @@ class Outcome:
     """Inventory element the finding is about (for file:line in reports)."""
     severity: Severity | None = None
     """Overrides the control's severity for this outcome (e.g. a worse variant)."""
+    location: FindingLocation | None = None
+    """Where the finding is when it is not in the inventory (e.g. a Kubernetes manifest)."""
 
 
 Check = Callable[[Snapshot], Iterable[Outcome]]
@@ -195,7 +197,9 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
             outcomes = [Outcome(Status.NOT_EVALUATED, "cluster", "the control produced no result")]
         findings.extend(
             finding_from(
-                ctl.meta, o, snapshot.location(o.pointer) if o.pointer is not None else None
+                ctl.meta,
+                o,
+                snapshot.location(o.pointer) if o.pointer is not None else o.location,
             )
             for o in outcomes
         )

@@ -32,7 +32,7 @@ from gpufence.kubernetes.view import (
     dig,
     is_nvidia_host_path,
 )
-from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.findings import FindingLocation, Plane, Severity, Status
 from gpufence.model.snapshot import Snapshot
 from gpufence.policy import rule_evidence
 
@@ -96,8 +96,16 @@ def _k8s_control(**meta: Any) -> Callable[[ViewCheck], Control]:
                     {"missing": "kubernetes evidence"},
                 )
             for view in views:
-                # Pointers in k8s outcomes address manifest files, not the inventory.
-                yield from (dataclasses.replace(o, pointer=None) for o in check(view))
+                # Pointers in k8s outcomes address manifest files, not the inventory: the
+                # finding is located at the object in its manifest (as the scan recorded it).
+                for o in check(view):
+                    obj = view.state.by_ref.get(o.resource)
+                    where = (
+                        FindingLocation(file=obj.source, line=obj.line, column=obj.column or 1)
+                        if obj is not None and obj.line is not None and not view.state.live
+                        else None
+                    )
+                    yield dataclasses.replace(o, pointer=None, location=where)
 
         made = control(**meta)(over_snapshot)
         VIEW_CHECKS[made.id] = (made.meta, check)
