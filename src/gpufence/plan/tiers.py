@@ -71,17 +71,17 @@ def pool_refusal(
         )
     rented = site.ownership is Ownership.RENTED
     if tier.cc_on_shared_or_rented and rented:
-        if demand.mig_profile is not None:
-            return Refusal(
-                rule="mig-no-cc",
-                reason=f"site {site.name} is rented, so {sensitivity} data needs CC, and MIG is "
-                "not part of NVIDIA's released confidential-computing modes",
-            )
         if not model.cc.supports_cc:
             return Refusal(
                 rule="cc-shared-or-rented",
                 reason=f"site {site.name} is rented, so {sensitivity} data needs confidential "
                 f"computing, which {model.key} does not offer ({model.cc.value})",
+            )
+        if demand.mig_profile is not None:
+            return Refusal(
+                rule="mig-no-cc",
+                reason=f"site {site.name} is rented, so {sensitivity} data needs CC, and MIG is "
+                "not part of NVIDIA's released confidential-computing modes",
             )
         if demand.gpus_per_job > 1 and not model.cc.supports_multi_gpu_cc:
             return Refusal(
