@@ -179,11 +179,18 @@ def test_tenant_manifests_quota_what_the_plan_gives(planned: tuple[Snapshot, Pla
         want: Counter[str] = Counter()
         pools: set[str] = set()
         own_only = True
+        cc_nodes = []
         for pool_plan in plan.pools:
             for node in pool_plan.nodes:
                 if tier.tenant in node.tenants:
                     pools.add(pool_plan.name)
                     own_only &= node.exclusive
+                if node.cc_mode is CcMode.ON:
+                    # One CVM per CC node (NVIDIA Confidential Containers): all its GPUs as pgpu.
+                    if node.tenants == (tier.tenant,):
+                        want["requests.nvidia.com/pgpu"] += len(node.gpus)
+                        cc_nodes.append(node)
+                    continue
                 for gpu in node.gpus:
                     if gpu.tenant == tier.tenant:
                         want["requests.nvidia.com/gpu"] += 1
@@ -196,6 +203,24 @@ def test_tenant_manifests_quota_what_the_plan_gives(planned: tuple[Snapshot, Pla
         if not pools:
             assert "PodTemplate" not in docs
             continue
+        templates = {
+            d["metadata"]["name"]: d
+            for d in _load_all(out / "k8s" / "tenants" / f"{name}.yaml")
+            if d["kind"] == "PodTemplate"
+        }
+        if cc_nodes:
+            cc = templates["gpufence-cc-workload"]["template"]["spec"]
+            assert cc["runtimeClassName"] in (
+                "kata-qemu-nvidia-gpu-snp",
+                "kata-qemu-nvidia-gpu-tdx",
+            )
+            limits = cc["containers"][0]["resources"]["limits"]
+            assert int(limits["nvidia.com/pgpu"]) == max(len(n.gpus) for n in cc_nodes)
+            assert "nvidia.com/gpu" not in limits
+        if len(cc_nodes) == sum(1 for p in plan.pools for n in p.nodes if tier.tenant in n.tenants):
+            docs["PodTemplate"] = templates["gpufence-cc-workload"]
+        else:
+            docs["PodTemplate"] = templates["gpufence-gpu-workload"]
         spec = docs["PodTemplate"]["template"]["spec"]
         terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         expressions = {
