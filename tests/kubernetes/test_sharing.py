@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from gpufence.collect.kubernetes import load_manifests
-from gpufence.collect.kubernetes.scan import scan_state
+from gpufence.controls.k8s import scan_cluster
 from gpufence.model.findings import Finding, Status
-from tests.k8s.clusters import clean_cluster, write_cluster
+from tests.kubernetes.clusters import clean_cluster, write_cluster
 
 Doc = dict[str, Any]
 
 
 def _scan(tmp_path: Path, docs: list[Doc]) -> list[Finding]:
-    return list(scan_state(load_manifests([write_cluster(tmp_path / "c", docs)])).findings)
+    return list(scan_cluster(load_manifests([write_cluster(tmp_path / "c", docs)])).findings)
 
 
 def _of(findings: list[Finding], control: str) -> list[Finding]:
@@ -246,6 +246,6 @@ def test_no_namespaces_readable_is_not_evaluated() -> None:
     from gpufence.kubernetes.objects import ClusterState
 
     state = ClusterState(objects=(), unreadable={"Namespace": "403 Forbidden"})
-    findings = list(scan_state(state).findings)
+    findings = list(scan_cluster(state).findings)
     for control in ("K8S-001", "K8S-014"):
         assert {f.status for f in _of(findings, control)} == {Status.NOT_EVALUATED}
