@@ -164,7 +164,7 @@ def _hami_pod(namespace: str, name: str, **limits: int) -> Doc:
                     "image": "ubuntu:22.04",
                     "resources": {"limits": {"nvidia.com/gpu": 1, **limits}},
                 }
-            ]
+            ],
         },
     }
 

@@ -827,6 +827,8 @@ def shared_secondary_network(view: K8sView) -> Iterator[Outcome]:
             f"network {segment} attached by tenant(s) {joined(sorted(tenants))}",
             {"tenants": sorted(tenants), "segment": segment},
         )
+
+
 def _location(state: ClusterState, outcome: Outcome) -> FindingLocation | None:
     obj = state.by_ref.get(outcome.resource)
     if obj is None or state.live:
