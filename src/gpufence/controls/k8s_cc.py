@@ -99,7 +99,12 @@ def confidential_pod_off_cc_node(view: K8sView) -> Iterator[Outcome]:
             Status.FAIL if fail else Status.PASS,
             pod.owner.ref,
             message,
-            {"tenant": view.tenant_of(pod.namespace), "pinned": pinned, "bad_nodes": bad[:20]},
+            {
+                "tenant": view.tenant_of(pod.namespace),
+                "pinned": pinned,
+                "bad_nodes": bad[:20],
+                **rule_evidence("cc-containers-runtime"),
+            },
             (*pod.pointer, "nodeSelector"),
         )
 
