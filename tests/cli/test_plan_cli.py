@@ -113,3 +113,14 @@ def test_out_dir_that_is_a_file_is_an_input_error(
     blocker.write_text("x")
     assert main(["plan", str(EXAMPLE), "--out", str(blocker)]) == 2
     assert "cannot write the plan" in capsys.readouterr().err
+
+
+def test_plan_notes_the_advisory_rules_it_leaves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", str(EXAMPLE), "--out", str(tmp_path / "w")]) == 0
+    err = capsys.readouterr().err
+    assert "note: advisory rule untrusted-whole-gpus not followed on node/" in err
+    assert "note: advisory rule cc-colocation not followed on node/b200-h01" in err
+    assert main(["plan", str(EXAMPLE), "--out", str(tmp_path / "r"), "--recommended"]) == 0
+    assert "advisory" not in capsys.readouterr().err

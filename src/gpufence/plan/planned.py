@@ -80,14 +80,15 @@ def planned_snapshot(snapshot: Snapshot, plan: Plan) -> Snapshot:
 
 
 def verify_plan(
-    snapshot: Snapshot, plan: Plan, *, decided_only: bool = False
+    snapshot: Snapshot, plan: Plan, *, decided_only: bool = False, advisory: bool = False
 ) -> tuple[Finding, ...]:
     """Every GPU-*/CC-* FAIL the planned cluster would have (``decided_only``: only those of
     :data:`PLAN_DECIDES`); empty for a sound plan.
 
     Findings of advisory rules (untrusted-whole-gpus, cc-colocation: low-severity
     recommendations) are not failures of the plan: the default "weakest acceptable" placement
-    may stay below them, ``--recommended`` follows them where the silicon allows."""
+    may stay below them, ``--recommended`` follows them where the silicon allows. With
+    ``advisory`` they are included (``evidence["advisory"]`` is True on them)."""
     controls = [
         c
         for c in ALL_CONTROLS
@@ -97,5 +98,5 @@ def verify_plan(
     return tuple(
         f
         for f in result.findings
-        if f.status is Status.FAIL and f.evidence.get("advisory") is not True
+        if f.status is Status.FAIL and (advisory or f.evidence.get("advisory") is not True)
     )
