@@ -32,7 +32,10 @@ def _rule_ids_used(path: Path) -> set[str]:
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-        args = list(node.args) + [k.value for k in node.keywords if k.arg == "rule"]
+        # The planner's Refusal names its rule by keyword; the key broker's Refusal (a different
+        # class) takes a reason code positionally, which is not a rule id.
+        positional = list(node.args) if name in ("rule_evidence", "fired") else []
+        args = positional + [k.value for k in node.keywords if k.arg == "rule"]
         if name in ("rule_evidence", "fired", "Refusal") and args:
             first = args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
