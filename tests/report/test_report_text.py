@@ -159,7 +159,7 @@ def test_many_not_evaluated_of_one_control_collapse() -> None:
     )
     result = AuditResult(findings=findings, controls=(), inputs=("inv.yaml",), tool_version="t")
     text = render_text(result, summarize(findings, Severity.LOW))
-    entries = [line for line in text.splitlines() if "OOB-009" in line]
+    entries = [line for line in text.splitlines() if "OOB-009" in line and line.startswith("  [")]
     assert len(entries) == 1
     assert "5 resources (bmc/b0, bmc/b1, bmc/b2, +2 more)" in entries[0]
     assert "5 NOT_EVALUATED" in text

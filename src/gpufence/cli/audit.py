@@ -11,7 +11,17 @@ import typer
 
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
-from gpufence.cli._output import report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    report_findings,
+)
 from gpufence.model.findings import Severity
 from gpufence.report import OutputFormat
 
@@ -52,8 +62,15 @@ def audit_command(
         Path | None,
         typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
     ] = None,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
+    started = Started.now()
     run = run_audit(inventory, evidence or [], mutelist=mutelist)
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
@@ -64,6 +81,16 @@ def audit_command(
         )
     for mute in run.unused_mutes:
         sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
-    raise typer.Exit(
-        report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="audit",
+        started=started,
+        evidence=run.snapshot.evidence,
     )
+    raise typer.Exit(report_findings(run.result, fmt, output, fail_on.severity(), triage=triage))
