@@ -26,6 +26,7 @@ from gpufence.cli import (  # noqa: F401 - importing a command module registers 
     k8s,
     mig,
     plan,
+    runs,
     scan,
     schema,
 )
