@@ -11,6 +11,7 @@ from typing import assert_never
 
 from gpufence.model.findings import AuditResult, Summary
 from gpufence.model.history import RunInfo
+from gpufence.report.html import render_html
 from gpufence.report.json_ import render_json
 from gpufence.report.junit import render_junit
 from gpufence.report.sarif import render_sarif
@@ -20,6 +21,7 @@ __all__ = [
     "OutputFormat",
     "TextOptions",
     "render",
+    "render_html",
     "render_json",
     "render_junit",
     "render_sarif",
@@ -34,6 +36,7 @@ class OutputFormat(StrEnum):
     json = "json"
     sarif = "sarif"
     junit = "junit"
+    html = "html"
 
 
 def render(
@@ -60,4 +63,6 @@ def render(
         return render_sarif(result, summary)
     if fmt is OutputFormat.junit:
         return render_junit(result, summary)
+    if fmt is OutputFormat.html:
+        return render_html(result, summary, history)
     assert_never(fmt)
