@@ -22,6 +22,7 @@ from gpufence.cli import (  # noqa: F401 - importing a command module registers 
     catalog,
     collect,
     controls,
+    exporter,
     fabric,
     k8s,
     mig,

@@ -226,6 +226,31 @@ class FindingsStore:
             )
         return recent[back]
 
+    def latest_runs(self) -> list[RunInfo]:
+        """The newest run of each (command, target): what a dashboard shows as current."""
+        newest = select(func.max(t.runs.c.id)).group_by(t.runs.c.command, t.runs.c.target)
+        try:
+            with self._engine.connect() as conn:
+                ids = list(conn.execute(newest).scalars())
+        except SQLAlchemyError as exc:
+            raise self._fail("read runs", exc) from None
+        return self.runs(ids=ids) if ids else []
+
+    def finding_counts(self, run_id: int) -> list[tuple[str, str, str, str, int]]:
+        """(control, plane, severity, status, count) of one run, counted by the database."""
+        c = t.findings.c
+        query = (
+            select(c.control, c.plane, c.severity, c.status, func.count())
+            .where(c.run_id == run_id)
+            .group_by(c.control, c.plane, c.severity, c.status)
+            .order_by(c.control, c.status)
+        )
+        try:
+            with self._engine.connect() as conn:
+                return [(a, b, d, e, int(n)) for a, b, d, e, n in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise self._fail("count findings", exc) from None
+
     def findings(self, run_id: int) -> list[FindingState]:
         """The findings of one run, by fingerprint."""
         query = select(
