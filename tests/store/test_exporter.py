@@ -170,3 +170,21 @@ def test_bad_listen_address(listen: str, capsys: pytest.CaptureFixture[str]) -> 
 
     assert main(["exporter", "--store", "sqlite:///:memory:", "--listen", listen]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_every_metric_is_documented(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from gpufence.store.metrics import PostureCollector
+    from tests.conftest import REPO
+
+    with open_store(str(tmp_path / "s.db")) as store:
+        _fill(store)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(PostureCollector(store, _broker_log(tmp_path / "a.db")))
+        text = generate_latest(registry).decode()
+    docs = (REPO / "docs" / "reporting.md").read_text(encoding="utf-8")
+    names = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    assert len(names) == 9
+    for name in names:
+        assert f"`{name}`" in docs, f"{name} is not documented in docs/reporting.md"
