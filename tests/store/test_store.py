@@ -160,3 +160,10 @@ def test_digest_inputs(tmp_path: Path) -> None:
     assert known.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert known.size == 3
     assert missing.sha256 is None
+
+
+def test_cli_default_store_name_matches() -> None:
+    from gpufence.cli._output import DEFAULT_STORE as CLI_DEFAULT
+    from gpufence.store import DEFAULT_STORE
+
+    assert CLI_DEFAULT == DEFAULT_STORE

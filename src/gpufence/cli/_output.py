@@ -28,6 +28,7 @@ from gpufence.model.history import (
 from gpufence.report import OutputFormat, TextOptions, render
 
 __all__ = [
+    "DEFAULT_STORE",
     "BaselineOption",
     "HideMutedOption",
     "QuietOption",
@@ -73,6 +74,10 @@ QuietOption = Annotated[
 HideMutedOption = Annotated[
     bool, typer.Option("--hide-muted", help="Text output: do not list MUTED findings.")
 ]
+DEFAULT_STORE = "default"
+"""Same as gpufence.store.DEFAULT_STORE; not imported from there so that commands which do not
+touch a store do not pay for SQLAlchemy at start-up."""
+
 HISTORY_RUNS = 20
 """Runs of the same target an HTML report's trend shows."""
 
@@ -179,7 +184,7 @@ def resolve_findings(ref: str, store_url: str | None) -> tuple[str, list[Finding
     path = Path(ref)
     if path.is_file():
         return str(path), _report_states(path)
-    if store_url is None:
+    if store_url is None or ref.endswith(".json"):
         raise InputError(f"{ref}: no such report file (a stored run needs --store)")
     from gpufence.store import open_store
 

@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 
 from gpufence.cli._app import app
+from gpufence.cli._output import DEFAULT_STORE
 from gpufence.errors import InputError
-from gpufence.store import DEFAULT_STORE
-from gpufence.store.metrics import serve
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -43,6 +42,8 @@ def exporter_command(
     """Serve Prometheus metrics: findings by control/plane/severity/status, run times, evidence
     age, broker decisions. Runs until interrupted."""
     host, port = _listen(listen)
+    from gpufence.store.metrics import serve
+
     server, _thread, opened = serve(store, host, port, broker_audit_log)
     sys.stderr.write(f"serving metrics of {opened.url} on http://{host}:{port}/metrics\n")
     try:

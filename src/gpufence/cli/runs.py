@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from gpufence.cli._app import app
-from gpufence.cli._output import emit, resolve_findings
+from gpufence.cli._output import DEFAULT_STORE, emit, resolve_findings
 from gpufence.errors import InputError
 from gpufence.model.history import ChangeKind, diff_findings
 from gpufence.report.history import (
@@ -19,7 +19,6 @@ from gpufence.report.history import (
     render_runs_json,
     render_runs_text,
 )
-from gpufence.store import DEFAULT_STORE, open_store
 
 
 class ListFormat(StrEnum):
@@ -46,6 +45,8 @@ app.add_typer(runs_app, name="runs")
 
 
 def _list(store: str, fmt: ListFormat, limit: int | None) -> None:
+    from gpufence.store import open_store
+
     with open_store(store) as opened:
         runs = opened.runs(limit=limit)
     emit(render_runs_json(runs) if fmt is ListFormat.json else render_runs_text(runs), None)
@@ -84,6 +85,8 @@ def runs_prune(
     """Delete old runs and their findings (retention)."""
     if keep is None and older_than is None:
         raise InputError("give --keep N and/or --older-than DAYS")
+    from gpufence.store import open_store
+
     with open_store(store) as opened:
         removed = opened.prune(
             keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None

@@ -8,32 +8,43 @@ script (by its SHA-256), so even a value that escaped escaping could not run or 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from typing import TYPE_CHECKING, Any
 
 from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status, Summary
 from gpufence.model.history import RunInfo
 from gpufence.report._common import STATUS_ORDER, sorted_findings
 from gpufence.report.text import verdict_line
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 __all__ = ["render_html"]
 
-_ENV = Environment(
-    loader=PackageLoader("gpufence.report", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_SCRIPT = (resources.files("gpufence.report") / "templates" / "report.js").read_text("utf-8")
-_STYLE = (resources.files("gpufence.report") / "templates" / "report.css").read_text("utf-8")
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+
+@functools.cache
+def _environment() -> Environment:
+    # Built (and Jinja2 imported) on first use: every CLI command imports the renderers, few
+    # write HTML, and start-up time matters to Ctrl-C handling and short CI steps.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("gpufence.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _asset(name: str) -> str:
+    return (resources.files("gpufence.report") / "templates" / name).read_text("utf-8")
+
 
 _SEVERITY_COLOR = {
     Severity.CRITICAL: "#8b0000",
@@ -191,7 +202,8 @@ def render_html(result: AuditResult, summary: Summary, history: Sequence[RunInfo
                 counts[finding.status] += 1
         if any(counts.values()):
             planes.append({"plane": plane, "counts": counts})
-    template = _ENV.get_template("report.html.j2")
+    template = _environment().get_template("report.html.j2")
+    script = _asset("report.js")
     return template.render(
         result=result,
         summary=summary,
@@ -205,7 +217,7 @@ def render_html(result: AuditResult, summary: Summary, history: Sequence[RunInfo
         missing=_missing_groups(findings),
         bars=_severity_bars(findings),
         trend=_trend(history),
-        script=_SCRIPT,
-        style=_STYLE,
-        script_hash=_SCRIPT_HASH,
+        script=script,
+        style=_asset("report.css"),
+        script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
     )

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, func, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
@@ -315,6 +313,10 @@ class FindingsStore:
 
 
 def _migrate(engine: Engine) -> None:
+    # Imported here: alembic costs a noticeable part of the CLI's start-up otherwise.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     location = resources.files("gpufence.store") / "migrations"
     config.set_main_option("script_location", str(location))
