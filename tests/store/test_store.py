@@ -167,3 +167,20 @@ def test_cli_default_store_name_matches() -> None:
     from gpufence.store import DEFAULT_STORE
 
     assert CLI_DEFAULT == DEFAULT_STORE
+
+
+def test_migrations_match_the_schema_module(store_url: str) -> None:
+    # _schema.py (what the code queries) and the Alembic revisions (what a store gets) agree.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gpufence.store._schema import metadata
+
+    open_store(store_url).close()
+    engine = create_engine(resolve_store_url(store_url))
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

@@ -160,7 +160,7 @@ def _trend(history: Sequence[RunInfo]) -> dict[str, Any] | None:
     runs = sorted(history, key=lambda r: (r.started_at, r.id))
     if len(runs) < 2:
         return None
-    width, height, pad = 560.0, 140.0, 24.0
+    width, height, pad = 560.0, 140.0, 28.0
     series = {
         "FAIL": [r.counts.get(Status.FAIL, 0) for r in runs],
         "NOT_EVALUATED": [r.counts.get(Status.NOT_EVALUATED, 0) for r in runs],
@@ -188,6 +188,7 @@ def _trend(history: Sequence[RunInfo]) -> dict[str, Any] | None:
             for name, values in series.items()
         ],
         "labels": [(round(pad + i * step, 1), f"#{r.id}") for i, r in enumerate(runs)],
+        "axis": [(round(pad + 4, 1), peak), (round(height - pad + 4, 1), 0)],
     }
 
 
