@@ -27,6 +27,7 @@ from gpufence.cli import (  # noqa: F401 - importing a command module registers 
     k8s,
     mig,
     plan,
+    policy,
     runs,
     scan,
     schema,
