@@ -50,8 +50,12 @@ def _fill(store: FindingsStore) -> None:
     store.record(_run(T0, _state("K8S-001", "ns/x", Status.NOT_EVALUATED), target="k8s/"))
 
 
+AUDIT_KEY = bytes(range(32))
+"""The audit chain's key (a broker derives it from its KEK)."""
+
+
 def _broker_log(path: Path) -> Path:
-    log = AuditLog(path)
+    log = AuditLog(path, AUDIT_KEY)
     try:
         log.append("challenge", "issued", ts=100.0)
         log.append("attest", "allowed", ts=101.0)
@@ -66,7 +70,8 @@ def test_scrape_store_and_broker_metrics(store_url: str, tmp_path: Path) -> None
     with open_store(store_url) as store:
         _fill(store)
     port = _free_port()
-    server, thread, store = serve(store_url, "127.0.0.1", port, _broker_log(tmp_path / "a.db"))
+    log = _broker_log(tmp_path / "a.db")
+    server, thread, store = serve(store_url, "127.0.0.1", port, log, AUDIT_KEY)
     try:
         reply = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     finally:
@@ -117,7 +122,9 @@ def test_tampered_broker_log_reads_not_intact(tmp_path: Path) -> None:
     db.commit()
     db.close()
     port = _free_port()
-    server, thread, store = serve(f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1", port, log)
+    server, thread, store = serve(
+        f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1", port, log, AUDIT_KEY
+    )
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
@@ -181,10 +188,31 @@ def test_every_metric_is_documented(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db")) as store:
         _fill(store)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(PostureCollector(store, _broker_log(tmp_path / "a.db")))
+        log = _broker_log(tmp_path / "a.db")
+        registry.register(PostureCollector(store, log, broker_audit_key=AUDIT_KEY))
         text = generate_latest(registry).decode()
     docs = (REPO / "docs" / "reporting.md").read_text(encoding="utf-8")
     names = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
     assert len(names) == 9
     for name in names:
         assert f"`{name}`" in docs, f"{name} is not documented in docs/reporting.md"
+
+
+def test_without_the_chain_key_integrity_is_not_reported(tmp_path: Path) -> None:
+    """The audit chain is keyed: without the key the exporter cannot tell, so it says nothing."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from gpufence.store.metrics import PostureCollector
+
+    with open_store(str(tmp_path / "s.db")) as store:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(PostureCollector(store, _broker_log(tmp_path / "a.db")))
+        text = generate_latest(registry).decode()
+        registry = CollectorRegistry(auto_describe=False)
+        log = tmp_path / "a.db"
+        registry.register(PostureCollector(store, log, broker_audit_key=bytes(32)))
+        wrong_key = generate_latest(registry).decode()
+    samples = _samples(text)
+    assert "gpufence_broker_audit_log_intact" not in samples
+    assert samples["gpufence_broker_decisions_total"]
+    assert _samples(wrong_key)["gpufence_broker_audit_log_intact"] == [({}, 0.0)]

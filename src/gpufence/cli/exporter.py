@@ -38,13 +38,25 @@ def exporter_command(
         Path | None,
         typer.Option(help="The key broker's audit log (SQLite): attestation and release metrics."),
     ] = None,
+    broker_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="The broker's config: its audit log and the chain key (from the KEK), so that "
+            "gpufence_broker_audit_log_intact is reported."
+        ),
+    ] = None,
 ) -> None:
     """Serve Prometheus metrics: findings by control/plane/severity/status, run times, evidence
     age, broker decisions. Runs until interrupted."""
     host, port = _listen(listen)
     from gpufence.store.metrics import serve
 
-    server, _thread, opened = serve(store, host, port, broker_audit_log)
+    key = None
+    if broker_config is not None:
+        from gpufence.cli.broker import _log_and_key
+
+        broker_audit_log, key, _signer = _log_and_key(broker_config, broker_audit_log)
+    server, _thread, opened = serve(store, host, port, broker_audit_log, key)
     sys.stderr.write(f"serving metrics of {opened.url} on http://{host}:{port}/metrics\n")
     try:
         threading.Event().wait()

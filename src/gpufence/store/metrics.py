@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from gpufence.attest.broker.audit_log import verify_audit_log
+from gpufence.attest.broker.audit_log import AuditLogError, verify_audit_log
 from gpufence.errors import InputError
 from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import Plane
@@ -48,10 +48,13 @@ class PostureCollector(Collector):
         store: FindingsStore,
         broker_audit_log: Path | None = None,
         clock: Callable[[], float] = time.time,
+        broker_audit_key: bytes | None = None,
     ) -> None:
         self._store = store
         self._broker_log = broker_audit_log
         self._clock = clock
+        self._broker_key = broker_audit_key
+        """The audit chain's HMAC key (from the broker's KEK); None: integrity not reported."""
 
     def collect(self) -> Iterator[Metric]:
         """The metric families of one scrape."""
@@ -142,8 +145,10 @@ class PostureCollector(Collector):
                 ).fetchall()
             finally:
                 db.close()
-            verified = verify_audit_log(path).ok
-        except (sqlite3.Error, OSError):
+            # The chain is keyed (HMAC under a key derived from the KEK): without the key its
+            # integrity is unobservable, so the gauge is left out rather than guessed.
+            verified = verify_audit_log(path, self._broker_key).ok if self._broker_key else None
+        except (sqlite3.Error, OSError, AuditLogError):
             intact.add_metric([], 0)
             yield intact
             return
@@ -153,12 +158,19 @@ class PostureCollector(Collector):
             newest[(event, decision)] = max(newest.get((event, decision), ts), ts)
         for (event, decision), ts in sorted(newest.items()):
             last.add_metric([event, decision], ts)
+        if verified is None:
+            yield from (decisions, last)
+            return
         intact.add_metric([], 1 if verified else 0)
         yield from (decisions, last, intact)
 
 
 def serve(
-    store_url: str, host: str, port: int, broker_audit_log: Path | None = None
+    store_url: str,
+    host: str,
+    port: int,
+    broker_audit_log: Path | None = None,
+    broker_audit_key: bytes | None = None,
 ) -> tuple[WSGIServer, threading.Thread, FindingsStore]:
     """Start the exporter's HTTP server on ``host:port`` (a thread); returns it and the store.
 
@@ -168,7 +180,7 @@ def serve(
         raise InputError(f"{broker_audit_log}: no such broker audit log")
     store = open_store(store_url)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PostureCollector(store, broker_audit_log))
+    registry.register(PostureCollector(store, broker_audit_log, broker_audit_key=broker_audit_key))
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
