@@ -198,7 +198,8 @@ def create_app(service: BrokerService) -> ASGIApp:
     async def attest(body: AttestRequest) -> dict[str, Any]:
         if len(body.evidence) > max_devices:
             raise Refusal(
-                "BAD_REQUEST", f"{len(body.evidence)} evidence items; at most {max_devices}"
+                code="BAD_REQUEST",
+                detail=f"{len(body.evidence)} evidence items; at most {max_devices}",
             )
         return service.attest(
             body.nonce,
