@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence"
-	@$(BIN)/gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence; \
+	@echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence --max-evidence-age 3650d"
+	@$(BIN)/gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence --max-evidence-age 3650d; \
 	  status=$$?; echo; \
 	  echo "(exit code $$status: 0 clean, 1 findings at/above --fail-on, 2 bad input, 3 internal error)"; \
 	  test $$status -le 1

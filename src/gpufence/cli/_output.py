@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from gpufence.errors import InputError
-from gpufence.model.findings import AuditResult, Severity, Status, summarize
+from gpufence.model.findings import AuditResult, Severity, is_internal_error, summarize
 from gpufence.report import OutputFormat, render
 
 
@@ -29,17 +29,21 @@ def report_findings(
     fail_on: Severity | None,
     *,
     show_pass: bool = False,
+    require_evidence: bool = False,
 ) -> int:
     """Render ``result`` to stdout or ``output`` and return the exit code (DESIGN.md).
 
     3 when a control crashed (a bug, never a clean result), 1 when a FAIL at or above
-    ``fail_on`` exists (``None``: never), else 0.
+    ``fail_on`` exists (``None``: never) or, with ``require_evidence``, when the verdict is
+    INCOMPLETE; else 0.
     """
     summary = summarize(result.findings, fail_on)
     color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
     emit(render(result, summary, fmt, color=color, show_pass=show_pass), output)
     if output is not None:
         sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
-    if summary.by_status[Status.ERROR]:
+    if any(is_internal_error(f) for f in result.findings):
         return 3
-    return 1 if summary.verdict == "fail" else 0
+    if summary.verdict == "fail" or (require_evidence and summary.verdict == "incomplete"):
+        return 1
+    return 0

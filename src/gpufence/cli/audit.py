@@ -12,6 +12,7 @@ import typer
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
 from gpufence.cli._output import report_findings
+from gpufence.load.evidence import EvidenceRules, parse_max_ages
 from gpufence.model.findings import Severity
 from gpufence.report import OutputFormat
 
@@ -52,9 +53,33 @@ def audit_command(
         Path | None,
         typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
     ] = None,
+    skip_bad_evidence: Annotated[
+        bool,
+        typer.Option(
+            help="Report a malformed or rejected evidence file as an ERROR finding on its "
+            "subject instead of stopping with exit 2."
+        ),
+    ] = False,
+    max_evidence_age: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Evidence older than this is not current: its facts are unknown "
+            "(default 7d; units s m h d w). KIND=AGE sets one kind of subject, e.g. bmc=30d "
+            "(repeatable)."
+        ),
+    ] = None,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 when the verdict is INCOMPLETE (controls at or above --fail-on "
+            "could not be evaluated), for CI gates."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
-    run = run_audit(inventory, evidence or [], mutelist=mutelist)
+    default_age, by_kind = parse_max_ages(max_evidence_age or [])
+    rules = EvidenceRules(max_age=default_age, max_age_by_kind=by_kind, skip_bad=skip_bad_evidence)
+    run = run_audit(inventory, evidence or [], mutelist=mutelist, rules=rules)
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
     for mute in run.expired_mutes:
@@ -65,5 +90,12 @@ def audit_command(
     for mute in run.unused_mutes:
         sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
     raise typer.Exit(
-        report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
+        report_findings(
+            run.result,
+            fmt,
+            output,
+            fail_on.severity(),
+            show_pass=show_pass,
+            require_evidence=require_evidence,
+        )
     )

@@ -107,9 +107,7 @@ def check_command(
     Exit 1 when a tenant reaches another tenant or a management/OOB network.
     """
     loaded = load_evidence(evidence or [])
-    for problem in loaded.problems:
-        sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
-    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents))
+    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents, stale=loaded.stale))
     report = fabric_report(snapshot)
     if fmt is Format.json:
         emit(report.model_dump_json(indent=2) + "\n", output)

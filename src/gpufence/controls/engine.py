@@ -16,6 +16,8 @@ from pydantic import field_validator, model_validator
 
 from gpufence._frozen import Frozen
 from gpufence.model.findings import (
+    BLOCKED_CONTROLS_KEY,
+    INTERNAL_ERROR_KEY,
     ControlInfo,
     Finding,
     FindingLocation,
@@ -26,6 +28,7 @@ from gpufence.model.findings import (
 from gpufence.model.snapshot import Pointer, Snapshot
 
 __all__ = [
+    "BLOCKED_CONTROLS_KEY",
     "Check",
     "Control",
     "ControlMeta",
@@ -169,10 +172,64 @@ def finding_from(
     )
 
 
+def _out_of_scope(ctl: Control, snapshot: Snapshot, key: str, reason: str) -> Finding:
+    return finding_from(
+        ctl.meta,
+        Outcome(
+            Status.NOT_APPLICABLE,
+            "cluster",
+            f"{ctl.meta.plane.label} is out of scope: {reason}",
+            {"scope": key, "reason": reason},
+        ),
+        snapshot.location(("scope", key)),
+    )
+
+
+def _one_finding_per_cause(findings: list[Finding]) -> list[Finding]:
+    """Merge NOT_EVALUATED findings of several controls with the same resource and message.
+
+    "broker_config is not set" blocks four controls; it is one thing to fix, so it is one
+    finding (on the most severe control) whose evidence lists every control it blocks.
+    """
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.status is Status.NOT_EVALUATED:
+            groups.setdefault((finding.resource, finding.message), []).append(finding)
+    merged: list[Finding] = []
+    for finding in findings:
+        group = groups.get((finding.resource, finding.message), [])
+        if finding.status is not Status.NOT_EVALUATED or len(group) < 2:
+            merged.append(finding)
+            continue
+        lead = max(group, key=lambda f: f.severity.rank)
+        if finding is not lead:
+            continue
+        controls = sorted({f.control for f in group})
+        merged.append(
+            lead.model_copy(
+                update={
+                    "message": f"{lead.message} (blocks {len(controls)} controls: "
+                    f"{', '.join(controls)})",
+                    "evidence": {**lead.evidence, BLOCKED_CONTROLS_KEY: controls},
+                }
+            )
+        )
+    return merged
+
+
 def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
-    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others.
+
+    Controls of a plane the inventory declares out of scope are not run: each reports
+    NOT_APPLICABLE with the declared reason. NOT_EVALUATED findings with one cause (same
+    resource and message) across controls are merged into one.
+    """
+    out_of_scope = snapshot.inventory.scope.out_of_scope()
     findings: list[Finding] = []
     for ctl in controls:
+        if ctl.meta.plane in out_of_scope:
+            findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
+            continue
         try:
             outcomes = list(ctl.check(snapshot))
         except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
@@ -185,6 +242,7 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
                     status=Status.ERROR,
                     resource="cluster",
                     message=f"control failed: {type(exc).__name__}: {exc}",
+                    evidence={INTERNAL_ERROR_KEY: type(exc).__name__},
                     remediation=ctl.meta.remediation,
                     references=ctl.meta.references,
                 )
@@ -199,4 +257,4 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
             )
             for o in outcomes
         )
-    return tuple(findings)
+    return tuple(_one_finding_per_cause(findings))

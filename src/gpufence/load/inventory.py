@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from gpufence._yaml import LocatedDocument, Pointer, load_yaml, pointer_to_text
 from gpufence.catalog import Catalog, GpuModel, load_catalog
 from gpufence.errors import InputError, UnknownGpuModelError
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.load.evidence import check_subjects
+from gpufence.model.evidence import EvidenceDocument, StaleEvidence
 from gpufence.model.inventory import Inventory
 from gpufence.model.snapshot import Snapshot
 
@@ -300,10 +301,16 @@ def load_snapshot(
     evidence: Sequence[tuple[EvidenceDocument, str]] = (),
     *,
     catalog: Catalog | None = None,
+    stale: Sequence[StaleEvidence] = (),
 ) -> Snapshot:
-    """Inventory file (+ evidence documents with their origin) -> snapshot."""
+    """Inventory file (+ evidence documents with their origin) -> snapshot.
+
+    InputError when evidence names a subject the inventory lacks or carries facts of the wrong
+    kind (see :func:`gpufence.load.evidence.check_subjects`).
+    """
     inventory, doc = load_inventory(path)
     gpu_models = _resolve(inventory, doc, catalog or load_catalog())
+    check_subjects(inventory, [*evidence, *((s.document, s.origin) for s in stale)])
     return Snapshot(
         inventory=inventory,
         source_file=str(path),
@@ -311,4 +318,5 @@ def load_snapshot(
         locations=doc.value_positions,
         evidence=tuple(d for d, _ in evidence),
         evidence_origins={i: origin for i, (_, origin) in enumerate(evidence)},
+        stale_evidence=tuple(stale),
     )

@@ -9,7 +9,13 @@ from gpufence.controls.engine import ControlMeta, Outcome, finding_from
 from gpufence.controls.k8s import VIEW_CHECKS, ViewCheck
 from gpufence.kubernetes.objects import ClusterState
 from gpufence.kubernetes.view import K8sView
-from gpufence.model.findings import AuditResult, Finding, FindingLocation, Status
+from gpufence.model.findings import (
+    INTERNAL_ERROR_KEY,
+    AuditResult,
+    Finding,
+    FindingLocation,
+    Status,
+)
 
 __all__ = ["scan_state"]
 
@@ -34,7 +40,14 @@ def scan_state(
         try:
             outcomes = list(check(view))
         except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
-            outcomes = [Outcome(Status.ERROR, "k8s/cluster", f"control failed: {exc!r}")]
+            outcomes = [
+                Outcome(
+                    Status.ERROR,
+                    "k8s/cluster",
+                    f"control failed: {exc!r}",
+                    {INTERNAL_ERROR_KEY: type(exc).__name__},
+                )
+            ]
         if not outcomes:
             outcomes = [Outcome(Status.NOT_EVALUATED, "k8s/cluster", "no result")]
         findings.extend(finding_from(meta, o, _location(state, o)) for o in outcomes)
