@@ -180,10 +180,10 @@ def _exact(grid: MigGrid, demand: Sequence[int]) -> list[Counts] | None:
     out: list[Counts] = []
     rest = tuple(demand)
     while any(rest):
-        g = best[rest][1]
-        assert g is not None
-        out.append(g)
-        rest = tuple(b - a for a, b in zip(g, rest, strict=True))
+        step = best[rest][1]
+        assert step is not None
+        out.append(step)
+        rest = tuple(b - a for a, b in zip(step, rest, strict=True))
     return out
 
 
