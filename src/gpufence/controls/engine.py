@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import field_validator, model_validator
 
@@ -28,15 +28,18 @@ from gpufence.model.findings import (
 from gpufence.model.snapshot import Pointer, Snapshot
 
 __all__ = [
-    "BLOCKED_CONTROLS_KEY",
     "Check",
     "Control",
     "ControlMeta",
     "Outcome",
     "control",
+    "evaluate",
     "finding_from",
+    "one_finding_per_cause",
     "run_controls",
 ]
+
+T = TypeVar("T")
 
 _ID = re.compile(r"^(GPU|CC|OOB|FW|FAB|K8S|DAT|CMP)-\d{3}$")
 
@@ -172,6 +175,40 @@ def finding_from(
     )
 
 
+def evaluate(
+    checks: Iterable[tuple[ControlMeta, Callable[[T], Iterable[Outcome]]]],
+    subject: T,
+    locate: Callable[[Outcome], FindingLocation | None],
+    *,
+    scope: str = "cluster",
+) -> tuple[Finding, ...]:
+    """The run loop every caller uses: each check over ``subject``, outcomes -> findings.
+
+    One broken check does not stop the others: it becomes one ERROR finding on ``scope`` marked
+    as an internal error (the run exits 3). A check that yields nothing becomes NOT_EVALUATED,
+    since silence would read as a pass. ``locate`` places each outcome in an input file (or
+    returns None).
+    """
+    findings: list[Finding] = []
+    for meta, check in checks:
+        try:
+            outcomes = list(check(subject))
+        except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
+            outcomes = [
+                Outcome(
+                    Status.ERROR,
+                    scope,
+                    f"control failed: {type(exc).__name__}: {exc}",
+                    {INTERNAL_ERROR_KEY: type(exc).__name__},
+                )
+            ]
+        if not outcomes:
+            # A control that looked at nothing must say so; silence would read as a pass.
+            outcomes = [Outcome(Status.NOT_EVALUATED, scope, "the control produced no result")]
+        findings.extend(finding_from(meta, o, locate(o)) for o in outcomes)
+    return tuple(findings)
+
+
 def _out_of_scope(ctl: Control, snapshot: Snapshot, key: str, reason: str) -> Finding:
     return finding_from(
         ctl.meta,
@@ -185,12 +222,13 @@ def _out_of_scope(ctl: Control, snapshot: Snapshot, key: str, reason: str) -> Fi
     )
 
 
-def _one_finding_per_cause(findings: list[Finding]) -> list[Finding]:
+def one_finding_per_cause(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Merge NOT_EVALUATED findings of several controls with the same resource and message.
 
     "broker_config is not set" blocks four controls; it is one thing to fix, so it is one
     finding (on the most severe control) whose evidence lists every control it blocks.
     """
+    findings = list(findings)
     groups: dict[tuple[str, str], list[Finding]] = {}
     for finding in findings:
         if finding.status is Status.NOT_EVALUATED:
@@ -214,7 +252,7 @@ def _one_finding_per_cause(findings: list[Finding]) -> list[Finding]:
                 }
             )
         )
-    return merged
+    return tuple(merged)
 
 
 def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
@@ -225,36 +263,14 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
     resource and message) across controls are merged into one.
     """
     out_of_scope = snapshot.inventory.scope.out_of_scope()
+
+    def locate(outcome: Outcome) -> FindingLocation | None:
+        return snapshot.location(outcome.pointer) if outcome.pointer is not None else None
+
     findings: list[Finding] = []
     for ctl in controls:
         if ctl.meta.plane in out_of_scope:
             findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
-            continue
-        try:
-            outcomes = list(ctl.check(snapshot))
-        except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
-            findings.append(
-                Finding(
-                    control=ctl.meta.id,
-                    title=ctl.meta.title,
-                    plane=ctl.meta.plane,
-                    severity=ctl.meta.severity,
-                    status=Status.ERROR,
-                    resource="cluster",
-                    message=f"control failed: {type(exc).__name__}: {exc}",
-                    evidence={INTERNAL_ERROR_KEY: type(exc).__name__},
-                    remediation=ctl.meta.remediation,
-                    references=ctl.meta.references,
-                )
-            )
-            continue
-        if not outcomes:
-            # A control that looked at nothing must say so; silence would read as a pass.
-            outcomes = [Outcome(Status.NOT_EVALUATED, "cluster", "the control produced no result")]
-        findings.extend(
-            finding_from(
-                ctl.meta, o, snapshot.location(o.pointer) if o.pointer is not None else None
-            )
-            for o in outcomes
-        )
-    return tuple(_one_finding_per_cause(findings))
+        else:
+            findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate))
+    return one_finding_per_cause(findings)
