@@ -73,6 +73,10 @@ def scan_command(
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
     show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+    ] = False,
     evidence_out: Annotated[
         Path | None,
         typer.Option(help="Also write what was read as evidence for `gpufence audit`."),
@@ -88,7 +92,16 @@ def scan_command(
     if evidence_out is not None:
         doc = cluster_evidence(state)
         emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", evidence_out)
-    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass))
+    raise typer.Exit(
+        report_findings(
+            result,
+            fmt,
+            output,
+            fail_on.severity(),
+            show_pass=show_pass,
+            require_evidence=require_evidence,
+        )
+    )
 
 
 @k8s_app.command("policies")

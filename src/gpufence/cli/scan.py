@@ -138,6 +138,10 @@ def scan_bmc(
     ] = None,
     fail_on: Annotated[FailOn, typer.Option(help="Exit 1 on a FAIL at/above this.")] = FailOn.low,
     show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
     ] = None,
@@ -174,7 +178,9 @@ def scan_bmc(
     documents, interrupted = _run(targets, opts, credentials, show_bar, workers)
     write_evidence(documents, out)
     _summary(documents, out)
-    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, show_pass)
+    code = _findings(
+        documents, targets, inventory, out, fmt, output, fail_on, show_pass, require_evidence
+    )
     raise typer.Exit(130 if interrupted else code)
 
 
@@ -198,6 +204,7 @@ def _findings(
     output: Path | None,
     fail_on: FailOn,
     show_pass: bool,
+    require_evidence: bool = False,
 ) -> int:
     """Run the OOB/FW controls over what was scanned and print them; returns the exit code."""
     planes = (Plane.OOB, Plane.FW)
@@ -217,4 +224,11 @@ def _findings(
         # No inventory file to point into: a location would name the evidence file's line 1.
         kept = tuple(f.model_copy(update={"location": None}) for f in kept)
     result = result.model_copy(update={"findings": kept})
-    return report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    return report_findings(
+        result,
+        fmt,
+        output,
+        fail_on.severity(),
+        show_pass=show_pass,
+        require_evidence=require_evidence,
+    )
