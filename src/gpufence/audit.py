@@ -17,6 +17,8 @@ from gpufence.controls import ALL_CONTROLS, Control, audit_snapshot
 from gpufence.errors import InputError
 from gpufence.load.cluster import load_cluster
 from gpufence.load.evidence import BadEvidence, EvidenceRules
+from gpufence.load.kev import load_kev
+from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS, AuditContext
 from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
@@ -71,27 +73,38 @@ def audit(
     *,
     mutelist: Path | None = None,
     today: dt.date | None = None,
+    as_of: dt.date | None = None,
+    kev: Path | None = None,
+    export_rules_max_age_days: int = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
     rules: EvidenceRules | None = None,
 ) -> AuditRun:
     """Load the inventory and evidence, evaluate every control, then apply the mutelist.
 
+    ``as_of`` judges date-dependent rules (export controls) as in force on that day; ``kev`` is a
+    CISA KEV JSON file whose CVE ids add known-exploited flags to the vulnerability catalog.
     ``rules`` are the evidence rules (docs/evidence.md): 'now', age limits, skipping bad files;
     each file skipped under ``rules.skip_bad`` becomes an ERROR finding on its subject.
     """
+    context = AuditContext(
+        today=today or dt.date.today(),
+        as_of=as_of,
+        export_rules_max_age_days=export_rules_max_age_days,
+        known_exploited=load_kev(kev) if kev is not None else None,
+    )
     loaded = load_cluster(inventory, evidence, mutelist=mutelist, rules=rules)
-    result = audit_snapshot(loaded.snapshot, controls, loaded.inputs)
+    snapshot = loaded.snapshot.with_context(context)
+    inputs = (*loaded.inputs, str(kev)) if kev is not None else loaded.inputs
+    result = audit_snapshot(snapshot, controls, inputs)
     if loaded.bad_evidence:
         bad = tuple(bad_evidence_finding(b) for b in loaded.bad_evidence)
         result = result.model_copy(update={"findings": (*result.findings, *bad)})
-    run = AuditRun(
-        result=result, snapshot=loaded.snapshot, skipped_evidence=loaded.skipped_evidence
-    )
+    run = AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.skipped_evidence)
     if loaded.mutelist is None:
         return run
     muted = apply_mutes(result.findings, loaded.mutelist, today or dt.date.today())
     return AuditRun(
         result=result.model_copy(update={"findings": muted.findings}),
-        snapshot=loaded.snapshot,
+        snapshot=snapshot,
         skipped_evidence=loaded.skipped_evidence,
         expired_mutes=muted.expired,
         unused_mutes=muted.unused,

@@ -33,7 +33,7 @@ __all__ = [
 EVIDENCE_SCHEMA = "gpufence.evidence/v1"
 
 FACT_PREFIXES: dict[str, tuple[str, ...] | None] = {
-    "node": ("gpu_state.", "host."),
+    "node": ("gpu_state.", "host.", "software."),
     "bmc": ("bmc.",),
     "network": ("fabric.",),
     "fabric": ("fabric.",),

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gpufence.catalog import GpuModel
+from gpufence.model.context import AuditContext
 from gpufence.model.evidence import MUST_OBSERVE, EvidenceDocument, StaleEvidence
 from gpufence.model.findings import FindingLocation
 from gpufence.model.inventory import (
@@ -116,6 +117,12 @@ class Snapshot:
     """Index into ``evidence`` -> the file it came from."""
     stale_evidence: tuple[StaleEvidence, ...] = ()
     """Documents older than their age limit: the facts they carry are unknown, with the age."""
+    context: AuditContext = field(default_factory=AuditContext)
+    """Audit date, ``--as-of`` date, rule-set age limit, KEV flags (set by the audit pipeline)."""
+
+    def with_context(self, context: AuditContext) -> Snapshot:
+        """A new snapshot judged under ``context``."""
+        return replace(self, context=context)
 
     # -- provenance -----------------------------------------------------------------------
 
