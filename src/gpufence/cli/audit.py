@@ -12,7 +12,17 @@ import typer
 
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
-from gpufence.cli._output import report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    report_findings,
+)
 from gpufence.load.evidence import EvidenceRules, parse_max_ages
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.model.findings import Severity
@@ -99,8 +109,15 @@ def audit_command(
             "could not be evaluated), for CI gates."
         ),
     ] = False,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
+    started = Started.now()
     default_age, by_kind = parse_max_ages(max_evidence_age or [])
     rules = EvidenceRules(max_age=default_age, max_age_by_kind=by_kind, skip_bad=skip_bad_evidence)
     run = run_audit(
@@ -121,13 +138,17 @@ def audit_command(
         )
     for mute in run.unused_mutes:
         sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
-    raise typer.Exit(
-        report_findings(
-            run.result,
-            fmt,
-            output,
-            fail_on.severity(),
-            show_pass=show_pass,
-            require_evidence=require_evidence,
-        )
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="audit",
+        started=started,
+        evidence=run.snapshot.evidence,
+        require_evidence=require_evidence,
     )
+    raise typer.Exit(report_findings(run.result, fmt, output, fail_on.severity(), triage=triage))

@@ -114,6 +114,8 @@ class Outcome:
     """Inventory element the finding is about (for file:line in reports)."""
     severity: Severity | None = None
     """Overrides the control's severity for this outcome (e.g. a worse variant)."""
+    location: FindingLocation | None = None
+    """Where the finding is when it is not in the inventory (e.g. a Kubernetes manifest)."""
 
 
 Check = Callable[[Snapshot], Iterable[Outcome]]
@@ -265,7 +267,9 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
     out_of_scope = snapshot.inventory.scope.out_of_scope()
 
     def locate(outcome: Outcome) -> FindingLocation | None:
-        return snapshot.location(outcome.pointer) if outcome.pointer is not None else None
+        if outcome.pointer is not None:
+            return snapshot.location(outcome.pointer)
+        return outcome.location
 
     findings: list[Finding] = []
     for ctl in controls:
