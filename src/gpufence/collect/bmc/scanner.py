@@ -334,6 +334,9 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        # Collect every outcome (a probe that failed while another one raised included): an
+        # exception left in a task would be lost and logged as "never retrieved".
+        await asyncio.gather(*tasks, return_exceptions=True)
         scan.finished = time.perf_counter()
         scan.done = True
 
