@@ -163,3 +163,51 @@ def test_many_not_evaluated_of_one_control_collapse() -> None:
     assert len(entries) == 1
     assert "5 resources (bmc/b0, bmc/b1, bmc/b2, +2 more)" in entries[0]
     assert "5 NOT_EVALUATED" in text
+
+
+def _as_rich_prints_it(colored: str) -> str:
+    """What the earlier rich-only renderer printed without a terminal: the text, no styles."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text as RichText
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        force_terminal=False,
+        color_system=None,
+        width=120,
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    for line in colored.splitlines():
+        console.print(RichText.from_ansi(line)) if line else console.print()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("show_pass", [False, True])
+def test_plain_writer_prints_what_rich_prints_without_a_terminal(
+    result: AuditResult, show_pass: bool
+) -> None:
+    hostile = result.model_copy(
+        update={
+            "findings": (
+                *result.findings,
+                result.findings[0].model_copy(
+                    update={
+                        "resource": "node/\tgpu-ü\u202e",
+                        "message": "a\ttab, a long line " + "x" * 200 + " [bold]not markup[/]",
+                        "remediation": "first\n\tsecond line",
+                    }
+                ),
+            )
+        }
+    )
+    summary = summarize(hostile.findings, Severity.LOW)
+    plain = render_text(hostile, summary, color=False, show_pass=show_pass)
+    colored = render_text(hostile, summary, color=True, show_pass=show_pass)
+    assert "\x1b[" not in plain and "\x1b[" in colored
+    assert plain == _as_rich_prints_it(colored)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from gpufence._frozen import Frozen
+from gpufence._gc import fewer_collections
 from gpufence.model.findings import (
     ControlInfo,
     Finding,
@@ -171,6 +172,11 @@ def finding_from(
 
 def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
     """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+    with fewer_collections():
+        return _run_controls(snapshot, controls)
+
+
+def _run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
     findings: list[Finding] = []
     for ctl in controls:
         try:

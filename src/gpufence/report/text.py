@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-
-from rich.console import Console
-from rich.text import Text
+from collections.abc import Sequence
 
 from gpufence.errors import InternalError
 from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary
@@ -32,6 +30,22 @@ _STATUS_STYLE: dict[Status, str] = {
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+class Text:
+    """One output line as styled segments: plain text when not a terminal, rich when colored."""
+
+    __slots__ = ("segments",)
+
+    def __init__(self, text: str = "", style: str | None = None) -> None:
+        self.segments: list[tuple[str, str | None]] = [(text, style)] if text else []
+
+    def append(self, text: str, style: str | None = None) -> None:
+        self.segments.append((text, style))
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.segments)
 
 
 def _heading(title: str, findings: list[Finding]) -> Text:
@@ -165,38 +179,60 @@ def render_text(
     result: AuditResult, summary: Summary, *, color: bool = False, show_pass: bool = False
 ) -> str:
     """The terminal report; plain text (no escape codes at all) unless ``color``."""
-    buf = io.StringIO()
-    # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
-    # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
-    console = Console(
-        file=buf,
-        force_terminal=color,
-        force_jupyter=False,
-        color_system="standard" if color else None,
-        width=120,
-        soft_wrap=True,
-        highlight=False,
-        markup=False,
-        emoji=False,
-    )
-    console.print(
+    lines: list[Text | None] = [
         Text(
             f"gpufence {result.tool_version} · {_plural(len(result.inputs), 'input')} · "
             f"{_plural(len(result.controls), 'control')} · "
             f"{_plural(len(result.findings), 'finding')}",
             style="dim",
         )
-    )
+    ]
     groups = by_plane(result.findings)
     if not groups:
-        console.print()
-        console.print(Text("No findings."))
+        lines += [None, Text("No findings.")]
     for plane, findings in groups:
-        console.print()
-        console.print(_heading(plane.label, findings))
-        for line in _entries(findings, show_pass):
-            console.print(line)
-    console.print()
+        lines += [None, _heading(plane.label, findings)]
+        lines.extend(_entries(findings, show_pass))
     verdict = verdict_line(summary)
-    console.print(Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green"))
+    lines += [None, Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green")]
+    return _colored(lines) if color else _plain(lines)
+
+
+def _plain(lines: Sequence[Text | None]) -> str:
+    # What rich prints without a terminal, without rich's per-line cost (a 64k-node report has
+    # hundreds of thousands of lines): the text, tabs expanded to 8 columns, one per line.
+    return "".join(
+        (line.plain.expandtabs(8) if "\t" in line.plain else line.plain) + "\n"
+        if line is not None
+        else "\n"
+        for line in lines
+    )
+
+
+def _colored(lines: Sequence[Text | None]) -> str:
+    from rich.console import Console
+    from rich.text import Text as RichText
+
+    buf = io.StringIO()
+    # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
+    # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
+    console = Console(
+        file=buf,
+        force_terminal=True,
+        force_jupyter=False,
+        color_system="standard",
+        width=120,
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    for line in lines:
+        if line is None:
+            console.print()
+            continue
+        text = RichText()
+        for segment, style in line.segments:
+            text.append(segment, style=style or "")
+        console.print(text)
     return buf.getvalue()
