@@ -51,3 +51,45 @@ def test_bad_files_are_reported_and_skipped(tmp_path: Path, content: str, fragme
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         load_evidence([tmp_path / "absent"])
+
+
+def test_json_lines_files_and_directories(tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "0.jsonl").write_text(
+        json.dumps(DOC) + "\n\n" + json.dumps({**DOC, "subject": "bmc/b1"}) + "\n"
+    )
+    (shards / "1.jsonl").write_text(json.dumps({**DOC, "subject": "bmc/b2"}) + "\n")
+    (shards / ".1.jsonl.123.tmp").write_text("{half a line")  # a writer's unfinished file
+    loaded = load_evidence([shards])
+    assert [d.subject for d, _ in loaded.documents] == ["node/n1", "bmc/b1", "bmc/b2"]
+    assert loaded.problems == ()
+
+
+def test_json_lines_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "scan.jsonl"
+    path.write_text(json.dumps(DOC) + "\n" + json.dumps({**DOC, "subject": "bad subject"}) + "\n")
+    (problem,) = load_evidence([path]).problems
+    assert problem.location is not None and problem.location.line == 2
+    path.write_text(json.dumps(DOC) + "\n{truncated\n")
+    (problem,) = load_evidence([path]).problems
+    assert "invalid JSON" in str(problem) and problem.location is not None
+    assert problem.location.line == 2
+
+
+@pytest.mark.parametrize("name", ["out.json", "out.jsonl"])
+def test_evidence_writer_round_trips_and_survives_an_interruption(
+    tmp_path: Path, name: str
+) -> None:
+    from gpufence.collect.bmc.evidence import EvidenceWriter, write_evidence
+    from gpufence.model.evidence import EvidenceDocument
+
+    documents = [EvidenceDocument.model_validate({**DOC, "subject": f"bmc/b{i}"}) for i in range(3)]
+    path = tmp_path / name
+    write_evidence(documents, path)
+    assert [d for d, _ in load_evidence([path]).documents] == documents
+    with pytest.raises(KeyboardInterrupt), EvidenceWriter(path) as writer:
+        writer.add(documents[0])
+        raise KeyboardInterrupt
+    assert [d for d, _ in load_evidence([path]).documents] == documents[:1]
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind

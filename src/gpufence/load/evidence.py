@@ -8,7 +8,7 @@ have carried stay unknown (controls say NOT_EVALUATED). A file that is not evide
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gpufence.errors import InputError, SourceLocation
 from gpufence.model.evidence import EvidenceDocument, EvidenceFile
 
-__all__ = ["EvidenceLoad", "load_evidence"]
+__all__ = ["EvidenceLoad", "json_lines", "load_evidence"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()))
         elif path.is_file():
             out.append(path)
         else:
@@ -40,15 +40,10 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _parse(path: Path) -> list[EvidenceDocument]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"invalid JSON: {exc.msg}", location=SourceLocation(path, exc.lineno, exc.colno)
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+_SUFFIXES = (".json", ".jsonl")
+
+
+def _validated(data: object, path: Path, line: int | None = None) -> list[EvidenceDocument]:
     try:
         if isinstance(data, dict) and "evidence" in data:
             return list(EvidenceFile.model_validate(data).evidence)
@@ -58,9 +53,42 @@ def _parse(path: Path) -> list[EvidenceDocument]:
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         raise InputError(
             f"not a gpufence evidence document: {where}: {first['msg']}",
-            location=SourceLocation(path),
+            location=SourceLocation(path, line),
             hint="evidence files are written by `gpufence collect` / `gpufence scan`",
         ) from None
+
+
+def json_lines(path: Path) -> Iterator[EvidenceDocument]:
+    """Documents of a JSON Lines evidence file (one document per line), read line by line."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        f"invalid JSON: {exc.msg}",
+                        location=SourceLocation(path, number, exc.colno),
+                    ) from None
+                yield from _validated(data, path, number)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+
+
+def _parse(path: Path) -> list[EvidenceDocument]:
+    if path.suffix == ".jsonl":
+        return list(json_lines(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"invalid JSON: {exc.msg}", location=SourceLocation(path, exc.lineno, exc.colno)
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+    return _validated(data, path)
 
 
 def load_evidence(paths: Iterable[Path]) -> EvidenceLoad:
