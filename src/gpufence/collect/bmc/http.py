@@ -205,26 +205,26 @@ class HttpClient:
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # One deadline per request, pushed on by every chunk of body that arrives: a timer per
+        # socket read cost more CPU than the HTTP parsing itself.
         try:
-            writer.write(head + (body or b""))
-            async with asyncio.timeout(self.read_timeout):
-                await writer.drain()
+            async with asyncio.timeout(self.read_timeout) as deadline:
+                try:
+                    writer.write(head + (body or b""))
+                    await writer.drain()
+                except OSError as exc:
+                    raise _dropped(exc, before_answer=True) from None
+                status, headers = await self._head(reader, method)
+                data = await self._body(reader, method, status, headers, max_body, deadline)
         except TimeoutError:
-            raise TransportError("read_timeout", "write timeout (the BMC does not read)") from None
-        except OSError as exc:
-            raise _dropped(exc, before_answer=True) from None
-        status, headers = await self._head(reader, method)
-        data = await self._body(reader, method, status, headers, max_body)
+            raise TransportError("read_timeout", "read timeout (no answer)") from None
         if self._must_close or headers.get("connection", "").lower() == "close":
             await self.aclose()
         return Response(status, headers, data)
 
     async def _read(self, coro: object) -> bytes:
         try:
-            async with asyncio.timeout(self.read_timeout):
-                return await coro  # type: ignore[misc,no-any-return]
-        except TimeoutError:
-            raise TransportError("read_timeout", "read timeout (no answer)") from None
+            return await coro  # type: ignore[misc,no-any-return]
         except asyncio.LimitOverrunError:
             raise TransportError("protocol", "header line too long") from None
         except asyncio.IncompleteReadError as exc:
@@ -271,6 +271,7 @@ class HttpClient:
         status: int,
         headers: dict[str, str],
         max_body: int,
+        deadline: asyncio.Timeout,
     ) -> bytes:
         if method == "HEAD" or status in (204, 304):
             return b""
@@ -281,8 +282,14 @@ class HttpClient:
             else None
         )
         out = bytearray()
+        loop = asyncio.get_running_loop()
 
         def take(chunk: bytes) -> None:
+            # Progress earns time: a slow but moving body is not cut at the first timeout
+            # (pushed on only when half of it is gone, to keep timer churn low).
+            now, when = loop.time(), deadline.when()
+            if when is not None and when - now < self.read_timeout / 2:
+                deadline.reschedule(now + self.read_timeout)
             if decoder is not None:
                 # Decompress at most one byte past the cap: a compression bomb stays bounded.
                 chunk = decoder.decompress(chunk, max_body + 1 - len(out))
