@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
 from gpufence.cli._output import report_findings
+from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.model.findings import Severity
 from gpufence.report import OutputFormat
 
@@ -52,9 +54,38 @@ def audit_command(
         Path | None,
         typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
     ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Judge dated rules (export controls) as in force on this day (YYYY-MM-DD).",
+        ),
+    ] = None,
+    kev: Annotated[
+        Path | None,
+        typer.Option(
+            help="CISA KEV catalog JSON file (offline) adding known-exploited flags to the "
+            "vulnerability catalog's entries."
+        ),
+    ] = None,
+    export_rules_max_age: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
+        ),
+    ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
-    run = run_audit(inventory, evidence or [], mutelist=mutelist)
+    run = run_audit(
+        inventory,
+        evidence or [],
+        mutelist=mutelist,
+        as_of=as_of.date() if as_of is not None else None,
+        kev=kev,
+        export_rules_max_age_days=export_rules_max_age,
+    )
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
     for mute in run.expired_mutes:

@@ -14,14 +14,13 @@ import typer
 from gpufence._yaml import load_yaml
 from gpufence.cli._app import app
 from gpufence.cli._output import emit
-from gpufence.collect.fabric import observe_files, observe_live, with_fabric_evidence
+from gpufence.collect.fabric import observe_files, observe_live
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.check import fabric_report, format_text
 from gpufence.fabric.emit import emit_partitions
 from gpufence.fabric.lint import LintReport, LintSeverity, lint
 from gpufence.fabric.partitions import read_partitions
-from gpufence.load.evidence import load_evidence
-from gpufence.load.inventory import load_snapshot
+from gpufence.load.cluster import load_cluster
 
 fabric_app = typer.Typer(
     help="Fabric segmentation: partitions.conf linter, who-reaches-whom per plane, observed "
@@ -106,11 +105,10 @@ def check_command(
 
     Exit 1 when a tenant reaches another tenant or a management/OOB network.
     """
-    loaded = load_evidence(evidence or [])
-    for problem in loaded.problems:
+    loaded = load_cluster(inventory, evidence or [])
+    for problem in loaded.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
-    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents))
-    report = fabric_report(snapshot)
+    report = fabric_report(loaded.snapshot)
     if fmt is Format.json:
         emit(report.model_dump_json(indent=2) + "\n", output)
     else:
