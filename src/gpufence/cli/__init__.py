@@ -22,10 +22,13 @@ from gpufence.cli import (  # noqa: F401 - importing a command module registers 
     catalog,
     collect,
     controls,
+    exporter,
     fabric,
     k8s,
     mig,
     plan,
+    policy,
+    runs,
     scan,
     schema,
 )
@@ -95,6 +98,10 @@ _EXTRA_OF = {
     "uvicorn": "broker",
     "kubernetes": "k8s",
     "regopy": "rego",
+    "sqlalchemy": "store",
+    "alembic": "store",
+    "psycopg": "store",
+    "prometheus_client": "exporter",
 }
 
 

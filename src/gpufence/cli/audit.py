@@ -12,7 +12,17 @@ import typer
 
 from gpufence.audit import audit as run_audit
 from gpufence.cli._app import app
-from gpufence.cli._output import report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    report_findings,
+)
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.model.findings import Severity
 from gpufence.report import OutputFormat
@@ -76,8 +86,15 @@ def audit_command(
             help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
         ),
     ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
+    started = Started.now()
     run = run_audit(
         inventory,
         evidence or [],
@@ -95,6 +112,16 @@ def audit_command(
         )
     for mute in run.unused_mutes:
         sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
-    raise typer.Exit(
-        report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="audit",
+        started=started,
+        evidence=run.snapshot.evidence,
     )
+    raise typer.Exit(report_findings(run.result, fmt, output, fail_on.severity(), triage=triage))

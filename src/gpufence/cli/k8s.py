@@ -10,7 +10,18 @@ from typing import Annotated
 import typer
 
 from gpufence.cli._app import app
-from gpufence.cli._output import emit, report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    emit,
+    report_findings,
+)
 from gpufence.cli.audit import FailOn
 from gpufence.collect.kubernetes import ClusterState, cluster_evidence, load_manifests
 from gpufence.collect.kubernetes.live import load_live
@@ -77,8 +88,15 @@ def scan_command(
         Path | None,
         typer.Option(help="Also write what was read as evidence for `gpufence audit`."),
     ] = None,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Check Kubernetes GPU tenancy (sharing, privileged pods, policies) in manifests or live."""
+    started = Started.now()
     state = _read(paths, live, kubeconfig, context)
     result = scan_cluster(state, _inventory_tenants(inventory))
     for note in state.notes:
@@ -88,7 +106,18 @@ def scan_command(
     if evidence_out is not None:
         doc = cluster_evidence(state)
         emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", evidence_out)
-    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass))
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="k8s scan",
+        started=started,
+    )
+    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), triage=triage))
 
 
 @k8s_app.command("policies")

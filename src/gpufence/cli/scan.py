@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from gpufence.cli._app import app
-from gpufence.cli._output import report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    report_findings,
+)
 from gpufence.cli.audit import FailOn
 from gpufence.collect.bmc.credentials import load_credentials
 from gpufence.collect.bmc.evidence import EvidenceWriter, scan_snapshot
@@ -175,8 +185,15 @@ def scan_bmc(
             "name; the N evidence files together give one audit (pass them all to --evidence).",
         ),
     ] = None,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Scan BMCs over Redfish and IPMI, write evidence, print the OOB/FW findings."""
+    started = Started.now()
     if (inventory is None) == (not target):
         raise InputError("give --inventory INVENTORY or at least one --target (not both)")
     if insecure and ca_bundle is not None:
@@ -208,7 +225,19 @@ def scan_bmc(
     show_bar = progress if progress is not None else sys.stderr.isatty()
     documents, interrupted = _run(targets, opts, credentials, show_bar, workers, out)
     _summary(documents, out)
-    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, show_pass)
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="scan bmc",
+        started=started,
+        evidence=documents,
+    )
+    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage)
     raise typer.Exit(130 if interrupted else code)
 
 
@@ -231,7 +260,7 @@ def _findings(
     fmt: OutputFormat,
     output: Path | None,
     fail_on: FailOn,
-    show_pass: bool,
+    triage: Triage,
 ) -> int:
     """Run the OOB/FW controls over what was scanned and print them; returns the exit code."""
     planes = (Plane.OOB, Plane.FW)
@@ -251,4 +280,4 @@ def _findings(
         # No inventory file to point into: a location would name the evidence file's line 1.
         kept = tuple(f.model_copy(update={"location": None}) for f in kept)
     result = result.model_copy(update={"findings": kept})
-    return report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    return report_findings(result, fmt, output, fail_on.severity(), triage=triage)
