@@ -33,7 +33,7 @@ from gpufence.cli import (  # noqa: F401 - importing a command module registers 
     schema,
 )
 from gpufence.cli._app import app
-from gpufence.errors import GpufenceError
+from gpufence.errors import GpufenceError, redact_secrets
 
 __all__ = ["app", "main"]
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except GpufenceError as exc:
-        sys.stderr.write(f"gpufence: error: {exc.diagnostics()}\n")
+        sys.stderr.write(f"gpufence: error: {redact_secrets(exc.diagnostics())}\n")
         if debug:
             traceback.print_exc()
         return exc.exit_code

@@ -84,6 +84,10 @@ def scan_command(
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
     show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+    ] = False,
     evidence_out: Annotated[
         Path | None,
         typer.Option(help="Also write what was read as evidence for `gpufence audit`."),
@@ -115,6 +119,7 @@ def scan_command(
         store=store,
         baseline=baseline,
         command="k8s scan",
+        require_evidence=require_evidence,
         started=started,
     )
     raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), triage=triage))

@@ -170,6 +170,10 @@ def scan_bmc(
     ] = None,
     fail_on: Annotated[FailOn, typer.Option(help="Exit 1 on a FAIL at/above this.")] = FailOn.low,
     show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
     ] = None,
@@ -236,6 +240,7 @@ def scan_bmc(
         command="scan bmc",
         started=started,
         evidence=documents,
+        require_evidence=require_evidence,
     )
     code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage)
     raise typer.Exit(130 if interrupted else code)
