@@ -2,21 +2,36 @@
 
 Baseline: PyYAML's C-accelerated `yaml.load(CSafeLoader)` of the same file (or the pure-Python
 SafeLoader when libyaml is absent) — the least any YAML-reading tool must pay. The figure is the
-ratio of each gpufence stage to that baseline, measured in the same run on the same machine.
+ratio of each gpufence stage to that baseline, measured in the same process on the same file.
 
-    .venv/bin/python bench/bench_audit.py [--nodes 1000 4000] [--repeat 3]
+Every (size, run) is measured in a fresh Python process, so each starts from the same empty heap
+and reports its own peak memory. Times are CPU seconds of that process (the machine is shared:
+CPU time is what the work costs; wall time is printed beside it). Stages:
+
+- baseline: ``yaml.load`` of the file;
+- snapshot: parse with source locations + validation + reference checks + catalog resolution;
+- audit: every control over the snapshot (views built on first use, as in the CLI);
+- command: the whole ``gpufence audit FILE --format text --output FILE`` in its own process
+  (start-up, load, controls, rendering, writing), with its peak RSS.
+
+    .venv/bin/python bench/bench_audit.py [--nodes 1000 4000 16000] [--runs 3] [--big 64000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import platform
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,86 +39,169 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import fleet
 
-from gpufence.audit import audit_snapshot
-from gpufence.load.inventory import load_snapshot
-from gpufence.model.evidence import EvidenceDocument
+HERE = Path(__file__).resolve().parent
 
 
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def _evidence(nodes: int) -> list[tuple[EvidenceDocument, str]]:
+def _evidence_file(nodes: int, path: Path) -> None:
     names = [n["name"] for p in fleet(nodes)["node_pools"] for n in p["nodes"]]
-    return [
-        (
-            EvidenceDocument.model_validate(
-                {
-                    "schema": "gpufence.evidence/v1",
-                    "subject": f"node/{name}",
-                    "collector": "nvml",
-                    "collected_at": "2026-11-20T00:00:00Z",
-                    "observed": {"gpu_state.ecc": True, "gpu_state.cc_mode": "on"},
-                }
-            ),
-            f"{name}.json",
-        )
+    documents = [
+        {
+            "schema": "gpufence.evidence/v1",
+            "subject": f"node/{name}",
+            "collector": "nvml",
+            "collected_at": "2026-11-20T00:00:00Z",
+            "observed": {"gpu_state.ecc": True, "gpu_state.cc_mode": "on"},
+        }
         for name in names
     ]
+    path.write_text(json.dumps({"evidence": documents}))
 
 
-def _measure(
-    nodes: int, path: Path, loader: type[yaml.SafeLoader], repeat: int, with_evidence: bool
-) -> str:
+def _clock() -> tuple[float, float]:
+    return time.process_time(), time.perf_counter()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    cpu, wall = _clock()
+    return cpu - start[0], wall - start[1]
+
+
+def measure_once(path: Path, evidence: Path | None) -> dict[str, Any]:
+    """One run in this (fresh) process: baseline, snapshot and audit, CPU and wall seconds."""
+    from gpufence.controls import audit_snapshot
+    from gpufence.load.evidence import load_evidence
+    from gpufence.load.inventory import load_snapshot
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     text = path.read_text()
-    base = best_of(repeat, lambda: yaml.load(text, Loader=loader))
-    evidence = _evidence(nodes) if with_evidence else []
-    snap_t = best_of(repeat, lambda: load_snapshot(path, evidence))
-    snapshot = load_snapshot(path, evidence)
-    count = 0
+    start = _clock()
+    yaml.load(text, Loader=loader)
+    base = _since(start)
+    documents = load_evidence([evidence]).documents if evidence else ()
+    start = _clock()
+    snapshot = load_snapshot(path, documents)
+    snap = _since(start)
+    start = _clock()
+    findings = len(audit_snapshot(snapshot).findings)
+    audit = _since(start)
+    return {
+        "base": base,
+        "snapshot": snap,
+        "audit": audit,
+        "findings": findings,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
-    def fresh_audit() -> None:
-        nonlocal count
-        for view in ("nodes", "bmcs", "_evidence_by_subject"):  # cached views: rebuild each run
-            snapshot.__dict__.pop(view, None)
-        count = len(audit_snapshot(snapshot).findings)
 
-    audit_t = best_of(repeat, fresh_audit)
-    return (
-        f"{nodes:>6} {len(text) / 1e6:>8.2f} {base:>10.3f} {snap_t:>10.3f} "
-        f"{snap_t / base:>6.1f} {audit_t:>8.3f} {audit_t / base:>6.1f} {count:>9}"
+def _child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(json.loads(out.splitlines()[-1]))
+
+
+def measure_command(path: Path, evidence: Path | None, out: Path) -> dict[str, Any]:
+    """The whole CLI command in its own process: CPU, wall and peak RSS (os.wait4)."""
+    cmd = [sys.executable, "-m", "gpufence", "audit", str(path), "--format", "text"]
+    if evidence:
+        cmd += ["--evidence", str(evidence)]
+    cmd += ["--output", str(out), "--fail-on", "never"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        sys.exit(
+            f"audit command exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+        )
+    return {
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "wall": wall,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "report_mb": out.stat().st_size / 1e6,
+    }
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def _exponent(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of log(time) over log(nodes): 1.0 is linear."""
+    xs = [math.log(n) for n, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 4000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 4000, 16000])
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per size")
+    parser.add_argument("--big", type=int, nargs="*", default=[], help="sizes measured once")
     parser.add_argument(
         "--with-evidence", action="store_true", help="also attach one GPU evidence doc per node"
     )
+    parser.add_argument("--one", nargs=2, metavar=("INVENTORY", "EVIDENCE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        evidence = Path(args.one[1]) if args.one[1] != "-" else None
+        print(json.dumps(measure_once(Path(args.one[0]), evidence)))
+        return
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     print(
         f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    print(f"baseline: yaml.load with {loader.__name__}; best of {args.repeat}")
     print(
-        f"{'nodes':>6} {'yaml MB':>8} {'baseline s':>10} {'snapshot s':>10} {'ratio':>6} "
-        f"{'audit s':>8} {'ratio':>6} {'findings':>9}"
+        f"baseline: yaml.load with {loader.__name__} in the same process; CPU seconds, "
+        f"median [min-max] of {args.runs} fresh processes (sizes in --big: one run)"
     )
+    print(
+        f"{'nodes':>6} {'yaml MB':>7} {'baseline s':>18} {'snapshot/base':>18} "
+        f"{'audit s':>18} {'audit/base':>18} {'findings':>8} {'peak MB':>7}"
+    )
+    medians: list[tuple[int, float]] = []
+    commands: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for nodes in args.nodes:
+        for nodes in [*args.nodes, *args.big]:
             path = Path(tmp) / f"fleet-{nodes}.yaml"
             path.write_text(yaml.safe_dump(fleet(nodes), sort_keys=False))
-            print(_measure(nodes, path, loader, args.repeat, args.with_evidence))
+            evidence = Path(tmp) / f"evidence-{nodes}.json" if args.with_evidence else None
+            if evidence:
+                _evidence_file(nodes, evidence)
+            runs = 1 if nodes in args.big else args.runs
+            rows = [_child(["--one", str(path), str(evidence or "-")]) for _ in range(runs)]
+            base = [r["base"][0] for r in rows]
+            audit = [r["audit"][0] for r in rows]
+            medians.append((nodes, statistics.median(audit)))
+            print(
+                f"{nodes:>6} {path.stat().st_size / 1e6:>7.2f} {_spread(base):>18} "
+                f"{_spread([r['snapshot'][0] / r['base'][0] for r in rows]):>18} "
+                f"{_spread(audit):>18} "
+                f"{_spread([r['audit'][0] / r['base'][0] for r in rows]):>18} "
+                f"{rows[0]['findings']:>8} {max(r['peak_mb'] for r in rows):>7.0f}",
+                flush=True,
+            )
+            command = measure_command(path, evidence, Path(tmp) / "report.txt")
+            commands.append(
+                f"{nodes:>6} nodes: gpufence audit --format text --output FILE: "
+                f"{command['cpu']:.2f} s CPU ({command['wall']:.2f} s wall), "
+                f"{command['cpu'] / statistics.median(base):.1f}x the parse, peak RSS "
+                f"{command['peak_mb']:.0f} MB, report {command['report_mb']:.1f} MB"
+            )
+    if len(medians) > 1:
+        print(f"audit time ~ nodes^{_exponent(medians):.2f} (least squares over the medians)")
+    print("whole command (one run each, its own process):")
+    for line in commands:
+        print(line)
 
 
 if __name__ == "__main__":

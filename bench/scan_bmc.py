@@ -1,15 +1,18 @@
-"""Benchmark: `gpufence scan bmc` over a loopback fleet, against a sequential DMTF `redfish` scan.
+"""Benchmark: `gpufence scan bmc` over a loopback fleet, against today's scanner in the same run.
 
-The fleet is the project's mockup server listening on N ports of 127.0.0.1 (HTTPS, Basic auth,
-a test CA), cycling the real captures in ../shared/redfish-mockups (DMTF public-rackmount1, HPE
-iLO 6 DL380a, iLO 5 DL360). "Full scan" = TLS probe + IPMI probe (UDP 623, closed on loopback) +
-anonymous checks + the authenticated walk + evidence documents written to a file.
+The fleet is the project's mockup server on N ports of 127.0.0.1 (HTTPS, Basic auth, a test CA),
+cycling the real captures in ../shared/redfish-mockups (DMTF public-rackmount1, HPE iLO 6 DL380a,
+iLO 5 DL360), spread over ``--servers`` processes so that the fleet is not the bottleneck. "Full
+scan" = TLS probe + IPMI probe (UDP 623, closed on loopback) + anonymous checks + the
+authenticated walk + evidence written to a file (JSON Lines, as each BMC finishes, on this
+branch).
 
-Baseline, in the same run: the DMTF `redfish` library (sync, requests), one BMC after the other,
-Basic login and a GET of exactly the URIs gpufence read for that BMC (so the same work), on an
-evenly spread sample of the fleet. The ratio is gpufence's BMCs/s over the baseline's.
+Baseline, in the same run against the same fleet: the scanner as of ``--baseline-ref`` (git
+archive of its ``src/``, run with the same options and worker counts). Each scan runs in its own
+process, so peak memory is its own. Optionally (``--sample N``) DMTF's sequential `redfish`
+client reads the same URIs for N BMCs (``pip install -e '.[bench]'``).
 
-    .venv/bin/python bench/scan_bmc.py [--bmcs 1000] [--sample 30] [--latency-ms 0]
+    .venv/bin/python bench/scan_bmc.py [--bmcs 1000] [--servers 2] [--workers 1 2] [--latency-ms 0]
 
 ``--latency-ms`` makes every mock response wait that long (real BMCs answer in tens to hundreds
 of milliseconds; 0 measures pure CPU cost on this machine).
@@ -35,10 +38,8 @@ from pydantic import SecretStr
 
 from gpufence.collect.bmc.credentials import Credential, CredentialStore
 from gpufence.collect.bmc.evidence import write_evidence
-from gpufence.collect.bmc.parallel import scan_to_evidence
 from gpufence.collect.bmc.scanner import ScanOptions
 from gpufence.collect.bmc.targets import parse_targets
-from gpufence.model.evidence import EvidenceDocument
 from gpufence.testing.mockup_server import make_test_pki
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "redfish-mockups"
@@ -48,7 +49,6 @@ TREES = {
     "dl360": SHARED / "hpe-ilo-redfish-emulator" / "DL360",
 }
 USER = "bench"
-STATS: dict[str, int] = {}
 
 
 def machine() -> str:
@@ -69,40 +69,53 @@ def machine() -> str:
 
 def start_fleet(
     args: argparse.Namespace, tmp: Path, password: str
-) -> tuple[subprocess.Popen[bytes], list[int], Path]:
+) -> tuple[list[subprocess.Popen[bytes]], list[int], Path]:
+    """``--servers`` mockup processes sharing the ``--bmcs`` ports (one asyncio loop each)."""
     pki = make_test_pki(tmp / "pki")
-    ready = tmp / "ready.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "gpufence.testing.mockup_server",
-        "--count",
-        str(args.bmcs),
-        "--cert",
-        str(pki.cert),
-        "--key",
-        str(pki.key),
-        "--user",
-        USER,
-        "--latency-ms",
-        str(args.latency_ms),
-        "--ready-file",
-        str(ready),
-    ]
-    for name in args.trees.split(","):
-        cmd += ["--tree", str(TREES[name])]
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, "MOCKUP_BMC_PASSWORD": password},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit("mockup server did not start")
-        time.sleep(0.1)
-    return proc, json.loads(ready.read_text())["ports"], pki.ca
+    per_server = -(-args.bmcs // args.servers)
+    procs, readies = [], []
+    for index in range(args.servers):
+        count = min(per_server, args.bmcs - index * per_server)
+        if count <= 0:
+            break
+        ready = tmp / f"ready-{index}.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "gpufence.testing.mockup_server",
+            "--count",
+            str(count),
+            "--cert",
+            str(pki.cert),
+            "--key",
+            str(pki.key),
+            "--user",
+            USER,
+            "--latency-ms",
+            str(args.latency_ms),
+            "--ready-file",
+            str(ready),
+        ]
+        for name in args.trees.split(","):
+            cmd += ["--tree", str(TREES[name])]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env={**os.environ, "MOCKUP_BMC_PASSWORD": password},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        readies.append(ready)
+    deadline = time.monotonic() + 300
+    ports: list[int] = []
+    for proc, ready in zip(procs, readies, strict=True):
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit("mockup server did not start")
+            time.sleep(0.1)
+        ports += json.loads(ready.read_text())["ports"]
+    return procs, ports, pki.ca
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,28 +123,107 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_gpufence(
-    args: argparse.Namespace, ports: list[int], ca: Path, password: str, out: Path
-) -> tuple[float, list[EvidenceDocument]]:
-    targets = parse_targets([f"bmc-{i:04d}=https://127.0.0.1:{p}" for i, p in enumerate(ports)])
+def child_scan(spec: dict[str, Any]) -> dict[str, Any]:
+    """One scan in this process (run with PYTHONPATH at the scanner under test)."""
+    import gpufence.collect.bmc.parallel as parallel
+
+    password = os.environ["BENCH_BMC_PASSWORD"]
+    targets = parse_targets(
+        [f"bmc-{i:05d}=https://127.0.0.1:{p}" for i, p in enumerate(spec["ports"])]
+    )
     store = CredentialStore(Credential(USER, SecretStr(password), "bench"), {})
-    opts = ScanOptions(concurrency=args.concurrency, ca_bundle=ca, read_timeout=30, bmc_timeout=120)
+    opts = ScanOptions(
+        concurrency=spec["concurrency"],
+        ca_bundle=Path(spec["ca"]),
+        read_timeout=30,
+        bmc_timeout=120,
+    )
+    states: dict[str, int] = {}
+    requests = 0
+    stats: dict[str, int] = {}
+    out = Path(spec["out"])
     started = time.perf_counter()
-    documents, _ = scan_to_evidence(targets, store, opts, workers=args.workers, stats=STATS)
-    write_evidence(documents, out)
-    return time.perf_counter() - started, documents
+    cpu0 = time.process_time()
+    if hasattr(parallel, "scan_streaming"):  # this branch: evidence streamed as BMCs finish
+        from gpufence.collect.bmc.evidence import EvidenceWriter
+
+        out = out.with_suffix(".jsonl")
+        with EvidenceWriter(out) as writer:  # type: ignore[attr-defined,unused-ignore]
+
+            def emit(_index: int, document: dict[str, Any]) -> None:
+                nonlocal requests
+                writer.add(document)
+                state = str(document["raw"]["state"])
+                states[state] = states.get(state, 0) + 1
+                requests += int(document["raw"]["requests"])
+
+            parallel.scan_streaming(
+                targets, store, opts, emit, workers=spec["workers"], stats=stats
+            )
+    else:  # the scanner before issue 14: every document in memory, written at the end
+        documents, _ = parallel.scan_to_evidence(
+            targets, store, opts, workers=spec["workers"], stats=stats
+        )
+        write_evidence(documents, out)
+        for document in documents:
+            state = str(document.raw["state"])
+            states[state] = states.get(state, 0) + 1
+            requests += int(document.raw["requests"])  # type: ignore[call-overload,arg-type]
+    wall = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall": wall,
+        "cpu": time.process_time() - cpu0 + kids.ru_utime + kids.ru_stime,
+        "states": states,
+        "requests": requests,
+        "workers": stats.get("workers", 1),
+        # Workers are forked: count what each added beyond the pages it shared at fork.
+        "peak_mb": (own.ru_maxrss + stats.get("worker_growth_kb", 0)) / 1024,
+        "main_mb": own.ru_maxrss / 1024,
+        "evidence_mb": out.stat().st_size / 1e6,
+    }
 
 
-def run_baseline(sample: list[EvidenceDocument], ca: Path, password: str) -> tuple[float, int]:
+def run_scan(
+    label: str, src: Path | None, workers: int, args: argparse.Namespace, base: dict[str, Any]
+) -> dict[str, Any]:
+    spec = {**base, "workers": workers, "out": str(Path(base["tmp"]) / f"evidence-{label}.json")}
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"{label}: scan failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def baseline_source(ref: str, tmp: Path) -> Path:
+    """The package as of ``ref`` (git archive of src/), to run today's scanner in this run."""
+    repo = Path(__file__).resolve().parents[1]
+    target = tmp / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", ref, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
+
+
+def run_baseline(sample: list[dict[str, Any]], ca: Path, password: str) -> tuple[float, int]:
     # Imported late: the sync client turns off urllib3's TLS warnings process-wide.
     import redfish
 
     requests = 0
     started = time.perf_counter()
-    for document in sample:
-        target: Any = document.raw["target"]
-        anonymous = list(document.raw["anonymous"] or {})  # type: ignore[arg-type]
-        fetched = list(document.raw["fetched"] or [])  # type: ignore[arg-type]
+    for raw in sample:
+        target: Any = raw["target"]
         client = redfish.redfish_client(
             base_url=target["redfish"],
             username=USER,
@@ -141,7 +233,7 @@ def run_baseline(sample: list[EvidenceDocument], ca: Path, password: str) -> tup
             max_retry=1,
         )
         client.login(auth="basic")
-        for path in ["/redfish/v1/", *anonymous, *fetched]:
+        for path in ["/redfish/v1/", *list(raw["anonymous"] or {}), *list(raw["fetched"] or [])]:
             response = client.get(path)
             requests += 1
             if response.status != 200:
@@ -154,70 +246,89 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bmcs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=128)
-    parser.add_argument("--sample", type=int, default=30, help="BMCs scanned by the baseline.")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--trees", default="dmtf,dl380a,dl360")
+    parser.add_argument("--servers", type=int, default=2, help="Mockup server processes.")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="Scanner processes."
+        "--baseline-ref",
+        default="8d17b17",
+        help="Git ref of today's scanner, run in the same session as the baseline "
+        "(default: main before issue 14); '' to skip.",
     )
+    parser.add_argument("--baseline-workers", type=int, nargs="*", default=[1])
+    parser.add_argument("--sample", type=int, default=0, help="BMCs for the DMTF redfish client.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child_scan(json.loads(args.child))))
+        return
     if not SHARED.is_dir():
         sys.exit(f"{SHARED} not found (the captures live beside the checkout)")
     password = secrets.token_urlsafe(16)
-    print(f"machine: {machine()}")
+    os.environ["BENCH_BMC_PASSWORD"] = password
+    print(f"machine: {machine()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
-        f"fleet: {args.bmcs} BMCs on 127.0.0.1 ({args.trees}), mock latency {args.latency_ms:g} ms "
-        f"per response, gpufence concurrency {args.concurrency}"
+        f"fleet: {args.bmcs} BMCs on 127.0.0.1 ({args.trees}) served by {args.servers} mockup "
+        f"process(es), mock latency {args.latency_ms:g} ms, concurrency {args.concurrency}"
     )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        proc, ports, ca = start_fleet(args, tmp, password)
+        procs, ports, ca = start_fleet(args, tmp, password)
+        base = {"ports": ports, "ca": str(ca), "concurrency": args.concurrency, "tmp": tmp_name}
+        runs: list[tuple[str, Path | None, int]] = []
+        if args.baseline_ref:
+            old = baseline_source(args.baseline_ref, tmp)
+            runs += [(f"today ({args.baseline_ref})", old, w) for w in args.baseline_workers]
+        runs += [("this branch", None, w) for w in args.workers]
+        results = []
         try:
-            server_cpu0 = cpu_seconds(proc.pid)
-            cpu0 = time.process_time()
-            wall, scans = run_gpufence(args, ports, ca, password, tmp / "evidence.json")
-            own = resource.getrusage(resource.RUSAGE_SELF)
-            kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the joined scanner workers
-            cpu = time.process_time() - cpu0 + kids.ru_utime + kids.ru_stime
-            server_cpu = cpu_seconds(proc.pid) - server_cpu0
-            # Workers are forked: count what each added beyond the pages it shared at fork.
-            peak_mb = (own.ru_maxrss + STATS.get("worker_growth_kb", 0)) / 1024
-            main_mb, worker_mb = own.ru_maxrss / 1024, kids.ru_maxrss / 1024
-            states: dict[str, int] = {}
-            for document in scans:
-                state = str(document.raw["state"])
-                states[state] = states.get(state, 0) + 1
-            requests = sum(int(d.raw["requests"]) for d in scans)  # type: ignore[call-overload,arg-type]
-            evidence_mb = (tmp / "evidence.json").stat().st_size / 1e6
-            step = max(1, len(scans) // args.sample)
-            sample = scans[::step][: args.sample]
-            base_wall, base_requests = run_baseline(sample, ca, password)
+            for label, src, workers in runs:
+                server0 = sum(cpu_seconds(p.pid) for p in procs)
+                result = run_scan(f"{len(results)}", src, workers, args, base)
+                result["server_cpu"] = sum(cpu_seconds(p.pid) for p in procs) - server0
+                results.append((label, workers, result))
+                rate = args.bmcs / result["wall"]
+                print(
+                    f"{label}, {workers} worker(s): {rate:.1f} BMCs/s ({result['wall']:.1f} s), "
+                    f"{result['requests'] / result['wall']:.0f} requests/s, states "
+                    f"{result['states']}; scanner CPU {result['cpu']:.1f} s "
+                    f"({1000 * result['cpu'] / args.bmcs:.1f} ms per BMC), mock servers "
+                    f"{result['server_cpu']:.1f} s; peak memory {result['peak_mb']:.0f} MB "
+                    f"(main process {result['main_mb']:.0f} MB); evidence "
+                    f"{result['evidence_mb']:.1f} MB",
+                    flush=True,
+                )
+            sample: list[dict[str, Any]] = []
+            if args.sample:
+                last = Path(tmp_name) / f"evidence-{len(results) - 1}.jsonl"
+                lines = last.read_text().splitlines()
+                step = max(1, len(lines) // args.sample)
+                sample = [json.loads(line)["raw"] for line in lines[::step][: args.sample]]
+                base_wall, base_requests = run_baseline(sample, ca, password)
         finally:
-            proc.terminate()
-            proc.wait()
-    rate = len(scans) / wall
-    base_rate = len(sample) / base_wall
-    workers = STATS.get("workers", 1)
-    print(
-        f"gpufence: {len(scans)} BMCs in {wall:.2f} s = {rate:.1f} BMCs/s with {workers} "
-        f"process(es); {requests} HTTP requests ({requests / wall:.0f}/s); states {states}; "
-        f"peak memory {peak_mb:.0f} MB (main process {main_mb:.0f} MB peak RSS"
-        + (f", largest worker {worker_mb:.0f} MB incl. pages shared at fork" if workers > 1 else "")
-        + "); "
-        f"scanner CPU {cpu:.1f} s, mock-server CPU {server_cpu:.1f} s; "
-        f"evidence {evidence_mb:.1f} MB"
-    )
-    print(
-        f"baseline (DMTF redfish {_redfish_version()}, sequential): {len(sample)} BMCs in "
-        f"{base_wall:.2f} s = {base_rate:.2f} BMCs/s ({base_requests} requests); "
-        f"{args.bmcs} BMCs would take {args.bmcs / base_rate:.0f} s"
-    )
-    print(f"ratio: {rate / base_rate:.1f}x the sequential baseline")
-    print(
-        f"targets: 1,000 BMCs < 30 s: {'met' if wall < 30 and len(scans) >= 1000 else 'NOT met'}"
-        f" | >= 20x baseline: {'met' if rate / base_rate >= 20 else 'NOT met'}"
-        f" | < 500 MB: {'met' if peak_mb < 500 else 'NOT met'}"
-    )
+            for proc in procs:
+                proc.terminate()
+                proc.wait()
+    by_workers = {(label.startswith("today"), w): r for label, w, r in results}
+    for (is_today, workers), result in sorted(by_workers.items()):
+        today = by_workers.get((True, workers))
+        if not is_today and today is not None:
+            print(
+                f"ratio, {workers} worker(s): {today['wall'] / result['wall']:.1f}x today's "
+                f"BMCs/s, {today['cpu'] / result['cpu']:.1f}x less scanner CPU per BMC"
+            )
+    one, two = by_workers.get((False, 1)), by_workers.get((False, 2))
+    if one and two:
+        print(
+            f"scaling: 2 workers give {one['wall'] / two['wall']:.2f}x one worker's rate "
+            f"(target >= 1.6x on 2 free cores)"
+        )
+    if args.sample and sample:
+        print(
+            f"DMTF redfish {_redfish_version()} (sequential): {len(sample)} BMCs in "
+            f"{base_wall:.2f} s = {len(sample) / base_wall:.2f} BMCs/s ({base_requests} requests)"
+        )
 
 
 def _redfish_version() -> str:

@@ -118,3 +118,47 @@ def test_parse_max_ages_rejects(value: str, fragment: str) -> None:
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         load_evidence([tmp_path / "absent"])
+
+
+def test_json_lines_files_and_directories(tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "0.jsonl").write_text(
+        json.dumps(DOC) + "\n\n" + json.dumps({**DOC, "subject": "bmc/b1"}) + "\n"
+    )
+    (shards / "1.jsonl").write_text(json.dumps({**DOC, "subject": "bmc/b2"}) + "\n")
+    (shards / ".1.jsonl.123.tmp").write_text("{half a line")  # a writer's unfinished file
+    loaded = load_evidence([shards], RULES)
+    assert [d.subject for d, _ in loaded.documents] == ["node/n1", "bmc/b1", "bmc/b2"]
+    assert loaded.bad == () and loaded.stale == ()
+
+
+def test_json_lines_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "scan.jsonl"
+    path.write_text(json.dumps(DOC) + "\n{truncated\n")
+    with pytest.raises(InputError) as caught:
+        load_evidence([path], RULES)
+    assert "invalid JSON" in str(caught.value)
+    assert caught.value.location is not None and caught.value.location.line == 2
+    path.write_text(json.dumps(DOC) + "\n" + json.dumps({**DOC, "subject": "bad subject"}) + "\n")
+    with pytest.raises(InputError) as caught:
+        load_evidence([path], RULES)
+    assert "subject" in caught.value.diagnostics() and "scan.jsonl" in caught.value.diagnostics()
+
+
+@pytest.mark.parametrize("name", ["out.json", "out.jsonl"])
+def test_evidence_writer_round_trips_and_survives_an_interruption(
+    tmp_path: Path, name: str
+) -> None:
+    from gpufence.collect.bmc.evidence import EvidenceWriter, write_evidence
+    from gpufence.model.evidence import EvidenceDocument
+
+    documents = [EvidenceDocument.model_validate({**DOC, "subject": f"bmc/b{i}"}) for i in range(3)]
+    path = tmp_path / name
+    write_evidence(documents, path)
+    assert [d for d, _ in load_evidence([path], RULES).documents] == documents
+    with pytest.raises(KeyboardInterrupt), EvidenceWriter(path) as writer:
+        writer.add(documents[0])
+        raise KeyboardInterrupt
+    assert [d for d, _ in load_evidence([path], RULES).documents] == documents[:1]
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind

@@ -24,10 +24,11 @@ from gpufence.cli._output import (
 )
 from gpufence.cli.audit import FailOn
 from gpufence.collect.bmc.credentials import load_credentials
-from gpufence.collect.bmc.evidence import scan_snapshot, write_evidence
-from gpufence.collect.bmc.parallel import default_workers, scan_to_evidence
+from gpufence.collect.bmc.evidence import EvidenceWriter, scan_snapshot
+from gpufence.collect.bmc.parallel import Document, default_workers, scan_streaming
 from gpufence.collect.bmc.scanner import ScanOptions
 from gpufence.collect.bmc.targets import BmcTarget, parse_targets, targets_from_inventory
+from gpufence.collect.shard import parse_shard
 from gpufence.controls import ALL_CONTROLS, audit_snapshot
 from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
 from gpufence.errors import InputError
@@ -61,26 +62,40 @@ def _progress(total: int, enabled: bool) -> Iterator[object]:
         yield lambda: bar.advance(task)
 
 
+_KEPT_RAW = ("state", "reason")
+"""What the findings step reads of a document's ``raw``; the rest is only in the file."""
+
+
 def _run(
     targets: list[BmcTarget],
     opts: ScanOptions,
     credentials: Path | None,
     bar: bool,
     workers: int | None,
+    out: Path,
 ) -> tuple[list[EvidenceDocument], bool]:
+    """Scan, writing each BMC's evidence to ``out`` as it finishes.
+
+    Only a slim copy of each document stays in memory (facts and scan state, without the raw
+    detail), so a fleet of any size costs about the same memory per BMC as its findings.
+    """
     store = load_credentials(credentials)
     count = workers if workers is not None else default_workers(len(targets))
-    with _progress(len(targets), bar) as advance:
-        documents, interrupted = scan_to_evidence(
-            targets,
-            store,
-            opts,
-            workers=count,
-            on_done=advance if callable(advance) else None,
-        )
+    slim: dict[int, EvidenceDocument] = {}
+    with _progress(len(targets), bar) as advance, EvidenceWriter(out) as writer:
+
+        def emit(index: int, document: Document) -> None:
+            writer.add(document)
+            raw = document.get("raw") or {}
+            kept = {key: raw[key] for key in _KEPT_RAW if key in raw}
+            slim[index] = EvidenceDocument.model_validate({**document, "raw": kept})
+            if callable(advance):
+                advance()
+
+        interrupted = scan_streaming(targets, store, opts, emit, workers=count)
     if interrupted:
         sys.stderr.write("interrupted: wrote what was scanned so far\n")
-    return documents, interrupted
+    return [slim[i] for i in sorted(slim)], interrupted
 
 
 def _related(finding: Finding, names: set[str], nodes: set[str]) -> bool:
@@ -94,7 +109,14 @@ def _related(finding: Finding, names: set[str], nodes: set[str]) -> bool:
 
 @scan_app.command("bmc")
 def scan_bmc(
-    out: Annotated[Path, typer.Option("--out", help="Evidence file to write (JSON).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Evidence file to write, one document per BMC as it finishes (*.jsonl: JSON "
+            "Lines; otherwise one JSON document).",
+        ),
+    ],
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -159,6 +181,14 @@ def scan_bmc(
         int | None,
         typer.Option(min=1, max=64, help="Scanner processes (default: one per CPU, from 64 BMCs)."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="I/N: scan only shard I (0 to N-1) of the targets, split by a hash of the BMC "
+            "name; the N evidence files together give one audit (pass them all to --evidence).",
+        ),
+    ] = None,
     store: StoreOption = None,
     baseline: BaselineOption = None,
     severity: SeverityOption = None,
@@ -181,6 +211,11 @@ def scan_bmc(
             raise InputError(f"{inventory}: the inventory declares no BMCs")
     else:
         targets = parse_targets(target or [], ipmi_probe=not no_ipmi)
+    if shard is not None:
+        part = parse_shard(shard)
+        everything = len(targets)
+        targets = part.select(targets, lambda t: t.name)
+        sys.stderr.write(f"shard {part}: {len(targets)} of {everything} BMC(s)\n")
     opts = ScanOptions(
         concurrency=concurrency,
         connect_timeout=connect_timeout,
@@ -192,8 +227,7 @@ def scan_bmc(
         intrusive=intrusive,
     )
     show_bar = progress if progress is not None else sys.stderr.isatty()
-    documents, interrupted = _run(targets, opts, credentials, show_bar, workers)
-    write_evidence(documents, out)
+    documents, interrupted = _run(targets, opts, credentials, show_bar, workers, out)
     _summary(documents, out)
     triage = Triage(
         show_pass=show_pass,

@@ -97,6 +97,11 @@ def per_bmc(snap: Snapshot, what: str, facts: tuple[str, ...], judge: Judge) -> 
     if (missing := no_bmcs(snap)) is not None:
         yield missing
         return
+    if _nothing_known(snap, facts):
+        # Decided before the per-BMC loop: on a fleet nobody scanned, the loop would build one
+        # NOT_EVALUATED per BMC only to replace them all with this single finding.
+        yield unscanned_fleet(snap, what)
+        return
     outcomes: list[Outcome] = []
     for view in snap.bmcs:
         got = {fact: bmc_fact(snap, view.resource, fact, view.facts) for fact in facts}
@@ -130,13 +135,25 @@ def per_bmc(snap: Snapshot, what: str, facts: tuple[str, ...], judge: Judge) -> 
                 verdict.severity,
             )
         )
-    unscanned = not any(snap.evidence_for(v.resource) for v in snap.bmcs)
+    unscanned = not snap.any_bmc_evidence
     if unscanned and all(
         o.status is Status.NOT_EVALUATED and len(o.evidence) == 1 for o in outcomes
     ):
         yield unscanned_fleet(snap, what)
         return
     yield from outcomes
+
+
+def _nothing_known(snap: Snapshot, facts: tuple[str, ...]) -> bool:
+    """No BMC has scan evidence and the inventory declares none of ``facts`` for any BMC.
+
+    Then :func:`bmc_fact` finds every fact unknown on every BMC (it reads only the merged
+    inventory facts and the evidence), so each BMC would be NOT_EVALUATED for the same reason.
+    """
+    if snap.any_bmc_evidence:
+        return False
+    known = snap.bmc_facts_known
+    return not any(fact.removeprefix("bmc.") in known for fact in facts)
 
 
 def unscanned_fleet(snap: Snapshot, what: str) -> Outcome:

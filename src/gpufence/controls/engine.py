@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import field_validator, model_validator
 
 from gpufence._frozen import Frozen
+from gpufence._gc import fewer_collections
 from gpufence.model.findings import (
     BLOCKED_CONTROLS_KEY,
     INTERNAL_ERROR_KEY,
@@ -272,9 +273,10 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
         return outcome.location
 
     findings: list[Finding] = []
-    for ctl in controls:
-        if ctl.meta.plane in out_of_scope:
-            findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
-        else:
-            findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate))
-    return one_finding_per_cause(findings)
+    with fewer_collections():
+        for ctl in controls:
+            if ctl.meta.plane in out_of_scope:
+                findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
+            else:
+                findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate))
+        return one_finding_per_cause(findings)

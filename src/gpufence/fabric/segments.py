@@ -78,6 +78,10 @@ class SegmentGraph:
         self._owners: list[str] = []
         self._attached: list[tuple[int, int, str, str]] = []  # owner, node, endpoint, reason
         self._adjacency: dict[int, list[tuple[int, str]]] | None = None
+        self._trees: dict[int, dict[int, tuple[int, str] | None]] = {}
+        """The last start's BFS predecessor map (callers ask from one start to many goals in a
+        row); dropped at the next join. One map only: a map per start would hold the graph
+        once per tenant."""
 
     def node(self, key: Hashable) -> int:
         index = self._index.get(key)
@@ -104,6 +108,7 @@ class SegmentGraph:
             # The older node stays root: deterministic components for stable reports.
             self._parent[max(ra, rb)] = min(ra, rb)
         self._adjacency = None
+        self._trees = {}
 
     def attach(self, owner: str, endpoint: str, segment: Hashable, reason: str) -> None:
         oi = self._owner_index.get(owner)
@@ -146,23 +151,28 @@ class SegmentGraph:
             for x, y, reason in self._joins:
                 self._adjacency.setdefault(x, []).append((y, reason))
                 self._adjacency.setdefault(y, []).append((x, reason))
-        adjacency = self._adjacency
-        previous: dict[int, tuple[int, str] | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            here = queue.popleft()
-            if here == goal:
-                hops: list[Hop] = []
-                while (step := previous[here]) is not None:
-                    before, reason = step
-                    hops.append(Hop(label(self._keys[before]), label(self._keys[here]), reason))
-                    here = before
-                return hops[::-1]
-            for nxt, reason in adjacency.get(here, ()):
-                if nxt not in previous:
-                    previous[nxt] = (here, reason)
-                    queue.append(nxt)
-        return None  # pragma: no cover - same root implies a path
+        previous = self._trees.get(start)
+        if previous is None:
+            # One full BFS per start: reports ask for paths from one segment to many others.
+            adjacency = self._adjacency
+            previous = {start: None}
+            queue = deque([start])
+            while queue:
+                here = queue.popleft()
+                for nxt, reason in adjacency.get(here, ()):
+                    if nxt not in previous:
+                        previous[nxt] = (here, reason)
+                        queue.append(nxt)
+            self._trees = {start: previous}
+        if goal not in previous:
+            return None  # pragma: no cover - same root implies a path
+        here = goal
+        hops: list[Hop] = []
+        while (step := previous[here]) is not None:
+            before, reason = step
+            hops.append(Hop(label(self._keys[before]), label(self._keys[here]), reason))
+            here = before
+        return hops[::-1]
 
     def keys(self) -> Iterable[Hashable]:
         return iter(self._keys)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,7 @@ __all__ = [
     "EvidenceLoad",
     "EvidenceRules",
     "check_subjects",
+    "json_lines",
     "load_evidence",
     "parse_age",
     "parse_max_ages",
@@ -135,7 +136,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()))
         elif path.is_file():
             out.append(path)
         else:
@@ -185,7 +186,36 @@ def _schema_problem(data: object) -> str | None:
     return None
 
 
+_SUFFIXES = (".json", ".jsonl")
+"""Evidence files in a directory: JSON documents and JSON Lines (``scan bmc --out *.jsonl``)."""
+
+
+def json_lines(path: Path) -> Iterator[object]:
+    """The JSON value on each non-empty line of a JSON Lines file, read line by line."""
+    try:
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line.decode("utf-8"))
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        f"invalid JSON: {exc.msg}",
+                        location=SourceLocation(path, number, exc.colno),
+                    ) from None
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"not UTF-8 text (byte {exc.start})", location=SourceLocation(path, number)
+                    ) from None
+    except (OSError, RecursionError) as exc:
+        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+
+
 def _parse(path: Path) -> tuple[list[EvidenceDocument], object]:
+    if path.suffix == ".jsonl":
+        # One document per line: validated as one {"evidence": [...]} file of those lines.
+        return _validated({"evidence": list(json_lines(path))}, path)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except json.JSONDecodeError as exc:
@@ -198,6 +228,10 @@ def _parse(path: Path) -> tuple[list[EvidenceDocument], object]:
         ) from None
     except (OSError, RecursionError) as exc:
         raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+    return _validated(data, path)
+
+
+def _validated(data: object, path: Path) -> tuple[list[EvidenceDocument], object]:
     if (problem := _schema_problem(data)) is not None:
         raise InputError(problem, location=SourceLocation(path))
     try:

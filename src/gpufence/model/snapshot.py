@@ -79,7 +79,7 @@ class NodeView:
     host: Mapping[str, Fact[object]]
     pointer: Pointer
 
-    @property
+    @cached_property
     def resource(self) -> str:
         return f"node/{self.node.name}"
 
@@ -98,7 +98,7 @@ class BmcView:
     nodes: tuple[str, ...]
     pointer: Pointer
 
-    @property
+    @cached_property
     def resource(self) -> str:
         return f"bmc/{self.bmc.name}"
 
@@ -129,10 +129,22 @@ class Snapshot:
     def location(self, pointer: Pointer) -> FindingLocation:
         """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
         probe = tuple(pointer)
+        cache = self._location_cache
+        found = cache.get(probe)
+        if found is not None:
+            return found
         while probe and probe not in self.locations:
             probe = probe[:-1]
         line, column = self.locations.get(probe, (1, 1))
-        return FindingLocation(file=self.source_file, line=line, column=column)
+        # Built unvalidated: file is this snapshot's path and line/column come from the parser.
+        found = FindingLocation.model_construct(file=self.source_file, line=line, column=column)
+        cache[tuple(pointer)] = found
+        return found
+
+    @cached_property
+    def _location_cache(self) -> dict[Pointer, FindingLocation]:
+        # Findings of many controls point at the same element; a location is immutable.
+        return {}
 
     def _where(self, pointer: Pointer) -> str:
         loc = self.location(pointer)
@@ -383,6 +395,18 @@ class Snapshot:
                 )
             )
         return tuple(views)
+
+    @cached_property
+    def any_bmc_evidence(self) -> bool:
+        """Whether any evidence document is about a BMC the inventory declares."""
+        return any(view.resource in self._evidence_by_subject for view in self.bmcs)
+
+    @cached_property
+    def bmc_facts_known(self) -> frozenset[str]:
+        """Names of the BMC facts (inventory fields) known for at least one BMC."""
+        return frozenset(
+            name for view in self.bmcs for name, fact in view.facts.items() if fact.known
+        )
 
     def pointer_of(self, section: str, name: str) -> Pointer:
         """Pointer of the element called ``name`` in a top-level list section."""

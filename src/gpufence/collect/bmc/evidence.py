@@ -24,11 +24,11 @@ from gpufence.collect.bmc.facts import Observations, from_anonymous, from_walk
 from gpufence.collect.bmc.scanner import BmcScan
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.errors import InputError
-from gpufence.model.evidence import CollectorName, EvidenceDocument, EvidenceFile, Unobserved
+from gpufence.model.evidence import CollectorName, EvidenceDocument, Unobserved
 from gpufence.model.inventory import Bmc, Inventory, Organization, Ownership, Site
 from gpufence.model.snapshot import Snapshot
 
-__all__ = ["SCAN_NETWORK", "scan_snapshot", "to_evidence", "write_evidence"]
+__all__ = ["SCAN_NETWORK", "EvidenceWriter", "scan_snapshot", "to_evidence", "write_evidence"]
 
 SCAN_NETWORK = "scanned-bmcs"
 """Placeholder network name of the target-only snapshot (no topology is known)."""
@@ -217,16 +217,73 @@ def to_evidence(
     )
 
 
+class EvidenceWriter:
+    """Writes evidence documents to ``path`` one by one, as each BMC finishes.
+
+    ``*.jsonl``: JSON Lines, one document per line; anything else: the ``{"evidence": [...]}``
+    file. Either way nothing is held in memory, the file is built beside ``path`` and renamed
+    into place by :meth:`close` (a reader never sees half a file), and closing after Ctrl-C
+    still leaves a valid file with every document written so far.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines = path.suffix == ".jsonl"
+        self.count = 0
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self._file = self._tmp.open("w", encoding="utf-8")
+            if not self.lines:
+                self._file.write('{"evidence": [')
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> InputError:
+        self._tmp.unlink(missing_ok=True)
+        return InputError(f"{self.path}: cannot write evidence: {exc.strerror or exc}")
+
+    def add(self, document: EvidenceDocument | dict[str, Any]) -> None:
+        """Append one document (a model, or its ``model_dump(mode="json", by_alias=True)``)."""
+        data = (
+            document.model_dump(mode="json", by_alias=True)
+            if isinstance(document, EvidenceDocument)
+            else document
+        )
+        text = json.dumps(data, separators=(",", ":"))
+        try:
+            if self.lines:
+                self._file.write(text + "\n")
+            else:
+                self._file.write(("\n" if not self.count else ",\n") + text)
+        except OSError as exc:
+            self._file.close()
+            raise self._error(exc) from None
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        try:
+            if not self.lines:
+                self._file.write("\n]}\n")
+            self._file.close()
+            self._tmp.replace(self.path)
+        except OSError as exc:
+            self._file.close()
+            raise self._error(exc) from None
+
+    def __enter__(self) -> EvidenceWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Also on an exception (Ctrl-C included): what was written is a valid partial result.
+        self.close()
+
+
 def write_evidence(documents: Sequence[EvidenceDocument], path: Path) -> None:
-    """Write ``{"evidence": [...]}`` atomically (a reader never sees half a file)."""
-    data = EvidenceFile(evidence=tuple(documents)).model_dump(mode="json", by_alias=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write evidence: {exc.strerror or exc}") from None
+    """Write ``documents`` to ``path`` (JSON Lines for ``*.jsonl``) atomically."""
+    with EvidenceWriter(path) as writer:
+        for document in documents:
+            writer.add(document)
 
 
 def scan_snapshot(

@@ -194,6 +194,9 @@ class _Udp:
                 except TimeoutError:
                     break
                 if isinstance(item, ConnectionRefusedError):
+                    # Put it back: another exchange on this socket waits on the same queue and
+                    # must learn that the port is closed too, rather than time out.
+                    self.protocol.queue.put_nowait(item)
                     raise item
                 if isinstance(item, Exception):
                     continue
@@ -219,17 +222,22 @@ async def probe_ipmi(host: str, port: int, *, timeout: float = 1.0) -> IpmiProbe
     except OSError as exc:
         return IpmiProbe(False, error=f"cannot open UDP socket: {exc}")
     try:
-        ping = asyncio.create_task(
-            udp.exchange(build_asf_ping(), lambda b: b[:4] == _RMCP_ASF, timeout, tries=1)
+        # Both exchanges run together and both outcomes are collected: an exception left in a
+        # task nobody awaits would be lost (and logged as "never retrieved" at fleet scale).
+        pong_or_error, caps_or_error = await asyncio.gather(
+            udp.exchange(build_asf_ping(), lambda b: b[:4] == _RMCP_ASF, timeout, tries=1),
+            udp.exchange(build_auth_caps_request(), lambda b: b[:4] == _RMCP_IPMI, timeout),
+            return_exceptions=True,
         )
-        caps_reply = await udp.exchange(
-            build_auth_caps_request(), lambda b: b[:4] == _RMCP_IPMI, timeout
-        )
-        pong = await ping
-    except ConnectionRefusedError:
-        return IpmiProbe(False, error=f"UDP {port} closed (ICMP port unreachable)")
     finally:
         udp.close()
+    for outcome in (pong_or_error, caps_or_error):
+        if isinstance(outcome, ConnectionRefusedError):
+            return IpmiProbe(False, error=f"UDP {port} closed (ICMP port unreachable)")
+        if isinstance(outcome, BaseException):
+            raise outcome
+    pong: bytes | None = pong_or_error  # type: ignore[assignment]
+    caps_reply: bytes | None = caps_or_error  # type: ignore[assignment]
     asf, ipmi_in_pong = (False, None) if pong is None else (True, _pong_says_ipmi(pong))
     if caps_reply is None:
         if asf:

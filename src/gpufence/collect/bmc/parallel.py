@@ -22,13 +22,14 @@ from dataclasses import replace
 from queue import Empty
 from typing import Any
 
+from gpufence._gc import fewer_collections
 from gpufence.collect.bmc.credentials import CredentialStore
 from gpufence.collect.bmc.evidence import to_evidence
 from gpufence.collect.bmc.scanner import BmcScan, ScanOptions, scan_fleet, verify_context
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.model.evidence import EvidenceDocument
 
-__all__ = ["default_workers", "scan_to_evidence"]
+__all__ = ["Document", "default_workers", "scan_streaming", "scan_to_evidence"]
 
 _PER_WORKER = 64
 """Fewer BMCs than this per process do not pay for the extra process."""
@@ -49,11 +50,19 @@ def _install_stop(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
 
 
+Document = dict[str, Any]
+"""An evidence document as JSON data (``model_dump(mode="json", by_alias=True)``)."""
+
+
+def _dump(document: EvidenceDocument) -> Document:
+    return document.model_dump(mode="json", by_alias=True)
+
+
 async def _scan_here(
     targets: Sequence[BmcTarget],
     store: CredentialStore,
     opts: ScanOptions,
-    emit: Callable[[int, EvidenceDocument], None],
+    emit: Callable[[int, Document], None],
 ) -> bool:
     """Scan in this process; ``emit(index, document)`` per BMC. Returns True if interrupted."""
     stop = asyncio.Event()
@@ -61,13 +70,14 @@ async def _scan_here(
     index = {id(t): i for i, t in enumerate(targets)}
 
     def digest(scan: BmcScan) -> None:
-        emit(index[id(scan.target)], to_evidence(scan, intrusive=opts.intrusive))
+        emit(index[id(scan.target)], _dump(to_evidence(scan, intrusive=opts.intrusive)))
         scan.release()
 
-    scans = await scan_fleet(targets, store, opts, stop=stop, digest=digest)
+    with fewer_collections():
+        scans = await scan_fleet(targets, store, opts, stop=stop, digest=digest)
     for scan in scans:
         if not scan.digested:
-            emit(index[id(scan.target)], to_evidence(scan, intrusive=opts.intrusive))
+            emit(index[id(scan.target)], _dump(to_evidence(scan, intrusive=opts.intrusive)))
     return stop.is_set()
 
 
@@ -78,8 +88,8 @@ def _worker(
     opts: ScanOptions,
     queue: Any,
 ) -> None:
-    def emit(local: int, document: EvidenceDocument) -> None:
-        queue.put((indexes[local], document.model_dump(mode="json", by_alias=True)))
+    def emit(local: int, document: Document) -> None:
+        queue.put((indexes[local], document))
 
     start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pages shared with the parent
     interrupted = asyncio.run(_scan_here(targets, store, opts, emit))
@@ -98,23 +108,47 @@ def scan_to_evidence(
 ) -> tuple[list[EvidenceDocument], bool]:
     """Evidence for every target (in target order), and whether Ctrl-C cut the scan short.
 
+    Holds every document: for a large fleet, :func:`scan_streaming` hands each one over as
+    its BMC finishes instead.
+    """
+    results: dict[int, EvidenceDocument] = {}
+
+    def keep(index: int, document: Document) -> None:
+        results[index] = EvidenceDocument.model_validate(document)
+        if on_done is not None:
+            on_done()
+
+    interrupted = scan_streaming(targets, store, opts, keep, workers=workers, stats=stats)
+    return [results[i] for i in range(len(targets))], interrupted
+
+
+def scan_streaming(
+    targets: Sequence[BmcTarget],
+    store: CredentialStore,
+    opts: ScanOptions,
+    emit: Callable[[int, Document], None],
+    *,
+    workers: int = 1,
+    stats: dict[str, int] | None = None,
+) -> bool:
+    """Scan every target, calling ``emit(index, document)`` as each BMC finishes (in any order,
+    exactly once per target); returns whether Ctrl-C cut the scan short.
+
     ``concurrency`` in ``opts`` is for the whole fleet: each worker gets its share. ``stats``,
     when given, receives ``workers`` and ``worker_growth_kb`` (peak RSS each worker added beyond
     what it shared with this process at fork, summed).
     """
-    results: dict[int, EvidenceDocument] = {}
+    done: set[int] = set()
 
-    def keep(index: int, document: EvidenceDocument) -> None:
-        results[index] = document
-        if on_done is not None:
-            on_done()
+    def keep(index: int, document: Document) -> None:
+        done.add(index)
+        emit(index, document)
 
     verify_context(opts.ca_bundle, opts.insecure)  # a bad CA bundle is an input error, here
     if stats is not None:
         stats.update(workers=1, worker_growth_kb=0)
     if workers <= 1 or len(targets) < 2:
-        interrupted = asyncio.run(_scan_here(targets, store, opts, keep))
-        return [results[i] for i in range(len(targets))], interrupted
+        return asyncio.run(_scan_here(targets, store, opts, keep))
     per_worker = replace(opts, concurrency=max(1, opts.concurrency // workers))
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -159,7 +193,7 @@ def scan_to_evidence(
                     stats["workers"] = len(processes)
                     stats["worker_growth_kb"] += int(growth_kb)
             else:
-                keep(int(key), EvidenceDocument.model_validate(payload))
+                keep(int(key), payload)  # validated in the worker that built it
     finally:
         signal.signal(signal.SIGINT, previous)
         for process in processes:
@@ -167,7 +201,7 @@ def scan_to_evidence(
             if process.is_alive():
                 process.kill()
     for i in range(len(targets)):
-        if i not in results:  # its worker died: say so for the BMC rather than lose it
+        if i not in done:  # its worker died: say so for the BMC rather than lose it
             lost = BmcScan(targets[i], interrupted="scanner worker process exited unexpectedly")
-            keep(i, to_evidence(lost, intrusive=opts.intrusive))
-    return [results[i] for i in range(len(targets))], interrupted
+            keep(i, _dump(to_evidence(lost, intrusive=opts.intrusive)))
+    return interrupted

@@ -22,11 +22,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gpufence.collect.bmc.http import BodyTooLarge, HttpClient, Response, TransportError, basic_auth
+
 __all__ = [
     "COLLECTIONS",
     "EXPAND",
     "LINKS",
     "Fetch",
+    "HttpxClient",
     "RedfishReader",
     "Walk",
     "anonymous_probe_links",
@@ -109,86 +112,132 @@ class Fetch:
         return self.error is None and self.data is not None
 
 
-def _transport_error(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect timeout (TCP or TLS handshake)"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "read timeout (no answer)"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timeout ({type(exc).__name__})"
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        detail = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip()
-        return f"TLS certificate not trusted ({detail or 'verify failed'})"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({text})"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"connection dropped by the BMC ({text})"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return f"connection reset ({text or 'read error'})"
-    return f"{type(exc).__name__}: {text}"
-
-
 _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
 
 
+class HttpxClient:
+    """:class:`HttpClient`'s interface over an ``httpx.AsyncClient`` (tests serve captures
+    through httpx's ``MockTransport``; the scanner uses :class:`HttpClient`)."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        authorization: str | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        max_body: int = 4 * 1024 * 1024,
+    ) -> Response:
+        sent = {**(headers or {}), **({"Authorization": authorization} if authorization else {})}
+        try:
+            async with self.client.stream(
+                method, self.base_url + path, content=body, headers=sent
+            ) as resp:
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_body:
+                    raise BodyTooLarge(
+                        resp.status_code, f"body of {declared} bytes exceeds the cap"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():  # decoded: the cap bounds memory
+                    size += len(chunk)
+                    if size > max_body:
+                        raise BodyTooLarge(resp.status_code, f"body exceeds {max_body} bytes")
+                    chunks.append(chunk)
+                return Response(
+                    resp.status_code,
+                    {k.lower(): v for k, v in resp.headers.items()},
+                    b"".join(chunks),
+                )
+        except httpx.HTTPError as exc:
+            raise _from_httpx(exc) from None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _from_httpx(exc: httpx.HTTPError) -> TransportError:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TransportError("connect_timeout", "connect timeout (TCP or TLS handshake)")
+    if isinstance(exc, httpx.ReadTimeout):
+        return TransportError("read_timeout", "read timeout (no answer)")
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError("read_timeout", f"timeout ({type(exc).__name__})")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip()
+        return TransportError(
+            "tls_untrusted", f"TLS certificate not trusted ({detail or 'verify failed'})"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError("connect", f"cannot connect ({text})")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return TransportError("dropped", f"connection dropped by the BMC ({text})")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return TransportError("reset", f"connection reset ({text or 'read error'})")
+    return TransportError("protocol", f"{type(exc).__name__}: {text}")
+
+
+Client = HttpClient | HttpxClient
+
+
 class RedfishReader:
-    """GETs against one BMC with a size cap and readable errors (never raises httpx errors)."""
+    """GETs against one BMC with a size cap and readable errors (never raises transport errors)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Client | httpx.AsyncClient,
         base_url: str,
         auth: tuple[str, str] | None,
         max_body: int = 4 * 1024 * 1024,
     ) -> None:
-        self.client = client
         self.base_url = base_url.rstrip("/")
-        self._auth = httpx.BasicAuth(*auth) if auth else None
+        self.client: Client = (
+            HttpxClient(client, self.base_url) if isinstance(client, httpx.AsyncClient) else client
+        )
+        self._authorization = basic_auth(*auth) if auth else None
         self.max_body = max_body
         self.requests = 0
         self.seconds = 0.0
 
     @property
     def has_credentials(self) -> bool:
-        return self._auth is not None
+        return self._authorization is not None
 
     async def get(self, path: str, *, anonymous: bool = False) -> Fetch:
         self.requests += 1
         started = time.perf_counter()
         try:
-            return await self._get(path, None if anonymous else self._auth)
+            return await self._get(path, None if anonymous else self._authorization)
         finally:
             self.seconds += time.perf_counter() - started
 
-    async def _get(self, path: str, auth: httpx.Auth | None) -> Fetch:
-        url = self.base_url + path
+    async def _get(self, path: str, authorization: str | None) -> Fetch:
         try:
-            async with self.client.stream(
-                "GET", url, auth=auth or httpx.USE_CLIENT_DEFAULT
-            ) as resp:
-                status = resp.status_code
-                if 300 <= status < 400:
-                    where = resp.headers.get("location", "?")
-                    return Fetch(path, status, None, f"{status} redirect to {where} (not followed)")
-                if status >= 400:
-                    await resp.aclose()
-                    reason = _REASONS.get(status, "server error" if status >= 500 else "error")
-                    return Fetch(path, status, None, f"{status} {reason}")
-                declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_body:
-                    return Fetch(path, status, None, f"body of {declared} bytes exceeds the cap")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():  # decoded: the cap bounds memory
-                    size += len(chunk)
-                    if size > self.max_body:
-                        return Fetch(path, status, None, f"body exceeds {self.max_body} bytes")
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            return Fetch(path, None, None, _transport_error(exc))
+            resp = await self.client.request(
+                "GET", path, authorization=authorization, max_body=self.max_body
+            )
+        except TransportError as exc:
+            return Fetch(path, None, None, str(exc))
+        except BodyTooLarge as exc:
+            if exc.status < 300:
+                return Fetch(path, exc.status, None, str(exc))
+            resp = Response(exc.status, {}, b"")  # the status says what matters, not the page
+        status = resp.status
+        if 300 <= status < 400:
+            where = resp.headers.get("location", "?")
+            return Fetch(path, status, None, f"{status} redirect to {where} (not followed)")
+        if status >= 400:
+            reason = _REASONS.get(status, "server error" if status >= 500 else "error")
+            return Fetch(path, status, None, f"{status} {reason}")
         try:
-            data = json.loads(b"".join(chunks).decode("utf-8-sig"))
+            data = json.loads(resp.body.decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             return Fetch(path, status, None, f"malformed JSON ({str(exc)[:80]})")
         if not isinstance(data, dict):

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gpufence.collect.bmc.credentials import VENDOR_DEFAULTS, Credential, CredentialStore
+from gpufence.collect.bmc.http import BodyTooLarge, HttpClient, TransportError, basic_auth
 from gpufence.collect.bmc.ipmi import IntrusiveIpmi, IpmiProbe, probe_ipmi, try_ipmi_intrusive
 from gpufence.collect.bmc.redfish import (
     Fetch,
@@ -144,20 +143,14 @@ def verify_context(ca_bundle: Path | None, insecure: bool) -> ssl.SSLContext:
         raise InputError(f"{ca_bundle}: cannot load CA bundle: {exc}") from None
 
 
-def _client(ctx: ssl.SSLContext, opts: ScanOptions) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        verify=ctx,
-        timeout=httpx.Timeout(
-            connect=opts.connect_timeout,
-            read=opts.read_timeout,
-            write=opts.read_timeout,
-            pool=opts.connect_timeout,
-        ),
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        follow_redirects=False,
-        # No proxies, no .netrc: BMC traffic goes only where the target says.
-        trust_env=False,
-        headers={"Accept": "application/json", "OData-Version": "4.0"},
+def _client(url: str, ctx: ssl.SSLContext, opts: ScanOptions) -> HttpClient:
+    # No proxies, no .netrc, no redirects: BMC traffic goes only where the target says.
+    return HttpClient(
+        url,
+        ssl_context=ctx,
+        connect_timeout=opts.connect_timeout,
+        read_timeout=opts.read_timeout,
+        headers={"OData-Version": "4.0"},
     )
 
 
@@ -174,21 +167,21 @@ async def _redfish(scan: BmcScan, ctx: _Context) -> None:
     assert target.redfish_url is not None
     cred = scan.credential
     auth = (cred.username, cred.password.get_secret_value()) if cred else None
-    async with _client(ctx.trusted, opts) as client:
+    async with _client(target.redfish_url, ctx.trusted, opts) as client:
         reader = RedfishReader(client, target.redfish_url, auth, opts.max_body)
         try:
             root = await reader.get("/redfish/v1/", anonymous=True)
             if target.scheme == "https" and not opts.insecure and root.status is not None:
                 scan.cert_trusted = True  # the handshake verified against the trust store
             anon_reader = reader
-            untrusted: httpx.AsyncClient | None = None
+            untrusted: HttpClient | None = None
             if not root.ok and root.error and root.error.startswith("TLS certificate not trusted"):
                 scan.cert_trusted = False
                 # Still check what anyone can read: no credentials travel on this connection.
                 scan.walk_skipped = (
                     f"authenticated walk skipped: {root.error}; pass --ca-bundle or --insecure"
                 )
-                untrusted = _client(ctx.untrusted, opts)
+                untrusted = _client(target.redfish_url, ctx.untrusted, opts)
                 anon_reader = RedfishReader(untrusted, target.redfish_url, None, opts.max_body)
                 root = await anon_reader.get("/redfish/v1/", anonymous=True)
             try:
@@ -257,12 +250,13 @@ async def _intrusive_redfish(scan: BmcScan, reader: RedfishReader) -> None:
     try:
         response = await reader.client.request(
             "PATCH",
-            reader.base_url + probe_path,
-            content=b"{}",
+            probe_path,
+            body=b"{}",
             headers={"If-Match": "*", "Content-Type": "application/json"},
+            max_body=reader.max_body,
         )
-        scan.intrusive["anonymous_write"] = {"path": probe_path, "status": response.status_code}
-    except httpx.HTTPError as exc:
+        scan.intrusive["anonymous_write"] = {"path": probe_path, "status": response.status}
+    except (TransportError, BodyTooLarge) as exc:
         scan.intrusive["anonymous_write"] = {"path": probe_path, "error": type(exc).__name__}
     finally:
         reader.requests += 1
@@ -273,11 +267,18 @@ async def _intrusive_redfish(scan: BmcScan, reader: RedfishReader) -> None:
     worked: list[str] = []
     for _vendor, user, password in candidates[:budget]:
         tried.append(user)
-        response = await reader.client.get(
-            reader.base_url + probe_path, auth=httpx.BasicAuth(user, password)
-        )
-        reader.requests += 1
-        if response.status_code < 300:
+        try:
+            response = await reader.client.request(
+                "GET",
+                probe_path,
+                authorization=basic_auth(user, password),
+                max_body=reader.max_body,
+            )
+        except (TransportError, BodyTooLarge):
+            break  # the BMC stopped answering: no further guesses
+        finally:
+            reader.requests += 1
+        if response.status < 300:
             worked.append(user)
             break
     scan.intrusive["redfish_defaults"] = {
@@ -334,6 +335,9 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        # Collect every outcome (a probe that failed while another one raised included): an
+        # exception left in a task would be lost and logged as "never retrieved".
+        await asyncio.gather(*tasks, return_exceptions=True)
         scan.finished = time.perf_counter()
         scan.done = True
 

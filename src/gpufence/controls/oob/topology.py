@@ -44,18 +44,29 @@ def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
             paths[start, goal] = route_path(networks, start, goal)
         return paths[start, goal]
 
+    # Many BMCs share a few networks: what reaches each network is worked out once.
+    reach: dict[str, tuple[list[str], list[dict[str, object]]]] = {}
+
+    def reaching(network: str) -> tuple[list[str], list[dict[str, object]]]:
+        if network not in reach:
+            reasons: list[str] = []
+            witnesses: list[dict[str, object]] = []
+            for entry in entries:
+                path = path_between(entry.network, network)
+                if path is not None:
+                    reasons.append(
+                        f"tenant {entry.tenant} reaches {network} via {' -> '.join(path)}"
+                    )
+                    witnesses.append({"tenant": entry.tenant, "entry": entry.reason, "path": path})
+            reach[network] = reasons, witnesses
+        return reach[network]
+
     root_nodes = {v.node.name: v for v in snap.nodes if v.pool.tenant_root and v.tenants}
     for view in snap.bmcs:
         bmc = view.bmc
-        reasons: list[str] = []
-        witnesses: list[dict[str, object]] = []
-        for entry in entries:
-            path = path_between(entry.network, bmc.network)
-            if path is not None:
-                reasons.append(
-                    f"tenant {entry.tenant} reaches {bmc.network} via {' -> '.join(path)}"
-                )
-                witnesses.append({"tenant": entry.tenant, "entry": entry.reason, "path": path})
+        network_reasons, network_witnesses = reaching(bmc.network)
+        reasons = list(network_reasons)
+        witnesses = list(network_witnesses)
         shared = view.facts["shared_nic"]
         for node in view.nodes:
             if shared.value is True and node in root_nodes:
