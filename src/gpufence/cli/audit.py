@@ -3,67 +3,47 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gpufence.audit import audit as run_audit
-from gpufence.cli._app import app
-from gpufence.cli._output import report_findings
-from gpufence.model.findings import Severity
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import (
+    EvidenceOpt,
+    FailOn,
+    FailOnOpt,
+    InventoryArg,
+    MutelistOpt,
+    OutputOpt,
+    ShowPassOpt,
+    format_option,
+)
+from gpufence.cli._output import report_findings, warn_mutes
+from gpufence.cli._progress import heartbeat
 from gpufence.report import OutputFormat
 
+__all__ = ["app", "audit_command"]
 
-class FailOn(StrEnum):
-    critical = "critical"
-    high = "high"
-    medium = "medium"
-    low = "low"
-    info = "info"
-    never = "never"
-
-    def severity(self) -> Severity | None:
-        return None if self is FailOn.never else Severity(self.value)
+app = sub_app("Evaluate every control over the inventory and evidence; print findings.")
 
 
 @app.command("audit")
 def audit_command(
-    inventory: Annotated[Path, typer.Argument(help="Inventory YAML file.")],
-    evidence: Annotated[
-        list[Path] | None,
-        typer.Option("--evidence", "-e", help="Evidence file or directory (repeatable)."),
-    ] = None,
-    fail_on: Annotated[
-        FailOn,
-        typer.Option(
-            help="Exit 1 when a FAIL at or above this severity exists ('never': report only)."
-        ),
-    ] = FailOn.low,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
-        OutputFormat.text
-    ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
-    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
-    mutelist: Annotated[
-        Path | None,
-        typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
-    ] = None,
+    inventory: InventoryArg,
+    evidence: EvidenceOpt = None,
+    fail_on: FailOnOpt = FailOn.low,
+    fmt: Annotated[OutputFormat, format_option()] = OutputFormat.text,
+    output: OutputOpt = None,
+    show_pass: ShowPassOpt = False,
+    mutelist: MutelistOpt = None,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
-    run = run_audit(inventory, evidence or [], mutelist=mutelist)
+    with heartbeat("audit"):
+        run = run_audit(inventory, evidence or [], mutelist=mutelist)
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
-    for mute in run.expired_mutes:
-        sys.stderr.write(
-            f"warning: mute {mute.control} {mute.resource} expired on {mute.expires}; "
-            "it muted nothing\n"
-        )
-    for mute in run.unused_mutes:
-        sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
+    warn_mutes(run.expired_mutes, run.unused_mutes)
     raise typer.Exit(
         report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
     )

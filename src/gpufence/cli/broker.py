@@ -11,19 +11,20 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import JsonFlag, OutputOpt, TextJson, format_option, resolve_json
+from gpufence.cli._output import emit
 from gpufence.errors import InputError
 
-broker_app = typer.Typer(
-    help="The attestation-gated key broker: serve, audit log, secrets.", no_args_is_help=True
-)
-app.add_typer(broker_app, name="broker")
-audit_log_app = typer.Typer(help="The broker's hash-chained decision log.", no_args_is_help=True)
-broker_app.add_typer(audit_log_app, name="audit-log")
-secret_app = typer.Typer(help="Secrets the broker releases (sealed at rest).", no_args_is_help=True)
-broker_app.add_typer(secret_app, name="secret")
+app = sub_app("The attestation-gated key broker: serve, audit log, secrets.")
+audit_log_app = sub_app("The broker's hash-chained decision log.")
+app.add_typer(audit_log_app, name="audit-log")
+secret_app = sub_app("Secrets the broker releases (sealed at rest).")
+app.add_typer(secret_app, name="secret")
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Broker configuration YAML.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", metavar="FILE", help="Broker configuration YAML.")
+]
 
 
 def _loopback(host: str) -> bool:
@@ -35,11 +36,11 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@broker_app.command("serve")
+@app.command("serve")
 def serve_command(
     config: ConfigOption,
-    host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
-    port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Override listen.host.")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Override listen.port.")] = None,
 ) -> None:
     """Serve /challenge, /attest and /resource/{id} until interrupted."""
     from gpufence.attest.broker.app import serve
@@ -81,12 +82,16 @@ def serve_command(
 @audit_log_app.command("verify")
 def audit_log_verify(
     path: Annotated[
-        Path | None, typer.Argument(help="audit.db (default: the config's audit_log).")
+        Path | None,
+        typer.Argument(metavar="FILE", help="audit.db (default: the config's audit_log)."),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Broker configuration YAML.")
+        Path | None,
+        typer.Option("--config", "-c", metavar="FILE", help="Broker configuration YAML."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: Annotated[TextJson, format_option()] = TextJson.text,
+    output: OutputOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recompute the hash chain; exit 0 intact, 1 tampered, 2 unreadable."""
     from gpufence.attest.broker.audit_log import verify_audit_log
@@ -103,8 +108,8 @@ def audit_log_verify(
         raise InputError(f"{path}: no such audit log") from None
     except Exception as exc:  # noqa: BLE001 - sqlite3.DatabaseError and friends: not an audit log
         raise InputError(f"{path}: not a gpufence audit log: {exc}") from None
-    if as_json:
-        sys.stdout.write(
+    if resolve_json(as_json, fmt) is TextJson.json:
+        emit(
             json.dumps(
                 {
                     "ok": result.ok,
@@ -114,19 +119,25 @@ def audit_log_verify(
                     "detail": result.detail,
                 }
             )
-            + "\n"
+            + "\n",
+            output,
         )
     else:
         state = "OK" if result.ok else "TAMPERED"
-        sys.stdout.write(f"{state}: {result.detail}\nhead: {result.head}\n")
+        emit(f"{state}: {result.detail}\nhead: {result.head}\n", output)
     raise typer.Exit(0 if result.ok else 1)
 
 
 @secret_app.command("put")
 def secret_put(
     config: ConfigOption,
-    secret_id: Annotated[str, typer.Argument(help="Resource id, e.g. model-weights-key.")],
-    from_file: Annotated[Path, typer.Option("--from-file", help="File holding the secret bytes.")],
+    secret_id: Annotated[
+        str, typer.Argument(metavar="SECRET_ID", help="Resource id, e.g. model-weights-key.")
+    ],
+    from_file: Annotated[
+        Path,
+        typer.Option("--from-file", metavar="FILE", help="File holding the secret bytes."),
+    ],
 ) -> None:
     """Seal a secret under the KEK into the broker database (never printed)."""
     from gpufence.attest.broker.config import load_broker_config

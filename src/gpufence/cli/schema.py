@@ -9,11 +9,17 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
 from gpufence.model.schemas import schema_for
+
+__all__ = ["app", "schema_command"]
+
+app = sub_app("Print the JSON Schema of the inventory, findings or evidence format.")
 
 
 class SchemaName(StrEnum):
+    """The file formats that have a schema."""
+
     inventory = "inventory"
     findings = "findings"
     evidence = "evidence"
