@@ -95,6 +95,20 @@ class UnknownGpuModelError(InputError):
         self.closest = tuple(closest)
 
 
+class AmbiguousGpuModelError(InputError):
+    """A GPU name that fits several catalog models which controls would judge differently."""
+
+    def __init__(self, name: str, variants: Sequence[str], differ: Sequence[str]) -> None:
+        msg = (
+            f"GPU model {name!r} is ambiguous: it fits {', '.join(variants)}, which differ in "
+            f"{', '.join(differ)}"
+        )
+        super().__init__(msg, hint="name one variant (e.g. " + variants[0] + ")")
+        self.name = name
+        self.variants = tuple(variants)
+        self.differ = tuple(differ)
+
+
 class InternalError(GpufenceError):
     """A bug or an impossible state. Exit code 3."""
 

@@ -89,7 +89,9 @@ def test_help_follows_grammar(path: tuple[str, ...], command: Any, ctx: Any) -> 
         assert "--format" in names and "--output" in names, f"{where}: a report needs both"
 
 
-@pytest.mark.parametrize(("path", "command", "ctx"), LEAVES, ids=[" ".join(p) for p, _, _ in LEAVES])
+@pytest.mark.parametrize(
+    ("path", "command", "ctx"), LEAVES, ids=[" ".join(p) for p, _, _ in LEAVES]
+)
 def test_inventory_is_positional_or_dash_i(path: tuple[str, ...], command: Any, ctx: Any) -> None:
     for param in command.params:
         if param.name != "inventory":

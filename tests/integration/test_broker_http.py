@@ -177,7 +177,7 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
         404,
     )
     # Every decision is in the hash-chained log; tampering is detected by the CLI.
-    check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--json")
+    check = _cli("broker", "audit-log", "verify", str(kit.audit_log), "--format", "json")
     assert check.returncode == 0, check.stdout + check.stderr
     entries = json.loads(check.stdout)["entries"]
     assert entries >= 20
