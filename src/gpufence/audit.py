@@ -1,4 +1,10 @@
-"""The audit pipeline as a library call: inventory + evidence -> findings (public API)."""
+"""The audit pipeline as a library call: load -> controls -> (mutelist) -> result (public API).
+
+The call path never returns to a lower layer: :func:`gpufence.load.cluster.load_cluster` builds the
+frozen snapshot, :func:`gpufence.controls.audit_snapshot` evaluates the controls over it (pure),
+and the mutelist is applied to the findings. Rendering is the caller's (the CLI uses
+:mod:`gpufence.report`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpufence.collect.fabric import with_fabric_evidence
 from gpufence.controls import ALL_CONTROLS, Control, audit_snapshot
 from gpufence.errors import InputError
-from gpufence.load.evidence import load_evidence
-from gpufence.load.inventory import load_snapshot
-from gpufence.load.mutelist import load_mutelist
-from gpufence.load.referenced import referenced_evidence
+from gpufence.load.cluster import load_cluster
 from gpufence.model.findings import AuditResult
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
@@ -23,6 +25,8 @@ __all__ = ["AuditRun", "audit", "audit_snapshot"]
 
 @dataclass(frozen=True)
 class AuditRun:
+    """One audit: the result, the snapshot it judged, and what the loader and mutelist reported."""
+
     result: AuditResult
     snapshot: Snapshot
     skipped_evidence: tuple[InputError, ...]
@@ -40,23 +44,18 @@ def audit(
     today: dt.date | None = None,
 ) -> AuditRun:
     """Load the inventory and evidence, evaluate every control, then apply the mutelist."""
-    mutes = load_mutelist(mutelist) if mutelist is not None else None
-    loaded = load_evidence(evidence)
-    # Each InfiniBand network's partitions.conf (path in the inventory) becomes evidence too.
-    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents))
-    referenced = referenced_evidence(snapshot)
-    if referenced:
-        snapshot = snapshot.with_evidence(referenced)
-    documents = [*loaded.documents, *referenced]
-    inputs = [str(inventory), *sorted({origin for _, origin in documents})]
-    result = audit_snapshot(snapshot, controls, inputs)
-    if mutes is None:
-        return AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.problems)
-    muted = apply_mutes(result.findings, mutes, today or dt.date.today())
+    loaded = load_cluster(inventory, evidence, mutelist=mutelist)
+    result = audit_snapshot(loaded.snapshot, controls, loaded.inputs)
+    run = AuditRun(
+        result=result, snapshot=loaded.snapshot, skipped_evidence=loaded.skipped_evidence
+    )
+    if loaded.mutelist is None:
+        return run
+    muted = apply_mutes(result.findings, loaded.mutelist, today or dt.date.today())
     return AuditRun(
         result=result.model_copy(update={"findings": muted.findings}),
-        snapshot=snapshot,
-        skipped_evidence=loaded.problems,
+        snapshot=loaded.snapshot,
+        skipped_evidence=loaded.skipped_evidence,
         expired_mutes=muted.expired,
         unused_mutes=muted.unused,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 __all__ = [
     "GpufenceError",
     "InputError",
+    "InputErrors",
     "InternalError",
     "SourceLocation",
     "UnknownGpuModelError",
@@ -81,6 +82,20 @@ class InputError(GpufenceError):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+class InputErrors(InputError):
+    """Several input errors found in one pass; each keeps its own location."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        super().__init__(errors[0].message, location=errors[0].location, hint=errors[0].hint)
+        self.errors = tuple(errors)
+
+    def diagnostics(self) -> str:
+        lines = [err.diagnostics() for err in self.errors[:20]]
+        if len(self.errors) > 20:
+            lines.append(f"... and {len(self.errors) - 20} more errors")
+        return "\n".join(lines)
 
 
 class UnknownGpuModelError(InputError):

@@ -12,11 +12,12 @@ import yaml
 
 from gpufence.audit import audit, audit_snapshot
 from gpufence.cli import main
-from gpufence.collect.fabric import observe_files, with_fabric_evidence
+from gpufence.collect.fabric import observe_files
 from gpufence.controls import controls_by_id
 from gpufence.errors import InputError
 from gpufence.fabric.emit import emit_partitions
 from gpufence.load.inventory import load_snapshot
+from gpufence.load.referenced import with_referenced
 from gpufence.model.findings import Finding, Severity, Status
 from tests.inventories import base_inventory
 
@@ -52,7 +53,7 @@ def scenario(tmp_path: Path, conf: str | bytes | None = CLEAN, **changes: Any) -
 
 
 def run(inventory: Path, control: str, evidence: list[Any] | None = None) -> list[Finding]:
-    snapshot = with_fabric_evidence(load_snapshot(inventory, evidence or []))
+    snapshot = with_referenced(load_snapshot(inventory, evidence or []))
     return list(audit_snapshot(snapshot, [controls_by_id()[control]]).findings)
 
 
@@ -207,7 +208,7 @@ def test_bare_metal_tenant_on_management_network(tmp_path: Path) -> None:
 def test_missing_partitions_conf_is_an_input_error_with_location(tmp_path: Path) -> None:
     inventory = scenario(tmp_path, None, networks__0__partitions_conf="nope.conf")
     with pytest.raises(InputError) as err:
-        with_fabric_evidence(load_snapshot(inventory))
+        with_referenced(load_snapshot(inventory))
     assert err.value.location is not None and err.value.location.line is not None
     assert (
         "partitions_conf: nope.conf"
@@ -220,7 +221,7 @@ def test_bad_port_guid_in_inventory_is_an_input_error(tmp_path: Path) -> None:
         tmp_path, CLEAN, node_pools__1__nodes=[{"name": "n2", "ib_port_guids": ["0xZZ"]}]
     )
     with pytest.raises(InputError) as err:
-        with_fabric_evidence(load_snapshot(inventory))
+        with_referenced(load_snapshot(inventory))
     assert err.value.location is not None
     assert "0xZZ" in inventory.read_text().splitlines()[err.value.location.line - 1]
 

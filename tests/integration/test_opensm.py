@@ -20,7 +20,7 @@ import pytest
 import yaml
 from tests.fabric.ibsim import Subnet, ibsim_subnet
 
-from gpufence.collect.fabric import observe_live, read_pkey_tables, with_fabric_evidence
+from gpufence.collect.fabric import observe_live, read_pkey_tables
 from gpufence.fabric.check import fabric_report
 from gpufence.fabric.emit import emit_partitions
 from gpufence.fabric.lint import lint_bytes
@@ -34,6 +34,7 @@ from gpufence.fabric.observed import (
 from gpufence.fabric.partitions import parse_partitions
 from gpufence.fabric.records import observed_of
 from gpufence.load.inventory import load_snapshot
+from gpufence.load.referenced import with_referenced
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ibsim")]
 
@@ -219,7 +220,7 @@ def test_verdict_equals_subnet_administrator_for_every_host_pair(
         for (a, b), pkey in sa.items()
         if pkey is not None and a in owner and b in owner and owner[a] != owner[b]
     }
-    report = fabric_report(with_fabric_evidence(load_snapshot(inventory)))
+    report = fabric_report(with_referenced(load_snapshot(inventory)))
     (plane,) = [p for p in report.planes if p.plane == "infiniband"]
     verdict = {(f.source, f.target) for f in plane.reach if f.source < f.target}
     assert verdict == sa_pairs

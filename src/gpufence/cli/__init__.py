@@ -59,18 +59,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            return _internal_error(exc, debug)
+        sys.stderr.write(
+            f"gpufence: error: this command needs {exc.name!r}, which this installation lacks; "
+            f"install the extra: pip install 'gpufence[{extra}]'\n"
+        )
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except Exception:  # noqa: BLE001 - the one place that turns a bug into exit 3
-        if debug:
-            traceback.print_exc()
-        else:
-            kind = sys.exc_info()[0]
-            name = kind.__name__ if kind else "error"
-            sys.stderr.write(
-                f"gpufence: internal error ({name}); this is a bug. "
-                "Re-run with --debug for a traceback.\n"
-            )
-        return 3
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into exit 3
+        return _internal_error(exc, debug)
     return 0
+
+
+# Optional dependencies by the extra that installs them (pyproject.toml).
+_EXTRA_OF = {
+    "pynvml": "collector",
+    "signxml": "attest",
+    "lxml": "attest",
+    "fastapi": "broker",
+    "uvicorn": "broker",
+    "kubernetes": "k8s",
+    "regopy": "rego",
+}
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    else:
+        sys.stderr.write(
+            f"gpufence: internal error ({type(exc).__name__}); this is a bug. "
+            "Re-run with --debug for a traceback.\n"
+        )
+    return 3

@@ -26,13 +26,13 @@ from gpufence.cli._options import (
     format_option,
 )
 from gpufence.cli._output import emit, warn_mutes
-from gpufence.collect.fabric import observe_files, observe_live, with_fabric_evidence
+from gpufence.collect.fabric import observe_files, observe_live
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.check import FabricReport, fabric_report, format_text
 from gpufence.fabric.emit import emit_partitions, tenant_ports
 from gpufence.fabric.lint import Diagnostic, LintReport, LintSeverity, lint
 from gpufence.fabric.partitions import read_partitions
-from gpufence.load.evidence import load_evidence
+from gpufence.load.cluster import load_cluster
 from gpufence.load.inventory import load_snapshot
 from gpufence.model.mutelist import Mute, Mutelist
 
@@ -192,11 +192,10 @@ def check_command(
     (FAB-008). A mutelist entry mutes a plane's reach by that control and resource
     (network/NAME or fabric/NAME).
     """
-    loaded = load_evidence(evidence or [])
-    for problem in loaded.problems:
+    loaded = load_cluster(inventory, evidence or [])
+    for problem in loaded.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
-    snapshot = with_fabric_evidence(load_snapshot(inventory, loaded.documents))
-    report = fabric_report(snapshot)
+    report = fabric_report(loaded.snapshot)
     muter = _Muter(_mutes(mutelist))
     failing = False
     muted_lines = []

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gpufence import __version__
 from gpufence.cli._app import sub_app
 from gpufence.cli._options import (
     FailOn,
@@ -23,14 +21,13 @@ from gpufence.cli._options import (
     format_option,
 )
 from gpufence.cli._output import emit, muted, report_findings
-from gpufence.collect.kubernetes import ClusterState, load_manifests, state_to_raw
+from gpufence.collect.kubernetes import ClusterState, cluster_evidence, load_manifests
 from gpufence.collect.kubernetes.live import load_live
-from gpufence.collect.kubernetes.scan import scan_state
+from gpufence.controls.k8s import scan_cluster
 from gpufence.errors import InputError
 from gpufence.kubernetes.policies import TenantNamespace, write_policies
 from gpufence.kubernetes.view import K8sView
 from gpufence.load.inventory import load_inventory
-from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument
 from gpufence.report import OutputFormat
 
 app = sub_app("Kubernetes GPU-tenancy checks and admission policies.")
@@ -98,20 +95,13 @@ def scan_command(
         deprecated("--evidence-out", "--out")
         out = out or evidence_out
     state = _read(paths, live, kubeconfig, context)
-    result = scan_state(state, _inventory_tenants(inventory))
+    result = scan_cluster(state, _inventory_tenants(inventory))
     for note in state.notes:
         sys.stderr.write(f"note: {note}\n")
     for kind, reason in sorted(state.unreadable.items()):
         sys.stderr.write(f"warning: could not read {kind}: {reason}\n")
     if out is not None:
-        doc = EvidenceDocument(
-            schema=EVIDENCE_SCHEMA,
-            subject="cluster/kubernetes",
-            collector="kubernetes",
-            collector_version=f"gpufence {__version__}",
-            collected_at=datetime.now(UTC),
-            raw=state_to_raw(state),
-        )
+        doc = cluster_evidence(state)
         emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", out)
     result = muted(result, mutelist)
     raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass))

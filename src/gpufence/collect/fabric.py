@@ -1,9 +1,6 @@
 """Fabric evidence: each subnet's partitions.conf, and what the subnet manager programmed.
 
-- :func:`with_fabric_evidence` reads the ``partitions_conf`` of every network in the inventory
-  (path relative to the inventory file), parses it as OpenSM 3.3.23 does and attaches an
-  :class:`EvidenceDocument` (subject ``network/<name>``) to the snapshot; it also checks that the
-  nodes' ``ib_port_guids`` are GUIDs. Both problems are input errors naming file:line:column.
+- (Each network's ``partitions_conf`` is read by the loading stage: :mod:`gpufence.load.fabric`.)
 - :func:`observe_files` turns saved infiniband-diags output into one document (subject
   ``fabric/<network>``); :func:`observe_live` runs the tools (``ibnetdiscover``, ``sminfo``,
   ``smpquery pkeys`` per end port) against the local subnet. ``gpufence fabric observe`` writes the
@@ -20,9 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gpufence import __version__
 from gpufence.errors import InputError, SourceLocation
-from gpufence.fabric.emit import guid_value
 from gpufence.fabric.observed import (
     ObservedFabric,
     Topology,
@@ -34,19 +29,14 @@ from gpufence.fabric.observed import (
     parse_pkey_dump,
     parse_sminfo,
 )
-from gpufence.fabric.partitions import parse_partitions
-from gpufence.fabric.records import OBSERVED_COLLECTOR, PARTITIONS_COLLECTOR, PartitionsRecord
-from gpufence.load.inventory import InputErrors
+from gpufence.fabric.records import OBSERVED_COLLECTOR
 from gpufence.model.evidence import EvidenceDocument, Unobserved
 from gpufence.model.snapshot import Pointer, Snapshot
 
 __all__ = [
-    "fabric_evidence",
     "observe_files",
     "observe_live",
-    "partitions_document",
     "read_pkey_tables",
-    "with_fabric_evidence",
 ]
 
 
@@ -59,71 +49,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def partitions_document(network: str, path: Path, data: bytes) -> EvidenceDocument:
-    """Evidence for one partitions.conf (pure given the bytes)."""
-    config = parse_partitions(data, str(path))
-    record = PartitionsRecord.of(config, data)
-    counts = record.lint.counts()
-    return EvidenceDocument.model_validate(
-        {
-            "schema": "gpufence.evidence/v1",
-            "subject": f"network/{network}",
-            "collector": PARTITIONS_COLLECTOR,
-            "collector_version": __version__,
-            "collected_at": _now(),
-            "observed": {
-                "fabric.partitions_conf.fails_open": config.fails_open,
-                "fabric.partitions_conf.errors": counts["error"],
-                "fabric.partitions_conf.warnings": counts["warning"],
-                "fabric.partitions_conf.partitions": len(record.lint.partitions),
-            },
-            "raw": {"partitions_conf": record.model_dump(mode="json")},
-        }
-    )
-
-
-def _check_guids(snap: Snapshot) -> None:
-    errors = []
-    for view in snap.nodes:
-        for index, text in enumerate(view.node.ib_port_guids):
-            try:
-                guid_value(text)
-            except InputError as exc:
-                errors.append(
-                    InputError(
-                        exc.message, location=_where(snap, (*view.pointer, "ib_port_guids", index))
-                    )
-                )
-    if errors:
-        raise errors[0] if len(errors) == 1 else InputErrors(errors)
-
-
-def fabric_evidence(snap: Snapshot) -> list[tuple[EvidenceDocument, str]]:
-    """One document per network that declares a partitions_conf, with the file it came from."""
-    _check_guids(snap)
-    out = []
-    for index, net in enumerate(snap.inventory.networks):
-        if net.partitions_conf is None:
-            continue
-        path = snap.inventory_dir / net.partitions_conf
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"network {net.name}: cannot read partitions_conf {path}: {exc.strerror or exc}",
-                location=_where(snap, ("networks", index, "partitions_conf")),
-                hint="the path is relative to the inventory file",
-            ) from None
-        out.append((partitions_document(net.name, path, data), str(path)))
-    return out
-
-
-def with_fabric_evidence(snap: Snapshot) -> Snapshot:
-    """``snap`` plus the partitions.conf evidence of its networks (appended after the rest)."""
-    documents = fabric_evidence(snap)
-    return snap.with_evidence(documents) if documents else snap
-
-
 def _observed_document(
     network: str, fabric: ObservedFabric, missing: Sequence[Unobserved], sources: Sequence[str]
 ) -> EvidenceDocument:
@@ -134,17 +59,12 @@ def _observed_document(
     }
     if fabric.sm_guid is not None:
         observed["fabric.sm_guid"] = fabric.sm_guid
-    return EvidenceDocument.model_validate(
-        {
-            "schema": "gpufence.evidence/v1",
-            "subject": f"fabric/{network}",
-            "collector": OBSERVED_COLLECTOR,
-            "collector_version": __version__,
-            "collected_at": _now(),
-            "observed": observed,
-            "not_observed": [m.model_dump() for m in missing],
-            "raw": {"subnet": fabric.model_dump(mode="json"), "sources": list(sources)},
-        }
+    return EvidenceDocument.new(
+        subject=f"fabric/{network}",
+        collector=OBSERVED_COLLECTOR,
+        observed=observed,
+        not_observed=missing,
+        raw={"subnet": fabric.model_dump(mode="json"), "sources": list(sources)},
     )
 
 

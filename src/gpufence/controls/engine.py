@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import field_validator, model_validator
 
@@ -31,9 +31,12 @@ __all__ = [
     "ControlMeta",
     "Outcome",
     "control",
+    "evaluate",
     "finding_from",
     "run_controls",
 ]
+
+T = TypeVar("T")
 
 _ID = re.compile(r"^(GPU|CC|OOB|FW|FAB|K8S|DAT|CMP)-\d{3}$")
 
@@ -169,34 +172,38 @@ def finding_from(
     )
 
 
-def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
-    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+def evaluate(
+    checks: Iterable[tuple[ControlMeta, Callable[[T], Iterable[Outcome]]]],
+    subject: T,
+    locate: Callable[[Outcome], FindingLocation | None],
+    *,
+    scope: str = "cluster",
+) -> tuple[Finding, ...]:
+    """The run loop every caller uses: each check over ``subject``, outcomes -> findings.
+
+    One broken check does not stop the others: it becomes one ERROR finding on ``scope``. A check
+    that yields nothing becomes NOT_EVALUATED, since silence would read as a pass. ``locate``
+    places each outcome in an input file (or returns None).
+    """
     findings: list[Finding] = []
-    for ctl in controls:
+    for meta, check in checks:
         try:
-            outcomes = list(ctl.check(snapshot))
+            outcomes = list(check(subject))
         except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
-            findings.append(
-                Finding(
-                    control=ctl.meta.id,
-                    title=ctl.meta.title,
-                    plane=ctl.meta.plane,
-                    severity=ctl.meta.severity,
-                    status=Status.ERROR,
-                    resource="cluster",
-                    message=f"control failed: {type(exc).__name__}: {exc}",
-                    remediation=ctl.meta.remediation,
-                    references=ctl.meta.references,
-                )
-            )
-            continue
+            outcomes = [
+                Outcome(Status.ERROR, scope, f"control failed: {type(exc).__name__}: {exc}")
+            ]
         if not outcomes:
             # A control that looked at nothing must say so; silence would read as a pass.
-            outcomes = [Outcome(Status.NOT_EVALUATED, "cluster", "the control produced no result")]
-        findings.extend(
-            finding_from(
-                ctl.meta, o, snapshot.location(o.pointer) if o.pointer is not None else None
-            )
-            for o in outcomes
-        )
+            outcomes = [Outcome(Status.NOT_EVALUATED, scope, "the control produced no result")]
+        findings.extend(finding_from(meta, o, locate(o)) for o in outcomes)
     return tuple(findings)
+
+
+def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
+    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+
+    def locate(outcome: Outcome) -> FindingLocation | None:
+        return snapshot.location(outcome.pointer) if outcome.pointer is not None else None
+
+    return evaluate(((c.meta, c.check) for c in controls), snapshot, locate)

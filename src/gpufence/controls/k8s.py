@@ -14,9 +14,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from gpufence import __version__
 from gpufence.controls._common import joined
-from gpufence.controls.engine import Control, ControlMeta, Outcome, control
-from gpufence.kubernetes.objects import K8sObject, state_from_raw
+from gpufence.controls.engine import Control, ControlMeta, Outcome, control, evaluate
+from gpufence.kubernetes.objects import ClusterState, K8sObject, state_from_raw
 from gpufence.kubernetes.view import (
     CC_MODE_LABEL,
     CC_MODE_STATE_LABEL,
@@ -32,10 +33,11 @@ from gpufence.kubernetes.view import (
     dig,
     is_nvidia_host_path,
 )
-from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.evidence import CollectorName
+from gpufence.model.findings import AuditResult, FindingLocation, Plane, Severity, Status
 from gpufence.model.snapshot import Snapshot
 
-__all__ = ["VIEW_CHECKS", "ViewCheck", "views_from_snapshot"]
+__all__ = ["VIEW_CHECKS", "ViewCheck", "scan_cluster", "views_from_snapshot"]
 
 ViewCheck = Callable[[K8sView], Iterable[Outcome]]
 VIEW_CHECKS: dict[str, tuple[ControlMeta, ViewCheck]] = {}
@@ -74,7 +76,7 @@ def views_from_snapshot(snap: Snapshot) -> list[K8sView]:
     return [
         K8sView(state_from_raw(doc.raw), tenants)
         for doc in snap.evidence
-        if doc.collector == "kubernetes"
+        if doc.collector == CollectorName.KUBERNETES
     ]
 
 
@@ -797,3 +799,31 @@ def confidential_pod_off_cc_node(view: K8sView) -> Iterator[Outcome]:
             {"tenant": view.tenant_of(pod.namespace), "pinned": pinned, "bad_nodes": bad[:20]},
             (*pod.pointer, "nodeSelector"),
         )
+
+
+def _location(state: ClusterState, outcome: Outcome) -> FindingLocation | None:
+    obj = state.by_ref.get(outcome.resource)
+    if obj is None or state.live:
+        return None
+    line, column = obj.locate(outcome.pointer or ())
+    return FindingLocation(file=obj.source, line=line, column=column)
+
+
+def scan_cluster(
+    state: ClusterState,
+    inventory_tenants: Mapping[str, str] | None = None,
+    checks: Mapping[str, tuple[ControlMeta, ViewCheck]] = VIEW_CHECKS,
+) -> AuditResult:
+    """`gpufence k8s scan` as a library call: the K8S controls over one cluster state (pure).
+
+    Runs through the engine's one run loop; findings point into the manifests they came from.
+    """
+    view = K8sView(state, inventory_tenants)
+    ordered = [checks[key] for key in sorted(checks)]
+    findings = evaluate(ordered, view, lambda o: _location(state, o), scope=CLUSTER)
+    return AuditResult(
+        findings=findings,
+        controls=tuple(meta.info() for meta, _ in ordered),
+        inputs=state.sources or ("live cluster",),
+        tool_version=__version__,
+    )

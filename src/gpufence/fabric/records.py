@@ -21,7 +21,7 @@ from gpufence.fabric.partitions import (
     ParseError,
     PartitionsConfig,
 )
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.evidence import CollectorName, EvidenceDocument
 
 __all__ = [
     "OBSERVED_COLLECTOR",
@@ -31,8 +31,8 @@ __all__ = [
     "partitions_of",
 ]
 
-PARTITIONS_COLLECTOR = "gpufence-partitions-conf"
-OBSERVED_COLLECTOR = "infiniband-diags"
+PARTITIONS_COLLECTOR = CollectorName.PARTITIONS_CONF
+OBSERVED_COLLECTOR = CollectorName.INFINIBAND_DIAGS
 
 Op = tuple[int, str, str | None, str, int]
 

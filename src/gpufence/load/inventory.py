@@ -18,26 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from gpufence._yaml import LocatedDocument, Pointer, load_yaml, pointer_to_text
 from gpufence.catalog import Catalog, GpuModel, load_catalog
-from gpufence.errors import InputError, UnknownGpuModelError
+from gpufence.errors import InputError, InputErrors, UnknownGpuModelError
+from gpufence.fabric.emit import guid_value
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.inventory import Inventory
 from gpufence.model.snapshot import Snapshot
 
 __all__ = ["InputErrors", "load_inventory", "load_snapshot"]
-
-
-class InputErrors(InputError):
-    """Several input errors found in one pass; each keeps its own location."""
-
-    def __init__(self, errors: Sequence[InputError]) -> None:
-        super().__init__(errors[0].message, location=errors[0].location, hint=errors[0].hint)
-        self.errors = tuple(errors)
-
-    def diagnostics(self) -> str:
-        lines = [err.diagnostics() for err in self.errors[:20]]
-        if len(self.errors) > 20:
-            lines.append(f"... and {len(self.errors) - 20} more errors")
-        return "\n".join(lines)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -240,6 +227,11 @@ def _resolve(inventory: Inventory, doc: LocatedDocument, catalog: Catalog) -> di
         pool_tenants = {w.tenant for w in pool.workloads}
         for n, node in enumerate(pool.nodes):
             node_ptr = (*base, "nodes", n)
+            for i, text in enumerate(node.ib_port_guids):
+                try:
+                    guid_value(text)
+                except InputError as exc:
+                    errors.append(exc.with_location(doc.locate((*node_ptr, "ib_port_guids", i))))
             if node.bmc is not None:
                 errors += _check_refs(doc, "BMC", bmcs, [(node.bmc, (*node_ptr, "bmc"))])
                 if node.bmc in bmc_users:

@@ -9,16 +9,37 @@ is carried into findings so a NOT_EVALUATED names why.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal, Self
 
 from pydantic import Field, JsonValue
 
+from gpufence import __version__
 from gpufence._frozen import Frozen
 
-__all__ = ["EVIDENCE_SCHEMA", "EvidenceDocument", "EvidenceFile", "Unobserved"]
+__all__ = ["EVIDENCE_SCHEMA", "CollectorName", "EvidenceDocument", "EvidenceFile", "Unobserved"]
 
 EVIDENCE_SCHEMA = "gpufence.evidence/v1"
+
+
+class CollectorName(StrEnum):
+    """Who wrote an evidence document (its ``collector`` field). Readers match on these names;
+    a new collector adds its name here (and nowhere else by string)."""
+
+    NVML = "nvml"
+    NVIDIA_SMI = "nvidia-smi"
+    BMC_SCAN = "gpufence-bmc-scan"
+    KUBERNETES = "kubernetes"
+    PARTITIONS_CONF = "gpufence-partitions-conf"
+    INFINIBAND_DIAGS = "infiniband-diags"
+    BROKER_CONFIG = "gpufence-broker-config"
+
+    @classmethod
+    def gpu(cls) -> frozenset[str]:
+        """The collectors that observe GPU state on a node (one report shape)."""
+        return frozenset({cls.NVML, cls.NVIDIA_SMI})
 
 
 class Unobserved(Frozen):
@@ -48,6 +69,35 @@ class EvidenceDocument(Frozen):
     )
 
     model_config = Frozen.model_config | {"populate_by_name": True}
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        subject: str,
+        collector: CollectorName | str,
+        observed: Mapping[str, object] | None = None,
+        not_observed: Iterable[Unobserved] = (),
+        raw: Mapping[str, object] | None = None,
+        collected_at: datetime | None = None,
+    ) -> Self:
+        """The one constructor collectors and loaders use: schema, tool version and time set here.
+
+        Values are validated (``observed`` and ``raw`` must be JSON values), so a collector bug
+        surfaces where the document is made, not when it is read back.
+        """
+        return cls.model_validate(
+            {
+                "schema": EVIDENCE_SCHEMA,
+                "subject": subject,
+                "collector": str(collector),
+                "collector_version": f"gpufence {__version__}",
+                "collected_at": collected_at or datetime.now(UTC),
+                "observed": dict(observed or {}),
+                "not_observed": tuple(not_observed),
+                "raw": dict(raw or {}),
+            }
+        )
 
 
 class EvidenceFile(Frozen):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Protocol
 
 from gpufence.catalog import CcLevel
 from gpufence.model.inventory import CcMode, CcMultiGpuMode, Ownership, SharingMode
+from gpufence.plan._state import WorkNode, WorkOutcome, WorkPool
 from gpufence.plan.mig import MigGrid, grid_for
+from gpufence.plan.tiers import TierDecision
 from gpufence.plan.types import (
     DemandOutcome,
     GpuPlan,
     Instance,
+    LowerBound,
     MigStrategy,
     NodePlan,
     Plan,
@@ -18,14 +23,27 @@ from gpufence.plan.types import (
     PoolPlan,
 )
 
-if TYPE_CHECKING:
-    from gpufence.plan._state import WorkNode, WorkPool
-    from gpufence.plan.placement import _Planner
-
-__all__ = ["build_plan"]
+__all__ = ["PlannerState", "build_plan"]
 
 
-def build_plan(planner: _Planner) -> Plan:
+class PlannerState(Protocol):
+    """What the placement leaves behind for the plan (the planner's working state)."""
+
+    @property
+    def pools(self) -> list[WorkPool]: ...
+    @property
+    def outcomes(self) -> list[WorkOutcome]: ...
+    @property
+    def bounds(self) -> list[LowerBound]: ...
+    @property
+    def tiers(self) -> Mapping[str, TierDecision]: ...
+    @property
+    def recommended(self) -> bool: ...
+    @property
+    def strategy(self) -> StrEnum: ...
+
+
+def build_plan(planner: PlannerState) -> Plan:
     pools = tuple(_pool_plan(planner, p) for p in planner.pools)
     gpus = [g for p in planner.pools for n in p.nodes for g in n.gpus]
     used = sum(1 for g in gpus if g.used)
@@ -71,7 +89,7 @@ def build_plan(planner: _Planner) -> Plan:
     )
 
 
-def _pool_plan(planner: _Planner, pool: WorkPool) -> PoolPlan:
+def _pool_plan(planner: PlannerState, pool: WorkPool) -> PoolPlan:
     workloads: dict[tuple[str, int], None] = {}
     for node in pool.nodes:
         for g in node.gpus:
@@ -103,7 +121,7 @@ def _pool_plan(planner: _Planner, pool: WorkPool) -> PoolPlan:
 
 
 def _node_plan(
-    planner: _Planner, pool: WorkPool, node: WorkNode, grid: MigGrid | None, multi: set[str]
+    planner: PlannerState, pool: WorkPool, node: WorkNode, grid: MigGrid | None, multi: set[str]
 ) -> NodePlan:
     tenants = tuple(sorted(node.tenants))
     sensitive = [t for t in tenants if planner.tiers[t].needs_ecc]

@@ -22,18 +22,17 @@ files themselves.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from gpufence import __version__
 from gpufence._frozen import Frozen
 from gpufence._yaml import load_yaml
 from gpufence.attest.policy import Policy, load_policy, policy_from_mapping
 from gpufence.errors import InputError
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.evidence import CollectorName, EvidenceDocument
 
 __all__ = [
     "BrokerConfig",
@@ -154,13 +153,6 @@ def key_release_evidence(
             config.trust_anchors.device_root or config.trust_anchors.rim_root
         ),
     }
-    return EvidenceDocument.model_validate(
-        {
-            "schema": "gpufence.evidence/v1",
-            "subject": SUBJECT,
-            "collector": "gpufence-broker-config",
-            "collector_version": __version__,
-            "collected_at": (now or datetime.now(UTC)).isoformat(),
-            "observed": observed,
-        }
+    return EvidenceDocument.new(
+        subject=SUBJECT, collector=CollectorName.BROKER_CONFIG, observed=observed, collected_at=now
     )

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gpufence import __version__
 from gpufence.collect.bmc.facts import Observations, from_anonymous, from_walk
 from gpufence.collect.bmc.scanner import BmcScan
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.errors import InputError
-from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument, EvidenceFile, Unobserved
+from gpufence.model.evidence import CollectorName, EvidenceDocument, EvidenceFile, Unobserved
 from gpufence.model.inventory import Bmc, Inventory, Organization, Ownership, Site
 from gpufence.model.snapshot import Snapshot
 
@@ -208,19 +207,13 @@ def to_evidence(
     elif not scan.walk.fetched:
         obs.finish(scan.walk_skipped or reason or "authenticated walk did not run")
     obs.finish(f"not read ({reason})" if reason else "not reported by this BMC")
-    return EvidenceDocument.model_validate(
-        {
-            "schema": EVIDENCE_SCHEMA,
-            "subject": f"bmc/{scan.target.name}",
-            "collector": "gpufence-bmc-scan",
-            "collector_version": __version__,
-            "collected_at": collected_at or datetime.datetime.now(datetime.UTC),
-            "observed": obs.observed,
-            "not_observed": [
-                Unobserved(fact=f, reason=r).model_dump() for f, r in sorted(obs.missing.items())
-            ],
-            "raw": _raw(scan, state, reason, intrusive),
-        }
+    return EvidenceDocument.new(
+        subject=f"bmc/{scan.target.name}",
+        collector=CollectorName.BMC_SCAN,
+        observed=obs.observed,
+        not_observed=[Unobserved(fact=f, reason=r) for f, r in sorted(obs.missing.items())],
+        raw=_raw(scan, state, reason, intrusive),
+        collected_at=collected_at,
     )
 
 

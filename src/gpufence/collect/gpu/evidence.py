@@ -8,13 +8,12 @@ Per-GPU detail goes to ``raw`` for reports and for the GPU-observed controls.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import JsonValue
 
-from gpufence import __version__
-from gpufence.model.evidence import EVIDENCE_SCHEMA, EvidenceDocument, Unobserved
+from gpufence.model.evidence import EvidenceDocument, Unobserved
 from gpufence.model.observed_gpu import GpuRecord, GpuReport
 
 __all__ = ["gpu_evidence", "node_facts"]
@@ -132,13 +131,11 @@ def gpu_evidence(
 ) -> EvidenceDocument:
     """One evidence document about ``node/<node>`` from ``report``."""
     observed, missing = node_facts(report)
-    return EvidenceDocument(
-        schema=EVIDENCE_SCHEMA,
+    return EvidenceDocument.new(
         subject=f"node/{node}",
         collector=report.collector,
-        collector_version=f"gpufence {__version__}",
-        collected_at=collected_at or datetime.now(UTC),
         observed=observed,
-        not_observed=tuple(missing),
+        not_observed=missing,
         raw=_raw(report),
+        collected_at=collected_at,
     )

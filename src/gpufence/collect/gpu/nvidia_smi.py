@@ -13,8 +13,10 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree as etree
 
-from lxml import etree  # type: ignore[import-untyped,unused-ignore]
+import defusedxml.ElementTree
+from defusedxml import DefusedXmlException
 
 from gpufence.catalog import GpuModel, load_catalog, normalize_mig_profile_name
 from gpufence.collect.gpu.profiles import GiSize, derive_profiles
@@ -375,12 +377,12 @@ def _gpus_from_text(root: _Section, listing: dict[int, _ListedGpu]) -> list[GpuR
     return records
 
 
-def _x(elem: etree._Element, path: str) -> str | None:
+def _x(elem: etree.Element, path: str) -> str | None:
     found = elem.find(path)
     return found.text if found is not None and found.text is not None else None
 
 
-def _xml_counts(elem: etree._Element | None) -> tuple[int | None, int | None]:
+def _xml_counts(elem: etree.Element | None) -> tuple[int | None, int | None]:
     if elem is None:
         return None, None
     pairs = []
@@ -394,7 +396,7 @@ def _xml_counts(elem: etree._Element | None) -> tuple[int | None, int | None]:
     return _sum_counts(pairs)
 
 
-def _gpus_from_xml(root: etree._Element, listing: dict[int, _ListedGpu]) -> list[GpuRecord]:
+def _gpus_from_xml(root: etree.Element, listing: dict[int, _ListedGpu]) -> list[GpuRecord]:
     records = []
     for index, gpu in enumerate(root.findall("gpu")):
         raw_mig = [
@@ -503,23 +505,23 @@ def parse_nvidia_smi_text(text: str, source: str, extra: Sequence[str] = ()) -> 
     cc_found = _conf_compute(all_lines)
     stripped = text.lstrip()
     if stripped.startswith(("<?xml", "<nvidia_smi_log", "<!DOCTYPE")):
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-        )
         try:
-            root = etree.fromstring(text.encode("utf-8"), parser)
-        except etree.XMLSyntaxError as exc:
+            # defusedxml: no entity declarations, no external references (XXE, expansion bombs).
+            root = defusedxml.ElementTree.fromstring(text)
+        except DefusedXmlException as exc:
+            raise InputError(
+                f"invalid nvidia-smi XML: {exc} (nvidia-smi never declares entities)",
+                location=SourceLocation(source, 1),
+            ) from exc
+        except etree.ParseError as exc:
             line, column = exc.position
             raise InputError(
-                f"invalid nvidia-smi XML: {exc.msg}",
-                location=SourceLocation(source, line, column),
-            ) from None
+                f"invalid nvidia-smi XML: {exc}", location=SourceLocation(source, line, column + 1)
+            ) from exc
         if root.tag != "nvidia_smi_log":
             raise InputError(
                 f"not `nvidia-smi -q -x` output: root element is <{root.tag}>",
-                location=SourceLocation(
-                    source, root.sourceline if isinstance(root.sourceline, int) else None
-                ),
+                location=SourceLocation(source),
             )
         gpus = _gpus_from_xml(root, listing)
         driver, cuda = _x(root, "driver_version"), _x(root, "cuda_version")

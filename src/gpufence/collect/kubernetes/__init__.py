@@ -4,5 +4,20 @@ from __future__ import annotations
 
 from gpufence.collect.kubernetes.manifests import load_manifests
 from gpufence.kubernetes.objects import ClusterState, K8sObject, state_from_raw, state_to_raw
+from gpufence.model.evidence import CollectorName, EvidenceDocument
 
-__all__ = ["ClusterState", "K8sObject", "load_manifests", "state_from_raw", "state_to_raw"]
+__all__ = [
+    "ClusterState",
+    "K8sObject",
+    "cluster_evidence",
+    "load_manifests",
+    "state_from_raw",
+    "state_to_raw",
+]
+
+
+def cluster_evidence(state: ClusterState) -> EvidenceDocument:
+    """What a Kubernetes read saw, as one evidence document (subject ``cluster/kubernetes``)."""
+    return EvidenceDocument.new(
+        subject="cluster/kubernetes", collector=CollectorName.KUBERNETES, raw=state_to_raw(state)
+    )

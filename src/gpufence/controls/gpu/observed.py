@@ -16,11 +16,12 @@ from pydantic import ValidationError
 
 from gpufence.controls._common import joined, tenant_names
 from gpufence.controls.engine import Outcome, control
+from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import Plane, Severity, Status
 from gpufence.model.observed_gpu import GpuReport
 from gpufence.model.snapshot import NodeView, Snapshot
 
-_GPU_COLLECTORS = ("nvml", "nvidia-smi")
+_GPU_COLLECTORS = CollectorName.gpu()
 _MIG_GUIDE = "https://docs.nvidia.com/datacenter/tesla/mig-user-guide/"
 _NVML_API = "https://docs.nvidia.com/deploy/nvml-api/"
 

@@ -11,12 +11,12 @@ import yaml
 
 from gpufence.cli import main
 from gpufence.collect.kubernetes import load_manifests
-from gpufence.collect.kubernetes.scan import scan_state
 from gpufence.controls.k8s import VIEW_CHECKS
+from gpufence.controls.k8s import scan_cluster as scan_state
 from gpufence.errors import InputError
 from gpufence.model.findings import Status
 from tests.inventories import base_inventory, write_inventory
-from tests.k8s.clusters import PLANTED, clean_cluster, planted, write_cluster
+from tests.kubernetes.clusters import PLANTED, clean_cluster, planted, write_cluster
 
 
 def _scan(paths: list[Path], tenants: dict[str, str] | None = None) -> list[Any]:

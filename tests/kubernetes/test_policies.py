@@ -16,10 +16,10 @@ import yaml
 
 from gpufence.cli import main
 from gpufence.collect.kubernetes import load_manifests
-from gpufence.collect.kubernetes.scan import scan_state
+from gpufence.controls.k8s import scan_cluster as scan_state
 from gpufence.kubernetes.policies import ADMISSION_RULES, AdmissionRule
 from gpufence.model.findings import Status
-from tests.k8s.clusters import Doc, clean_cluster, planted, write_cluster
+from tests.kubernetes.clusters import Doc, clean_cluster, planted, write_cluster
 
 
 class _StdlibRegex:

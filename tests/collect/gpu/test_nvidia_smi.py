@@ -141,8 +141,9 @@ def test_xml_entities_are_not_expanded(tmp_path: Path) -> None:
         '<?xml version="1.0"?>\n<!DOCTYPE nvidia_smi_log [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
         '<nvidia_smi_log><gpu id="0"><product_name>&x;</product_name></gpu></nvidia_smi_log>\n'
     )
-    report = parse_nvidia_smi([path])
-    assert "root:" not in (report.gpus[0].product_name or "")
+    with pytest.raises(InputError, match="entit") as err:
+        parse_nvidia_smi([path])
+    assert "root:" not in str(err.value) and err.value.location is not None
 
 
 def test_not_nvidia_smi_output(tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ import pytest
 
 from gpufence.cli import main
 from gpufence.collect.gpu import NvmlUnavailableError, collect_nvml, gpu_evidence
-from tests.gpu.fake_pynvml import H100_PROFILES, Ci, FakeGpu, FakeSystem, Gi, make_fake_pynvml
+from tests.collect.gpu.fake_pynvml import (
+    H100_PROFILES,
+    Ci,
+    FakeGpu,
+    FakeSystem,
+    Gi,
+    make_fake_pynvml,
+)
 
 P = real  # constants
 

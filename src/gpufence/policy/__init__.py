@@ -1,0 +1,1 @@
+"""The isolation policy shared by the planner and the controls."""
