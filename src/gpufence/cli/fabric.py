@@ -370,10 +370,10 @@ def emit_command(
     if legacy_output is not None:
         deprecated("fabric emit -o/--output", "--out")
         out = out or legacy_output
-    if (guids is None) == (inventory is None):
-        raise InputError("give --inventory INVENTORY (optionally with --plan) or a GUID YAML")
     if plan is not None and inventory is None:
         raise InputError("--plan needs --inventory (the plan names nodes, the inventory GUIDs)")
+    if (guids is None) == (inventory is None):
+        raise InputError("give --inventory INVENTORY (optionally with --plan) or a GUID YAML")
     if guids is not None:
         text = _guid_yaml(guids)
     else:
