@@ -78,6 +78,7 @@ class InputError(GpufenceError):
         return err
 
     def diagnostics(self) -> str:
+        """The message as printed: ``file:line:column: message`` and the hint, if any."""
         text = f"{self.location}: {self.message}" if self.location else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
@@ -92,6 +93,7 @@ class InputErrors(InputError):
         self.errors = tuple(errors)
 
     def diagnostics(self) -> str:
+        """Every collected error's diagnostics, one after another."""
         lines = [err.diagnostics() for err in self.errors[:20]]
         if len(self.errors) > 20:
             lines.append(f"... and {len(self.errors) - 20} more errors")

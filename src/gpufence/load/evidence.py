@@ -22,6 +22,8 @@ __all__ = ["EvidenceLoad", "load_evidence"]
 
 @dataclass(frozen=True)
 class EvidenceLoad:
+    """Evidence documents read (with the file each came from) and files skipped as unreadable."""
+
     documents: tuple[tuple[EvidenceDocument, str], ...]
     """Each document with the file it came from."""
     problems: tuple[InputError, ...]
@@ -64,6 +66,9 @@ def _parse(path: Path) -> list[EvidenceDocument]:
 
 
 def load_evidence(paths: Iterable[Path]) -> EvidenceLoad:
+    """Read evidence files and directories; unreadable ones are reported in ``problems``, never
+    fatal.
+    """
     documents: list[tuple[EvidenceDocument, str]] = []
     problems: list[InputError] = []
     for path in _files(paths):

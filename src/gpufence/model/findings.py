@@ -27,6 +27,8 @@ __all__ = [
 
 
 class Severity(StrEnum):
+    """How bad a failing control is: critical, high, medium, low or info."""
+
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
@@ -49,6 +51,8 @@ _SEVERITY_RANK = {
 
 
 class Status(StrEnum):
+    """A finding's outcome: FAIL, PASS, NOT_EVALUATED (facts missing), ERROR (a bug) or MUTED."""
+
     FAIL = "FAIL"
     PASS = "PASS"  # noqa: S105 - a status, not a password
     NOT_EVALUATED = "NOT_EVALUATED"
@@ -112,6 +116,8 @@ def fingerprint_of(control: str, resource: str) -> str:
 
 
 class Finding(Frozen):
+    """One control's verdict on one resource, with evidence, remediation and inventory location."""
+
     control: str
     title: str
     plane: Plane
@@ -127,10 +133,13 @@ class Finding(Frozen):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
+        """A stable identity (control + resource) for diffing runs."""
         return fingerprint_of(self.control, self.resource)
 
 
 class Summary(Frozen):
+    """Counts per status and severity and the verdict against ``--fail-on``."""
+
     total: int
     by_status: dict[Status, int]
     failed_by_severity: dict[Severity, int]
@@ -170,6 +179,8 @@ def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity |
 
 
 class ToolInfo(Frozen):
+    """The tool that produced a report (name, version), for SARIF and JSON output."""
+
     name: str
     version: str
 
