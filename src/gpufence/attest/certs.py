@@ -64,6 +64,7 @@ def rim_root() -> x509.Certificate:
 
 
 def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER encoding, hex."""
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
@@ -76,6 +77,8 @@ def load_pem_chain(data: bytes) -> list[x509.Certificate]:
 
 @dataclass(frozen=True, slots=True)
 class ChainResult:
+    """The outcome of validating a certificate chain to a pinned root, with the chain and detail."""
+
     status: ChainStatus
     detail: str
     chain: tuple[x509.Certificate, ...]
@@ -85,6 +88,7 @@ class ChainResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain validated."""
         return self.status == "valid"
 
 

@@ -188,6 +188,7 @@ def firmware_number(version: str) -> tuple[int, ...] | None:
 
 
 def matching_rules(vendor: str, model: str, version: str) -> list[FirmwareRule]:
+    """Firmware rules (known vulnerable versions) matching the vendor, model and version."""
     number = firmware_number(version)
     hits = []
     for rule in FIRMWARE_RULES:

@@ -25,6 +25,7 @@ class AttestRequest(BaseModel):
 
 
 def create_app(service: BrokerService) -> FastAPI:
+    """The broker's HTTP API (FastAPI) over ``service``."""
     app = FastAPI(title="gpufence key broker", version=__version__, docs_url=None, redoc_url=None)
 
     @app.exception_handler(Refusal)

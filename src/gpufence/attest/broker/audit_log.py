@@ -49,6 +49,8 @@ def _entry_hash(
 
 
 class AuditLog:
+    """The broker's append-only, hash-chained decision log (SQLite)."""
+
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -56,6 +58,7 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        """Close the database."""
         with self._lock:
             self._db.close()
 
@@ -68,6 +71,7 @@ class AuditLog:
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> str:
+        """Append one decision, chained to the previous entry; returns the new entry's hash."""
         text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -88,6 +92,7 @@ class AuditLog:
         return digest
 
     def entries(self) -> list[dict[str, Any]]:
+        """Every entry in order."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, ts, event, decision, reason, detail FROM audit ORDER BY seq"
@@ -107,6 +112,8 @@ class AuditLog:
 
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
+    """The result of recomputing the chain: intact or where it breaks."""
+
     ok: bool
     entries: int
     head: str

@@ -46,6 +46,8 @@ SUBJECT = "secrets/key-release"
 
 
 class KekConfig(Frozen):
+    """Where the key-encryption key that seals secrets at rest comes from."""
+
     source: str = Field(
         default="embedded",
         description="file | env | embedded (a built-in development key) | a registered provider.",
@@ -76,6 +78,8 @@ class TrustAnchors(Frozen):
 
 
 class BrokerConfig(Frozen):
+    """The broker configuration file: listen address, policy, RIMs, KEK, token and log."""
+
     audience: str = Field(min_length=1)
     issuer: str = "gpufence-broker"
     listen: Listen = Listen()
@@ -92,12 +96,15 @@ class BrokerConfig(Frozen):
 
 
 class LoadedBrokerConfig(Frozen):
+    """A broker configuration with its policy loaded and the directory paths resolve against."""
+
     config: BrokerConfig
     policy: Policy
     base_dir: str
     source: str
 
     def path(self, relative: str) -> Path:
+        """``relative`` resolved against the configuration file's directory."""
         return (Path(self.base_dir) / relative).resolve()
 
 

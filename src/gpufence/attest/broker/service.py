@@ -71,6 +71,8 @@ REASONS: dict[str, int] = {
 
 
 class Refusal(Exception):
+    """A request the broker refuses: a code for the client and the audit log, and the detail."""
+
     def __init__(
         self, code: str, detail: str, extra: Mapping[str, JsonValue] | None = None
     ) -> None:
@@ -97,6 +99,8 @@ def _sha(data: bytes) -> str:
 
 @dataclass
 class BrokerService:
+    """The broker's logic: challenges, attestation appraisal, token issue and secret release."""
+
     loaded: LoadedBrokerConfig
     signer: TokenSigner
     store: BrokerStore
@@ -111,6 +115,7 @@ class BrokerService:
     def from_config(
         cls, loaded: LoadedBrokerConfig, clock: Callable[[], float] = time.time
     ) -> BrokerService:
+        """A service over a loaded configuration (opens the store and the audit log)."""
         config = loaded.config
         kek = load_kek(
             config.kek.source,
@@ -140,6 +145,7 @@ class BrokerService:
         )
 
     def close(self) -> None:
+        """Close the store and the audit log."""
         self.store.close()
         self.audit.close()
 
@@ -168,6 +174,7 @@ class BrokerService:
     # -- endpoints ----------------------------------------------------------------------
 
     def challenge(self) -> dict[str, JsonValue]:
+        """Issue a fresh nonce for one attestation."""
         now = self.clock()
         nonce = secrets.token_bytes(32)
         expires = now + self.loaded.config.nonce_ttl_s
@@ -180,6 +187,7 @@ class BrokerService:
         }
 
     def attest(self, nonce_b64: str, public_key: str, evidence: Any) -> dict[str, JsonValue]:
+        """Appraise evidence for a nonce we issued; a token bound to ``public_key`` if it passes."""
         now = self.clock()
         try:
             nonce = base64.urlsafe_b64decode(nonce_b64 + "=" * (-len(nonce_b64) % 4))
@@ -267,6 +275,7 @@ class BrokerService:
         return {"token": token, "expires_at": claims["exp"], "policy_sha256": decision.policy_hash}
 
     def release(self, authorization: str | None, resource_id: str) -> dict[str, JsonValue]:
+        """Release a secret, sealed to the token's key, when the token allows ``resource_id``."""
         now = self.clock()
         record: dict[str, Any] = {"resource": resource_id}
         if not authorization or not authorization.startswith("Bearer "):

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS spent_tokens (jti TEXT PRIMARY KEY, spent_at REAL NOT
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
+    """An issued nonce and when it expires."""
+
     nonce: bytes
     expires_at: float
 
@@ -41,6 +43,8 @@ def _digest(data: bytes) -> str:
 
 
 class BrokerStore:
+    """The broker's database: secrets sealed under the KEK, and outstanding challenges."""
+
     def __init__(self, path: Path | str, kek: KeyEncryptionKey) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -49,12 +53,14 @@ class BrokerStore:
         self.kek = kek
 
     def close(self) -> None:
+        """Close the database."""
         with self._lock:
             self._db.close()
 
     # -- secrets ------------------------------------------------------------------------
 
     def put_secret(self, secret_id: str, plaintext: bytes, now: float) -> None:
+        """Seal ``plaintext`` under the KEK and store it as ``secret_id``."""
         sealed = self.kek.seal(plaintext, secret_id.encode())
         with self._lock:
             self._db.execute(
@@ -63,6 +69,7 @@ class BrokerStore:
             )
 
     def get_secret(self, secret_id: str) -> bytes | None:
+        """The secret ``secret_id`` unsealed, None when there is none."""
         with self._lock:
             row = self._db.execute(
                 "SELECT sealed FROM secrets WHERE id = ?", (secret_id,)
@@ -72,12 +79,14 @@ class BrokerStore:
         return self.kek.open(bytes(row[0]), secret_id.encode())
 
     def secret_ids(self) -> list[str]:
+        """The IDs of stored secrets."""
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM secrets ORDER BY id")]
 
     # -- challenges ---------------------------------------------------------------------
 
     def add_challenge(self, nonce: bytes, expires_at: float) -> None:
+        """Remember a nonce until ``expires_at``."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO challenges (digest, nonce, expires_at) VALUES (?,?,?)",
@@ -103,6 +112,7 @@ class BrokerStore:
             return "ok", challenge
 
     def purge(self, now: float) -> None:
+        """Drop challenges that expired before ``now``."""
         with self._lock:
             self._db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 3600,))
 

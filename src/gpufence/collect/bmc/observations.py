@@ -74,6 +74,7 @@ class Observations:
         self.missing: dict[str, str] = {}
 
     def set(self, fact: str, value: Any) -> None:
+        """Record an observed fact."""
         if value is None:
             return
         self.observed[fact] = value
@@ -85,6 +86,7 @@ class Observations:
             self.set(fact, value)
 
     def miss(self, fact: str, reason: str) -> None:
+        """Record that a fact could not be observed, and why."""
         if fact not in self.observed:
             self.missing.setdefault(fact, reason)
 
@@ -95,6 +97,7 @@ class Observations:
 
 
 def get(doc: Json | None, dotted: str) -> Any:
+    """The value at a dotted path in a Redfish document, None when absent."""
     node: Any = doc
     for part in dotted.split("."):
         if not isinstance(node, dict):
@@ -122,6 +125,7 @@ def hpe_params(walk: Walk) -> dict[str, Json]:
 
 
 def dell_attributes(walk: Walk) -> dict[str, Any]:
+    """Dell iDRAC attributes from every attribute registry document of the walk, merged."""
     merged: dict[str, Any] = {}
     for doc in walk.all("dell_attributes"):
         attrs = doc.get("Attributes")

@@ -98,6 +98,8 @@ PARENTS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Fetch:
+    """One Redfish GET: status, JSON body or the error."""
+
     path: str
     status: int | None
     data: Json | None
@@ -106,6 +108,7 @@ class Fetch:
 
     @property
     def ok(self) -> bool:
+        """Whether the GET returned a JSON document."""
         return self.error is None and self.data is not None
 
 
@@ -151,9 +154,11 @@ class RedfishReader:
 
     @property
     def has_credentials(self) -> bool:
+        """Whether a credential is configured for this BMC."""
         return self._auth is not None
 
     async def get(self, path: str, *, anonymous: bool = False) -> Fetch:
+        """GET ``path`` (with the session or anonymously), bounded in time and size."""
         self.requests += 1
         started = time.perf_counter()
         try:
@@ -244,13 +249,16 @@ class Walk:
     """Why the walk stopped early (401, deadline, resource cap)."""
 
     def first(self, role: str) -> Json | None:
+        """The first document read for ``role``, None when none was."""
         items = self.by_role.get(role)
         return items[0][1] if items else None
 
     def all(self, role: str) -> list[Json]:
+        """Every document read for ``role``."""
         return [doc for _, doc in self.by_role.get(role, [])]
 
     def why_missing(self, role: str) -> str:
+        """Why no document for ``role`` was read (failed, absent, or its parent missing)."""
         parent = PARENTS.get(role)
         if (
             role not in self.failed

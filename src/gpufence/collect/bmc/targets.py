@@ -50,10 +50,12 @@ class BmcTarget:
 
     @property
     def port(self) -> int | None:
+        """The Redfish URL's port, None without Redfish."""
         return urlsplit(self.redfish_url).port if self.redfish_url else None
 
     @property
     def scheme(self) -> str | None:
+        """The Redfish URL's scheme, None without Redfish."""
         return urlsplit(self.redfish_url).scheme if self.redfish_url else None
 
 
