@@ -144,7 +144,7 @@ def test_inventory_scan_feeds_audit(
     [
         (["--target", "ftp://10.0.0.1"], "unsupported scheme 'ftp'"),
         (["--target", "https://10.0.0.1/redfish/v1"], "give only scheme, host and port"),
-        ([], "give --inventory INVENTORY or at least one --target"),
+        ([], "give one of --inventory INVENTORY, --target TARGET"),
         (["--target", "10.0.0.1", "--insecure", "--ca-bundle", "x.pem"], "contradict"),
         (["--target", "bad name=https://10.0.0.1"], "BMC name 'bad name'"),
     ],
