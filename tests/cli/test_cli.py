@@ -197,7 +197,6 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("OOB-004", "bmc/rtx-l01-bmc"),
             ("FW-001", "node/rtx-l01"),
             ("DAT-001", "storage/scratch-nfs"),
-            ("CMP-001", "pool/b300-osl"),
             # The lab-mgmt route to the tenant front end, seen by the fabric plane too:
             ("FAB-008", "tenant/hooli-research"),
             ("FAB-008", "tenant/initech"),

@@ -524,14 +524,14 @@ CASES: list[tuple[str, str, dict[str, Any], Status, str]] = [
     ("CMP-001", "B300 at home", {"node_pools.0.gpu_model": "B300"}, Status.PASS, "pool/pool1"),
     (
         "CMP-001",
-        "B300 abroad",
-        {"node_pools.0.gpu_model": "B300", "sites.0.country": "US"},
+        "B300 in China",
+        {"node_pools.0.gpu_model": "B300", "sites.0.country": "CN"},
         Status.FAIL,
         "pool/pool1",
     ),
     (
         "CMP-001",
-        "GB300 abroad",
+        "GB300 in D:4",
         {"node_pools.0.gpu_model": "GB300", "sites.0.country": "AE"},
         Status.FAIL,
         "pool/pool1",

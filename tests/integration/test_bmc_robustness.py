@@ -171,6 +171,30 @@ def test_budget_bounds_the_whole_scan(
     assert elapsed < 10
 
 
+def _wait_until_scanning(
+    ports: list[int], proc: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    """Block until the scanner holds an established TCP connection to one of ``ports``.
+
+    A fixed sleep before Ctrl-C raced the interpreter's start-up on a loaded machine (the signal
+    then arrived before gpufence installed its handler); a live connection proves the scan runs.
+    """
+    wanted = {f":{port:04X}" for port in ports}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        for row in rows:
+            fields = row.split()
+            # local, remote, state: 01 is ESTABLISHED; the server side has the port as local.
+            if fields[3] == "01" and any(fields[1].endswith(w) for w in wanted):
+                time.sleep(1.5)  # let it reach the hanging resource
+                return
+        time.sleep(0.05)
+    raise AssertionError("the scanner never connected to the mock BMCs")
+
+
 def test_ctrl_c_leaves_a_usable_partial_result(
     shared_dir: Path, pki: LoopbackPki, creds: Path, tmp_path: Path
 ) -> None:
@@ -203,7 +227,7 @@ def test_ctrl_c_leaves_a_usable_partial_result(
             env={**os.environ},
         )
         try:
-            time.sleep(2.5)  # past the root and the first resources, stuck on Managers
+            _wait_until_scanning([port], proc)  # past the root, stuck on Managers
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=20)
         finally:
@@ -258,7 +282,7 @@ def test_ctrl_c_with_worker_processes(
             stderr=subprocess.PIPE,
         )
         try:
-            time.sleep(4)
+            _wait_until_scanning([*healthy, *stuck], proc)
             proc.send_signal(signal.SIGINT)  # to the parent only: it forwards to its workers
             out, err = proc.communicate(timeout=30)
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +23,7 @@ from gpufence.cli._options import (
 )
 from gpufence.cli._output import report_findings, warn_mutes
 from gpufence.cli._progress import heartbeat
+from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.report import OutputFormat
 
 __all__ = ["app", "audit_command"]
@@ -37,10 +40,44 @@ def audit_command(
     output: OutputOpt = None,
     show_pass: ShowPassOpt = False,
     mutelist: MutelistOpt = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            metavar="DATE",
+            help="Judge dated rules (export controls) as in force on this day (YYYY-MM-DD).",
+        ),
+    ] = None,
+    kev: Annotated[
+        Path | None,
+        typer.Option(
+            "--kev",
+            metavar="FILE",
+            dir_okay=False,
+            help="CISA KEV catalog JSON file (offline) adding known-exploited flags to the "
+            "vulnerability catalog's entries.",
+        ),
+    ] = None,
+    export_rules_max_age: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="DAYS",
+            help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
+        ),
+    ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
     with heartbeat("audit"):
-        run = run_audit(inventory, evidence or [], mutelist=mutelist)
+        run = run_audit(
+            inventory,
+            evidence or [],
+            mutelist=mutelist,
+            as_of=as_of.date() if as_of is not None else None,
+            kev=kev,
+            export_rules_max_age_days=export_rules_max_age,
+        )
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
     warn_mutes(run.expired_mutes, run.unused_mutes)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from gpufence.catalog.vulnerabilities import Hit, judge_bmc, vulnerability_catalog
 from gpufence.controls._bmc import Verdict, bmc_fact, per_bmc, unscanned_fleet
 from gpufence.controls._common import expect_flag, fact_evidence, not_applicable
 from gpufence.controls.engine import Outcome, control
@@ -135,70 +136,9 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
 # -- FW-002 known-exploited BMC firmware ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FirmwareRule:
-    """A BMC firmware line affected by an exploited vulnerability, and where it was fixed."""
-
-    cve: str
-    what: str
-    vendor: re.Pattern[str]
-    """Matched against the BMC's vendor and model."""
-    model: re.Pattern[str] | None
-    affected: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
-    """Half-open version ranges [low, fixed)."""
-    fixed: str
-    kev: bool
-    reference: str
-
-
-FIRMWARE_RULES: tuple[FirmwareRule, ...] = (
-    # Eclypsium BMC&C; CISA KEV (deadline 2025-07-16); AMI patch 2025-03-11. Ranges as in the NVD
-    # entry for MegaRAC SPx (12.x before 12.7, 13.x before 13.5). OEM builds (Supermicro,
-    # ASRock, Gigabyte, HPE Cray ...) carry their own version numbers: check the OEM bulletin.
-    FirmwareRule(
-        cve="CVE-2024-54085",
-        what="AMI MegaRAC SPx Redfish authentication bypass (CVSS 10)",
-        vendor=re.compile(r"\bami\b|american megatrends|megarac", re.I),
-        model=None,
-        affected=(((12, 0), (12, 7)), ((13, 0), (13, 5))),
-        fixed="SPx 12.7 / 13.5",
-        kev=True,
-        reference="https://nvd.nist.gov/vuln/detail/CVE-2024-54085",
-    ),
-    # HPE iLO 4 authentication bypass and remote code execution, fixed in iLO 4 2.53.
-    FirmwareRule(
-        cve="CVE-2017-12542",
-        what="HPE iLO 4 authentication bypass and code execution",
-        vendor=re.compile(r"\bhpe?\b|hewlett", re.I),
-        model=re.compile(r"ilo\s*4\b", re.I),
-        affected=(((0,), (2, 53)),),
-        fixed="iLO 4 2.53",
-        kev=True,
-        reference="https://nvd.nist.gov/vuln/detail/CVE-2017-12542",
-    ),
-)
-
-_DOTTED = re.compile(r"\d+(?:\.\d+)+")
-
-
-def firmware_number(version: str) -> tuple[int, ...] | None:
-    """'iLO 6 v1.66' -> (1, 66); the last dotted number in the string."""
-    found = _DOTTED.findall(version)
-    return tuple(int(p) for p in found[-1].split(".")) if found else None
-
-
-def matching_rules(vendor: str, model: str, version: str) -> list[FirmwareRule]:
-    """Firmware rules (known vulnerable versions) matching the vendor, model and version."""
-    number = firmware_number(version)
-    hits = []
-    for rule in FIRMWARE_RULES:
-        if not rule.vendor.search(f"{vendor} {model}"):
-            continue
-        if rule.model is not None and not rule.model.search(f"{model} {version}"):
-            continue
-        if number is not None and any(low <= number < high for low, high in rule.affected):
-            hits.append(rule)
-    return hits
+def _hit_text(hit: Hit, version: str) -> str:
+    kev = f", in CISA KEV ({hit.kev_origin})" if hit.kev else ""
+    return f"{', '.join(hit.cves)} ({hit.title}{kev}): {version} is below {hit.fixed}"
 
 
 @control(
@@ -213,26 +153,25 @@ def matching_rules(vendor: str, model: str, version: str) -> list[FirmwareRule]:
     references=(_KEV, _NSA_BMC, "https://nvd.nist.gov/vuln/detail/CVE-2024-54085"),
 )
 def known_exploited_firmware(snap: Snapshot) -> Iterator[Outcome]:
+    catalog = vulnerability_catalog()
+    kev = snap.context.known_exploited
+
     def judge(f: Mapping[str, Any]) -> Verdict | None:
         version = f.get("bmc.firmware_version")
         if not isinstance(version, str):
             return None
         vendor, model = str(f.get("bmc.vendor") or ""), str(f.get("bmc.model") or "")
-        hits = matching_rules(vendor, model, version)
-        if hits:
-            return Verdict(
-                Status.FAIL,
-                "; ".join(
-                    f"{r.cve} ({r.what}{', in CISA KEV' if r.kev else ''}): {version} is below "
-                    f"{r.fixed}"
-                    for r in hits
-                ),
-            )
+        found = judge_bmc(catalog, vendor, model, version, kev)
         who = " ".join(x for x in (vendor, model) if x) or "unknown vendor"
+        if found.status == "vulnerable":
+            worst = Severity.CRITICAL if any(h.kev for h in found.hits) else Severity.HIGH
+            return Verdict(Status.FAIL, "; ".join(_hit_text(h, version) for h in found.hits), worst)
+        if found.status == "unknown":
+            return Verdict(Status.NOT_EVALUATED, f"{who} firmware {version}: {found.reason}")
         return Verdict(
             Status.PASS,
-            f"{who} firmware {version} matches none of the "
-            f"{len(FIRMWARE_RULES)} known-exploited firmware rules",
+            f"{who} firmware {version} matches none of the {len(catalog.bmc)} BMC vulnerability "
+            f"entries of the catalog (reviewed {catalog.reviewed})",
         )
 
     yield from per_bmc(

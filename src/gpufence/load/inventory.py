@@ -259,6 +259,15 @@ def _resolve(inventory: Inventory, doc: LocatedDocument, catalog: Catalog) -> di
             errors.append(exc.with_location(doc.locate((*base, "gpu_model"))))
     for b, bmc in enumerate(inv.bmcs):
         errors += _check_refs(doc, "network", networks, [(bmc.network, ("bmcs", b, "network"))])
+    for si, site in enumerate(inv.sites):
+        # A licence naming a model gpufence does not know would silently cover nothing.
+        for a, auth in enumerate(site.export_authorizations):
+            for m, name in enumerate(auth.gpu_models):
+                try:
+                    catalog.lookup(name)
+                except UnknownGpuModelError as exc:
+                    where = ("sites", si, "export_authorizations", a, "gpu_models", m)
+                    errors.append(exc.with_location(doc.locate(where)))
     for i, net in enumerate(inv.networks):
         errors += _check_refs(
             doc,

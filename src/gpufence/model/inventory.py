@@ -7,6 +7,7 @@ that every reference resolves (a dangling reference is an input error with file:
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -20,6 +21,8 @@ __all__ = [
     "CcMultiGpuMode",
     "DataSensitivity",
     "Demand",
+    "ExportAuthorization",
+    "ExportAuthorizationKind",
     "GpuState",
     "HostState",
     "Inventory",
@@ -162,9 +165,46 @@ class Organization(Frozen):
 
     name: str = Field(description="Operator of the cluster.")
     country: CountryCode = Field(
-        description="Country of the owning entity (ISO 3166-1 alpha-2); export-control checks "
-        "compare each site's country with it."
+        description="Country of the owning entity (ISO 3166-1 alpha-2); its headquarters unless "
+        "headquarters_country says otherwise."
     )
+    headquarters_country: CountryCode | None = Field(
+        default=None,
+        description="Country of the owner's headquarters when it differs from `country` "
+        "(export-control headquarters rule, 15 CFR 744.23(a)(3)).",
+    )
+    ultimate_parent_country: CountryCode | None = Field(
+        default=None,
+        description="Headquarters country of the owner's ultimate parent company, if any.",
+    )
+
+    @property
+    def headquarters(self) -> tuple[str, ...]:
+        """Countries the headquarters rule looks at: own headquarters and ultimate parent's."""
+        own = self.headquarters_country or self.country
+        parent = self.ultimate_parent_country
+        return (own,) if parent is None or parent == own else (own, parent)
+
+
+class ExportAuthorizationKind(StrEnum):
+    """How an export is authorised: a licence or a licence exception."""
+
+    LICENCE = "licence"
+    LICENCE_EXCEPTION = "licence-exception"
+
+
+class ExportAuthorization(Frozen):
+    """An export licence or licence exception recorded for a site (see docs/export-control.md)."""
+
+    kind: ExportAuthorizationKind
+    reference: str = Field(
+        min_length=1, description="Licence number, or the licence exception's symbol."
+    )
+    gpu_models: tuple[str, ...] = Field(
+        default=(),
+        description="GPU models it covers (any catalog name); empty: every model at the site.",
+    )
+    expires: date | None = Field(default=None, description="Last day it is valid.")
 
 
 class Site(Frozen):
@@ -175,6 +215,10 @@ class Site(Frozen):
     ownership: Ownership = Field(
         description="owned: your facility and hardware; colocation: your hardware in someone "
         "else's facility; rented: capacity rented from a provider (you do not control the host)."
+    )
+    export_authorizations: tuple[ExportAuthorization, ...] = Field(
+        default=(),
+        description="Export licences or licence exceptions covering GPUs at this site.",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gpufence.catalog import GpuModel
+from gpufence.model.context import AuditContext
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import FindingLocation
 from gpufence.model.inventory import (
@@ -124,6 +125,12 @@ class Snapshot:
     evidence: tuple[EvidenceDocument, ...] = ()
     evidence_origins: Mapping[int, str] = field(default_factory=dict)
     """Index into ``evidence`` -> the file it came from."""
+    context: AuditContext = field(default_factory=AuditContext)
+    """Audit date, ``--as-of`` date, rule-set age limit, KEV flags (set by the audit pipeline)."""
+
+    def with_context(self, context: AuditContext) -> Snapshot:
+        """A new snapshot judged under ``context``."""
+        return replace(self, context=context)
 
     # -- provenance -----------------------------------------------------------------------
 
