@@ -32,7 +32,9 @@ def collect_gpu_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", metavar="PATH", help="Evidence file to write (a directory gets <node>.json)."
+            "--out",
+            metavar="PATH",
+            help="Evidence file to write, required (a directory gets <node>.json).",
         ),
     ] = None,
     legacy_out: Annotated[

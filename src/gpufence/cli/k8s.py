@@ -111,7 +111,7 @@ def scan_command(
 def policies_command(
     out: Annotated[
         Path | None,
-        typer.Option("--out", metavar="DIR", help="Directory to write manifests into."),
+        typer.Option("--out", metavar="DIR", help="Directory to write manifests into (required)."),
     ] = None,
     legacy_out: Annotated[
         Path | None, typer.Option("-o", hidden=True, help="Deprecated: use --out.")
