@@ -117,7 +117,7 @@ FailOnOpt = Annotated[
     typer.Option(
         "--fail-on",
         parser=_parse_fail_on,
-        metavar="[" + "|".join(level.value for level in FailOn) + "]",
+        metavar="<" + "|".join(level.value for level in FailOn) + ">",
         help="Exit 1 when a FAIL at or above this severity exists ('never': report only).",
     ),
 ]
