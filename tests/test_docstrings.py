@@ -4,7 +4,8 @@ Scope: every module of src/gpufence outside ``cli/`` (commands document themselv
 which tests/cli/test_grammar.py checks) and outside underscored modules (``_yaml``, ``_app``,
 ...). In scope, the public API is what a module exports in ``__all__`` (every non-underscored
 top-level name when it has none) and the public methods of exported classes; each needs a
-docstring, and each module needs one. Functions registered with ``@control(...)`` are exempt:
+docstring, and each module needs one. Functions registered with ``@control(...)`` (or a
+plane's wrapper of it, such as ``@_k8s_control(...)``) are exempt:
 their metadata (title, failure mode, remediation, references) is their documentation and is
 rendered into docs/controls.md.
 
@@ -41,7 +42,7 @@ def _exported(tree: ast.Module) -> set[str] | None:
 
 def _is_control(node: ast.AST) -> bool:
     return any(
-        isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "control"
+        isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id.endswith("control")
         for d in getattr(node, "decorator_list", [])
     )
 

@@ -189,6 +189,9 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("GPU-001", "node/l40s-i01"),
             ("GPU-002", "node/rtx-l01"),
             ("GPU-008", "node/h200-a02"),
+            # Advisory (low): the two untrusted tenants share the H100 MIG GPUs.
+            ("GPU-012", "node/h100-m01"),
+            ("GPU-012", "node/h100-m02"),
             ("CC-001", "node/h100-o01"),
             ("CC-001", "node/h200-a02"),
             ("CC-003", "node/h200-a02"),
@@ -207,6 +210,8 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
             ("FAB-006", "network/ib-compute"),
             # broker/broker.yaml: release tokens live 24 h:
             ("DAT-004", "secrets/key-release"),
+            # k8s/acme-ai-inference.yaml: the confidential tenant's pods run under runc:
+            ("K8S-014", "k8s/ns/acme-ai/Deployment/llm-inference"),
         ]
     )
 

@@ -36,12 +36,16 @@ def test_plan_example_writes_every_artifact(
     ):
         assert (out / name).is_file(), name
     assert yaml.safe_load((out / "mig-parted" / "config.yaml").read_text())["version"] == "v1"
-    # The planned inventory is a valid gpufence inventory; its audit has no GPU/CC FAIL.
+    # The planned inventory is a valid gpufence inventory; its audit has no GPU/CC FAIL but the
+    # advisory ones (issue 10: advisory rules are low findings; the default plan is "weakest").
     assert main(["audit", str(out / "planned-inventory.yaml"), "--format", "json"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
-    assert not [
+    failed = [
         f for f in findings if f["status"] == "FAIL" and f["control"].startswith(("GPU-", "CC-"))
     ]
+    assert failed and all(
+        f["severity"] == "low" and f["evidence"]["advisory"] is True for f in failed
+    )
 
 
 def test_plan_json_summary_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,3 +113,14 @@ def test_out_dir_that_is_a_file_is_an_input_error(
     blocker.write_text("x")
     assert main(["plan", str(EXAMPLE), "--out", str(blocker)]) == 2
     assert "cannot write the plan" in capsys.readouterr().err
+
+
+def test_plan_notes_the_advisory_rules_it_leaves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", str(EXAMPLE), "--out", str(tmp_path / "w")]) == 0
+    err = capsys.readouterr().err
+    assert "note: advisory rule untrusted-whole-gpus not followed on node/" in err
+    assert "note: advisory rule cc-colocation not followed on node/b200-h01" in err
+    assert main(["plan", str(EXAMPLE), "--out", str(tmp_path / "r"), "--recommended"]) == 0
+    assert "note: advisory rule" not in capsys.readouterr().err

@@ -155,8 +155,10 @@ def clean_cluster() -> list[Doc]:
             "trainer",
             "a",
             {
+                # NVIDIA Confidential Containers: TEE-aware Kata runtime class, passthrough GPU.
+                "runtimeClassName": "kata-qemu-nvidia-gpu-snp",
                 "nodeSelector": {"tenant": "a", "nvidia.com/cc.mode": "on"},
-                "containers": [{"name": "train", "resources": {"limits": {"nvidia.com/gpu": 1}}}],
+                "containers": [{"name": "train", "resources": {"limits": {"nvidia.com/pgpu": 1}}}],
                 "resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}],
             },
         ),
@@ -175,7 +177,7 @@ def clean_cluster() -> list[Doc]:
         _deny_all("team-a"),
         _deny_all("team-b"),
         _deny_all("team-c"),
-        _quota("team-a", **{"requests.nvidia.com/gpu": "8"}),
+        _quota("team-a", **{"requests.nvidia.com/pgpu": "8"}),
         _quota("team-b", **{"requests.nvidia.com/gpu.shared": "4", "requests.nvidia.com/gpu": "0"}),
         _quota("team-c", **{"requests.nvidia.com/gpu": "2"}),
         {
@@ -247,6 +249,14 @@ def _k8s005(docs: list[Doc]) -> None:
     _find(docs, "ClusterPolicy", "cluster-policy")["spec"]["toolkit"]["env"] = []
 
 
+def _k8s014(docs: list[Doc]) -> None:
+    # The confidential tenant's trainer falls back to runc and the regular device plugin.
+    spec = _pod_spec(docs, "team-a", "trainer")
+    spec.pop("runtimeClassName")
+    spec["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+    _find(docs, "ResourceQuota", "gpu", "team-a")["spec"]["hard"] = {"requests.nvidia.com/gpu": "8"}
+
+
 def _k8s011(docs: list[Doc]) -> None:
     spec = _find(docs, "Deployment", "web", "team-c")["spec"]["template"]
     spec["metadata"]["annotations"] = {"k8s.v1.cni.cncf.io/networks": "team-b/rdma-b"}
@@ -279,6 +289,7 @@ PLANTED: dict[str, Callable[[list[Doc]], None]] = {
         {"nvidia.com/cc.mode.state": "failed"}
     ),
     "K8S-013": lambda d: _dp_shared(d, renameByDefault=False),
+    "K8S-014": _k8s014,
 }
 
 

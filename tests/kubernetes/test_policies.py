@@ -170,6 +170,7 @@ def test_clean_cluster_is_admitted() -> None:
         ("K8S-005", "inference-x"),
         ("K8S-010", "gpu-claim"),
         ("K8S-011", "web-x"),
+        ("K8S-014", "trainer-x"),
     ],
 )
 def test_planted_mistakes_are_refused(control: str, name: str) -> None:
@@ -207,6 +208,22 @@ def test_confidential_gpu_pods_must_select_cc_nodes() -> None:
         rule.namespace_selector,
         {"gpufence.io/tenant": "b", "gpufence.io/data-sensitivity": "public"},
     )
+
+
+def test_confidential_gpu_pods_must_be_confidential_containers() -> None:
+    rule = _rule("K8S-014")
+    pgpu = [{"name": "c", "resources": {"limits": {"nvidia.com/pgpu": 1}}}]
+    for runtime in ("kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx"):
+        assert _admits(rule, _pod("team-a", containers=pgpu, runtimeClassName=runtime))
+    assert not _admits(rule, _pod("team-a", containers=pgpu))  # runc
+    assert not _admits(
+        rule, _pod("team-a", containers=pgpu, runtimeClassName="kata-qemu-nvidia-gpu")
+    )
+    plain = [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1}}}]
+    assert not _admits(
+        rule, _pod("team-a", containers=plain, runtimeClassName="kata-qemu-nvidia-gpu-snp")
+    )
+    assert _admits(rule, _pod("team-a"))  # no GPU: nothing to protect
 
 
 @pytest.mark.parametrize(

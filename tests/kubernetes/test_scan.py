@@ -216,6 +216,9 @@ def test_evidence_feeds_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     statuses = {f.resource: f.status for f in run.result.findings}
     assert statuses["k8s/cluster/Namespace/team-a"] is Status.FAIL
     assert statuses["k8s/cluster/Namespace/team-b"] is Status.PASS
-    assert all(f.location is None for f in run.result.findings)  # no inventory positions
+    # Located at the object in its manifest (as the scan recorded it), never in the inventory.
+    for finding in run.result.findings:
+        assert finding.location is not None and finding.location.file.startswith(str(directory))
+        assert finding.location.line is not None and finding.location.line > 1
     empty = audit(inventory, [], [k8s.no_default_deny]).result.findings
     assert [f.status for f in empty] == [Status.NOT_EVALUATED]

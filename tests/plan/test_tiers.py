@@ -37,7 +37,9 @@ def test_hard_sharing_for_public_and_internal_data() -> None:
 
 
 def test_without_mig_silicon_hard_sharing_falls_back() -> None:
-    assert _tier("internal", "public", mig=False)[0] is Mechanism.VGPU
+    # Changed by issue 10 (rule time-sliced-vgpu): vGPU on parts without MIG is time-sliced,
+    # judged like time-slicing across tenants, so the fallback is whole GPUs (before: vgpu).
+    assert _tier("internal", "public", mig=False)[0] is Mechanism.DEDICATED_GPU
     weakest, _, rules = _tier("internal", "public", mig=False, vgpu=False)
     assert weakest is Mechanism.DEDICATED_GPU and "silicon-no-mig" in rules
 
@@ -92,16 +94,19 @@ def test_cc_on_for_confidential_tenant_on_rented_capacity() -> None:
     assert node.cc_multi_gpu is CcMultiGpuMode.NONE
 
 
-def test_confidential_tenant_may_share_a_node_only_on_cc_silicon() -> None:
+def test_confidential_tenant_never_shares_a_node() -> None:
+    # Changed by issue 10 (rule cc-one-cvm-per-node): a shared node would need CC, and NVIDIA's
+    # Confidential Containers put all GPUs of a CC node in one CVM, so even on CC silicon the
+    # confidential tenant gets the node to itself (before: it shared with CC on).
     demand = [
         tenant("acme", "partner", "confidential", {"gpus": 2}),
         tenant("beta", "internal", "internal", {"gpus": 2}),
     ]
-    cc = snapshot(inventory([pool("h100", "H100-SXM5-80GB")], demand))
+    cc = snapshot(inventory([pool("h100", "H100-SXM5-80GB", nodes=2)], demand))
     plan = place(cc)
     check_plan(cc, plan)
-    node = plan.pools[0].nodes[0]
-    assert node.tenants == ("acme", "beta") and node.cc_mode is CcMode.ON
+    assert [n.tenants for n in plan.pools[0].nodes] == [("acme",), ("beta",)]
+    assert plan.pools[0].nodes[0].exclusive and plan.pools[0].nodes[0].cc_mode is CcMode.OFF
     no_cc = snapshot(inventory([pool("a100", "A100-SXM4-80GB", nodes=2)], demand))
     plan = place(no_cc)
     check_plan(no_cc, plan)

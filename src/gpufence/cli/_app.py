@@ -135,6 +135,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "gpufence.cli.plan",
         "Decide each tenant's isolation, place all demand, write mig-parted/k8s configs.",
     ),
+    "policy": LazyCommand(
+        "gpufence.cli.policy", "The isolation policy: tier rules shared by `plan` and `audit`."
+    ),
     "scan": LazyCommand("gpufence.cli.scan", "Live scans: scan bmc."),
     "schema": LazyCommand(
         "gpufence.cli.schema",

@@ -52,7 +52,8 @@ def plan_command(
     with heartbeat("plan"):
         snapshot = load_snapshot(inventory)
         plan = place(snapshot, recommended=recommended, strategy=strategy)
-        failures = verify_plan(snapshot, plan)
+        everything = verify_plan(snapshot, plan, advisory=True)
+    failures = [f for f in everything if f.evidence.get("advisory") is not True]
     ours = [f for f in failures if f.control in PLAN_DECIDES]
     if ours:
         # A plan must pass the audit it implies; anything else is a planner bug.
@@ -63,6 +64,13 @@ def plan_command(
             f"warning: the planned cluster still fails {finding.control} on {finding.resource} "
             f"(not decided by the plan): {finding.message}\n"
         )
+    for finding in everything:
+        if finding.evidence.get("advisory") is True:
+            sys.stderr.write(
+                f"note: advisory rule {finding.evidence.get('policy_rule')} not followed on "
+                f"{finding.resource} ({finding.control}, low): {finding.message}; "
+                "--recommended follows it where the silicon allows\n"
+            )
     with heartbeat("plan: writing artifacts"):
         artifacts = render_artifacts(snapshot, plan, out)
         write_artifacts(out, artifacts)

@@ -112,6 +112,8 @@ class Outcome:
     """Inventory element the finding is about (for file:line in reports)."""
     severity: Severity | None = None
     """Overrides the control's severity for this outcome (e.g. a worse variant)."""
+    location: FindingLocation | None = None
+    """Where the finding is when it is not in the inventory (e.g. a Kubernetes manifest)."""
 
 
 Check = Callable[[Snapshot], Iterable[Outcome]]
@@ -208,6 +210,8 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
     """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
 
     def locate(outcome: Outcome) -> FindingLocation | None:
-        return snapshot.location(outcome.pointer) if outcome.pointer is not None else None
+        if outcome.pointer is not None:
+            return snapshot.location(outcome.pointer)
+        return outcome.location
 
     return evaluate(((c.meta, c.check) for c in controls), snapshot, locate)

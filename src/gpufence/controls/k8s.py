@@ -19,10 +19,10 @@ from gpufence.controls._common import joined
 from gpufence.controls.engine import Control, ControlMeta, Outcome, control, evaluate
 from gpufence.kubernetes.objects import ClusterState, K8sObject, state_from_raw
 from gpufence.kubernetes.view import (
-    CC_MODE_LABEL,
-    CC_MODE_STATE_LABEL,
     DRA_ADMIN_LABEL,
     DRA_ADMIN_LABEL_OLD,
+    DRA_DRIVER,
+    HAMI_NODE_ANNOTATION,
     NETWORKS_ANNOTATION,
     NVIDIA_ENV_VARS,
     PSA_ENFORCE_LABEL,
@@ -36,6 +36,7 @@ from gpufence.kubernetes.view import (
 from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import AuditResult, FindingLocation, Plane, Severity, Status
 from gpufence.model.snapshot import Snapshot
+from gpufence.policy import rule_evidence
 
 __all__ = ["VIEW_CHECKS", "ViewCheck", "scan_cluster", "views_from_snapshot"]
 
@@ -68,6 +69,8 @@ _SIGSTORE = "https://docs.sigstore.dev/policy-controller/overview/"
 _KYVERNO = "https://kyverno.io/docs/policy-types/cluster-policy/verify-images/"
 _MULTUS = "https://github.com/k8snetworkplumbingwg/multus-cni"
 _CC = "https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/gpu-operator-confidential-containers.html"
+_DRA_DRIVER = "https://github.com/NVIDIA/k8s-dra-driver-gpu"
+_HAMI = "https://github.com/Project-HAMi/HAMi"
 
 
 def views_from_snapshot(snap: Snapshot) -> list[K8sView]:
@@ -95,8 +98,16 @@ def _k8s_control(**meta: Any) -> Callable[[ViewCheck], Control]:
                     {"missing": "kubernetes evidence"},
                 )
             for view in views:
-                # Pointers in k8s outcomes address manifest files, not the inventory.
-                yield from (dataclasses.replace(o, pointer=None) for o in check(view))
+                # Pointers in k8s outcomes address manifest files, not the inventory: the
+                # finding is located at the object in its manifest (as the scan recorded it).
+                for o in check(view):
+                    obj = view.state.by_ref.get(o.resource)
+                    where = (
+                        FindingLocation(file=obj.source, line=obj.line, column=obj.column or 1)
+                        if obj is not None and obj.line is not None and not view.state.live
+                        else None
+                    )
+                    yield dataclasses.replace(o, pointer=None, location=where)
 
         made = control(**meta)(over_snapshot)
         VIEW_CHECKS[made.id] = (made.meta, check)
@@ -153,33 +164,62 @@ def _container_name(container: Mapping[str, Any]) -> str:
 
 @_k8s_control(
     id="K8S-001",
-    title="Time-slicing or MPS shares GPUs of a node between tenant namespaces",
+    title="Time-slicing, MPS or HAMi shares GPUs of a node between tenant namespaces",
     plane=Plane.K8S,
     severity=Severity.CRITICAL,
     failure_mode="Replicas of one GPU handed to pods of different tenants share its memory and "
-    "fault domain (time-slicing) or its MPS server: one tenant can read, corrupt or stall another.",
-    remediation="Keep time-slicing/MPS configs (nvidia.com/device-plugin.config) to nodes that "
-    "only one tenant can reach (taints + node affinity), or use MIG instances or whole GPUs.",
-    references=(_DEVICE_PLUGIN, "https://docs.nvidia.com/deploy/mps/"),
+    "fault domain (time-slicing), its MPS server, or HAMi's software limits (bypassable): one "
+    "tenant can read, corrupt or stall another.",
+    remediation="Keep time-slicing/MPS configs (nvidia.com/device-plugin.config), DRA GpuConfig "
+    "sharing and HAMi GPU shares to nodes that only one tenant can reach (taints + node "
+    "affinity), or use MIG instances or whole GPUs.",
+    references=(_DEVICE_PLUGIN, "https://docs.nvidia.com/deploy/mps/", _DRA_DRIVER, _HAMI),
 )
 def soft_sharing_across_tenants(view: K8sView) -> Iterator[Outcome]:
     why = view.state.why_unreadable(
-        "Namespace", "Node", "ConfigMap", "ClusterPolicy.nvidia.com", *WORKLOAD_KINDS
+        "Namespace",
+        "Node",
+        "ConfigMap",
+        "ClusterPolicy.nvidia.com",
+        "ResourceClaim",
+        "ResourceClaimTemplate",
+        "DeviceClass",
+        *WORKLOAD_KINDS,
     )
     if why:
         yield _not_evaluated(CLUSTER, f"cannot tell which tenants share GPUs: {why}")
         return
     gpu_pods = [p for p in view.tenant_pods if view.uses_gpu(p)]
+    found = [
+        *_device_plugin_sharing(view, gpu_pods),
+        *_dra_sharing(view),
+        *_hami_sharing(view, gpu_pods),
+    ]
+    yield from found or [
+        _not_applicable(
+            "no device-plugin config, node label, DRA GpuConfig or HAMi share enables GPU sharing"
+        )
+    ]
+
+
+def _reach(view: K8sView, pods: Iterable[PodSpec]) -> dict[str, set[str]]:
+    """Node name -> tenants whose ``pods`` the scheduler could place there."""
+    reach: dict[str, set[str]] = {}
+    for pod in pods:
+        tenant = view.tenant_of(pod.namespace)
+        for node in view.candidate_nodes(pod):
+            reach.setdefault(node.name, set()).add(str(tenant))
+    return reach
+
+
+def _device_plugin_sharing(view: K8sView, gpu_pods: list[PodSpec]) -> Iterator[Outcome]:
     if view.gpu_nodes:
-        reach: dict[str, set[str]] = {}
-        for pod in gpu_pods:
-            tenant = view.tenant_of(pod.namespace)
-            for node in view.candidate_nodes(pod):
-                reach.setdefault(node.name, set()).add(str(tenant))
+        reach = _reach(view, gpu_pods)
         for node in view.gpu_nodes:
             sharing = view.sharing_on(node)
             if sharing is None or sharing.strategy == "none":
-                yield Outcome(Status.PASS, node.ref, "no time-slicing or MPS on this node")
+                if HAMI_NODE_ANNOTATION not in node.annotations:
+                    yield Outcome(Status.PASS, node.ref, "no time-slicing or MPS on this node")
                 continue
             tenants = sorted(reach.get(node.name, ()))
             evidence = {
@@ -187,6 +227,7 @@ def soft_sharing_across_tenants(view: K8sView) -> Iterator[Outcome]:
                 "replicas": sharing.replicas,
                 "config": sharing.source,
                 "tenants": tenants,
+                **rule_evidence("no-soft-sharing"),
             }
             status = Status.FAIL if len(tenants) > 1 else Status.PASS
             yield Outcome(
@@ -199,7 +240,6 @@ def soft_sharing_across_tenants(view: K8sView) -> Iterator[Outcome]:
         return
     sharing = view.sharing_on(None)
     if sharing is None or sharing.strategy == "none":
-        yield _not_applicable("no device-plugin config or node label enables time-slicing or MPS")
         return
     tenants = sorted({t for p in gpu_pods if (t := view.tenant_of(p.namespace))})
     yield Outcome(
@@ -207,7 +247,62 @@ def soft_sharing_across_tenants(view: K8sView) -> Iterator[Outcome]:
         sharing.owner_ref or CLUSTER,
         f"{sharing.strategy} ({sharing.source}) applies to every GPU node (no Node objects were "
         f"scanned) and tenants {joined(tenants)} request GPUs",
-        {"sharing": sharing.strategy, "tenants": tenants},
+        {"sharing": sharing.strategy, "tenants": tenants, **rule_evidence("no-soft-sharing")},
+    )
+
+
+def _dra_sharing(view: K8sView) -> Iterator[Outcome]:
+    """NVIDIA DRA driver GpuConfig sharing: the pods holding one claim share its GPU."""
+    for shared in view.dra_sharing:
+        claim = shared.owner
+        users = view.claim_users(claim)
+        tenants = sorted({str(view.tenant_of(p.namespace)) for p in users})
+        per_pod = claim.kind == "ResourceClaimTemplate"
+        scope = (
+            "each pod gets its own claim (its containers share the GPU)"
+            if per_pod
+            else f"{len(users)} pod spec(s) hold the claim"
+        )
+        yield Outcome(
+            Status.FAIL if len(tenants) > 1 else Status.PASS,
+            claim.ref,
+            f"DRA {shared.strategy} sharing ({DRA_DRIVER} GpuConfig): {scope}; tenant(s) "
+            f"{joined(tenants)}",
+            {
+                "sharing": f"dra-{shared.strategy}",
+                "tenants": tenants,
+                "pods": [p.owner.ref for p in users][:20],
+                **rule_evidence("no-soft-sharing"),
+            },
+            shared.pointer,
+        )
+
+
+def _hami_sharing(view: K8sView, gpu_pods: list[PodSpec]) -> Iterator[Outcome]:
+    """HAMi: pods on a HAMi node share its GPUs unless each takes whole GPUs."""
+    shared = [p for p in gpu_pods if (p.hami or view.hami_nodes) and not p.hami_exclusive]
+    if not shared:
+        return
+    nodes = view.hami_nodes or (view.gpu_nodes if any(p.hami for p in shared) else ())
+    if nodes:
+        reach = _reach(view, shared)
+        for node in nodes:
+            tenants = sorted(reach.get(node.name, ()))
+            yield Outcome(
+                Status.FAIL if len(tenants) > 1 else Status.PASS,
+                node.ref,
+                f"HAMi GPU shares (nvidia.com/gpumem, gpucores) with GPU pods of "
+                f"{len(tenants)} tenant(s): {joined(tenants)}",
+                {"sharing": "hami", "tenants": tenants, **rule_evidence("no-soft-sharing")},
+            )
+        return
+    tenants = sorted({str(view.tenant_of(p.namespace)) for p in shared if p.hami})
+    yield Outcome(
+        Status.FAIL if len(tenants) > 1 else Status.PASS,
+        CLUSTER,
+        f"HAMi GPU shares requested by tenant(s) {joined(tenants)} (no Node objects were "
+        "scanned: any two may land on one GPU)",
+        {"sharing": "hami", "tenants": tenants, **rule_evidence("no-soft-sharing")},
     )
 
 
@@ -731,73 +826,6 @@ def shared_secondary_network(view: K8sView) -> Iterator[Outcome]:
             nad.ref if nad else f"k8s/network/{segment}",
             f"network {segment} attached by tenant(s) {joined(sorted(tenants))}",
             {"tenants": sorted(tenants), "segment": segment},
-        )
-
-
-def _pins_cc_on(pod: PodSpec) -> bool:
-    if pod.node_selector().get(CC_MODE_LABEL) == "on":
-        return True
-    terms = dig(
-        pod.spec,
-        "affinity",
-        "nodeAffinity",
-        "requiredDuringSchedulingIgnoredDuringExecution",
-        "nodeSelectorTerms",
-    )
-    return bool(terms) and all(
-        any(
-            dig(e, "key") == CC_MODE_LABEL
-            and dig(e, "operator") == "In"
-            and set(dig(e, "values") or []) == {"on"}
-            for e in dig(t, "matchExpressions") or []
-        )
-        for t in terms
-    )
-
-
-@_k8s_control(
-    id="K8S-012",
-    title="Confidential tenant's GPU pod can run on a node without CC mode on",
-    plane=Plane.K8S,
-    severity=Severity.CRITICAL,
-    failure_mode="A confidential tenant's GPU pod lands on a node whose GPUs are not in CC mode, "
-    "so its model weights sit in plaintext GPU memory readable by the host.",
-    remediation="Pin confidential tenants' GPU pods to nvidia.com/cc.mode=on nodes (nodeSelector "
-    "or required node affinity) and check nvidia.com/cc.mode.state=on on those nodes.",
-    references=(_CC, "https://docs.nvidia.com/confidential-computing/"),
-)
-def confidential_pod_off_cc_node(view: K8sView) -> Iterator[Outcome]:
-    why = view.state.why_unreadable("Namespace", "Node", *WORKLOAD_KINDS)
-    if why:
-        yield _not_evaluated(CLUSTER, f"cannot place confidential GPU pods: {why}")
-        return
-    pods = [p for p in view.tenant_pods if view.confidential(p.namespace) and view.uses_gpu(p)]
-    if not pods:
-        yield _not_applicable("no GPU pod of a confidential or regulated tenant")
-        return
-    for pod in pods:
-        pinned = _pins_cc_on(pod)
-        candidates = view.candidate_nodes(pod)
-        bad = [
-            n.name
-            for n in candidates
-            if n.labels.get(CC_MODE_LABEL) != "on"
-            or n.labels.get(CC_MODE_STATE_LABEL, "on") != "on"
-        ]
-        if bad:
-            fail, message = True, f"can run on GPU node(s) without CC mode on: {joined(bad[:5])}"
-        elif candidates:
-            fail, message = False, "every scanned GPU node it fits has nvidia.com/cc.mode=on"
-        elif pinned:
-            fail, message = False, "pinned to nodes with nvidia.com/cc.mode=on"
-        else:
-            fail, message = True, "not pinned to nvidia.com/cc.mode=on nodes"
-        yield Outcome(
-            Status.FAIL if fail else Status.PASS,
-            pod.owner.ref,
-            message,
-            {"tenant": view.tenant_of(pod.namespace), "pinned": pinned, "bad_nodes": bad[:20]},
-            (*pod.pointer, "nodeSelector"),
         )
 
 

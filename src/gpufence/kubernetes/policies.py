@@ -26,6 +26,7 @@ import yaml
 from gpufence.errors import InputError
 from gpufence.kubernetes.view import (
     CC_MODE_LABEL,
+    COCO_RUNTIME_CLASSES,
     NETWORKS_ANNOTATION,
     NVIDIA_ENV_VARS,
     NVIDIA_HOST_PATH_PATTERN,
@@ -63,6 +64,7 @@ def _requests(kind: str) -> str:
 
 
 _NVIDIA_ENV_LIST = "[" + ", ".join(f"'{name}'" for name in NVIDIA_ENV_VARS) + "]"
+_COCO_LIST = "[" + ", ".join(f"'{name}'" for name in COCO_RUNTIME_CLASSES) + "]"
 _NETWORKS = f"object.metadata.annotations['{NETWORKS_ANNOTATION}']"
 
 
@@ -124,6 +126,30 @@ ADMISSION_RULES: tuple[AdmissionRule, ...] = (
             f"object.spec.nodeSelector['{CC_MODE_LABEL}'] == 'on')"
         ),
         message="GPU pods of confidential tenants must select nodes with nvidia.com/cc.mode=on",
+        namespace_selector=_CONFIDENTIAL_SELECTOR,
+    ),
+    AdmissionRule(
+        name="gpufence-confidential-containers",
+        control="K8S-014",
+        variables=(
+            (
+                "requestsGpu",
+                f"object.spec.containers.exists(c, {_requests('limits')} || "
+                f"{_requests('requests')})",
+            ),
+        ),
+        expression=(
+            "!variables.requestsGpu || (has(object.spec.runtimeClassName) && "
+            f"object.spec.runtimeClassName in {_COCO_LIST} && "
+            + _every_container(
+                "!has(c.resources) || !has(c.resources.limits) || "
+                "!c.resources.limits.exists(k, k == 'nvidia.com/gpu' || "
+                "k.startsWith('nvidia.com/mig-'))"
+            )
+            + ")"
+        ),
+        message="GPU pods of confidential tenants run as NVIDIA Confidential Containers: "
+        "runtimeClassName kata-qemu-nvidia-gpu-snp or -tdx, GPUs as nvidia.com/pgpu",
         namespace_selector=_CONFIDENTIAL_SELECTOR,
     ),
     AdmissionRule(

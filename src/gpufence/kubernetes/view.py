@@ -21,11 +21,14 @@ from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sO
 
 __all__ = [
     "CC_MODE_LABEL",
+    "COCO_RUNTIME_CLASSES",
+    "HAMI_NODE_ANNOTATION",
     "NVIDIA_ENV_VARS",
     "NVIDIA_HOST_PATH_PATTERN",
     "SENSITIVITY_LABEL",
     "TENANT_LABEL",
     "DevicePluginConfig",
+    "DraSharing",
     "K8sView",
     "NodeSharing",
     "PodSpec",
@@ -44,6 +47,31 @@ DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 SHARING_LABEL = "nvidia.com/gpu.sharing-strategy"
 REPLICAS_LABEL = "nvidia.com/gpu.replicas"
 CONFIDENTIAL = ("confidential", "regulated")
+
+# NVIDIA Confidential Containers: the TEE-aware Kata runtime classes (kata-deploy) and the
+# passthrough GPU resource the Kata sandbox device plugin advertises.
+COCO_RUNTIME_CLASSES = ("kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx")
+PGPU_RESOURCE = "nvidia.com/pgpu"
+
+# NVIDIA DRA driver (k8s-dra-driver-gpu): GpuConfig opaque parameters with a sharing strategy.
+DRA_DRIVER = "gpu.nvidia.com"
+DRA_SHARING_STRATEGIES = ("TimeSlicing", "MPS")
+
+# HAMi (Project-HAMi/HAMi): software-enforced GPU sharing. Its device plugin registers a node's
+# GPUs in this annotation; pods ask for memory/core shares of one physical GPU.
+HAMI_NODE_ANNOTATION = "hami.io/node-nvidia-register"
+HAMI_RESOURCES = ("nvidia.com/gpumem", "nvidia.com/gpumem-percentage", "nvidia.com/gpucores")
+HAMI_POD_ANNOTATIONS = (
+    "hami.io/gpu-scheduler-policy",
+    "hami.io/node-scheduler-policy",
+    "hami.io/vgpu-devices-allocated",
+    "nvidia.com/use-gputype",
+    "nvidia.com/nouse-gputype",
+    "nvidia.com/use-gpuuuid",
+    "nvidia.com/nouse-gpuuuid",
+    "nvidia.com/vgpu-mode",
+)
+HAMI_SCHEDULER = "hami-scheduler"
 
 # Environment variables the NVIDIA container toolkit reads to pick devices and driver features.
 NVIDIA_ENV_VARS = (
@@ -145,6 +173,49 @@ class PodSpec:
                 if name and (self.namespace, str(name)) in claims_with_gpu:
                     return True
         return False
+
+    def resource_values(self, name: str) -> list[str]:
+        """Every limit/request value of resource ``name`` in the pod's containers."""
+        values: list[str] = []
+        for _, container in self.containers():
+            for section in ("limits", "requests"):
+                found = dig(container, "resources", section, name)
+                if found is not None:
+                    values.append(str(found))
+        return values
+
+    @property
+    def runtime_class(self) -> str | None:
+        """The pod's ``runtimeClassName``, None when unset."""
+        name = self.spec.get("runtimeClassName")
+        return str(name) if name else None
+
+    @property
+    def hami(self) -> bool:
+        """The pod asks HAMi for a share of a GPU (resources, annotations or its scheduler)."""
+        return (
+            any(r in self.gpu_resources for r in HAMI_RESOURCES)
+            or any(a in self.annotations for a in HAMI_POD_ANNOTATIONS)
+            or self.spec.get("schedulerName") == HAMI_SCHEDULER
+        )
+
+    @property
+    def hami_exclusive(self) -> bool:
+        """HAMi gives the pod whole GPUs: 100 % of the cores and of the memory (HAMi example
+        use_exclusive_card.yaml); anything less leaves room for another pod on the GPU."""
+        cores = self.resource_values("nvidia.com/gpucores")
+        memory = self.resource_values("nvidia.com/gpumem-percentage")
+        return bool(cores and memory) and all(v == "100" for v in (*cores, *memory))
+
+    def claim_refs(self) -> list[tuple[str, str]]:
+        """(kind, name) of the ResourceClaims / ResourceClaimTemplates the pod references."""
+        out: list[tuple[str, str]] = []
+        for ref in self.spec.get("resourceClaims") or []:
+            if dig(ref, "resourceClaimName"):
+                out.append(("ResourceClaim", str(dig(ref, "resourceClaimName"))))
+            elif dig(ref, "resourceClaimTemplateName"):
+                out.append(("ResourceClaimTemplate", str(dig(ref, "resourceClaimTemplateName"))))
+        return out
 
     def node_selector(self) -> Mapping[str, str]:
         """The pod's ``nodeSelector``."""
@@ -291,6 +362,35 @@ def _parse_config(text: str) -> Mapping[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class DraSharing:
+    """A DRA object whose NVIDIA GpuConfig shares the allocated GPU (TimeSlicing or MPS)."""
+
+    owner: K8sObject
+    strategy: str
+    pointer: Pointer
+
+
+def _dra_configs(obj: K8sObject) -> tuple[Pointer, list[Any]]:
+    base: Pointer = {
+        "ResourceClaim": ("spec", "devices"),
+        "ResourceClaimTemplate": ("spec", "spec", "devices"),
+        "DeviceClass": ("spec",),
+    }[obj.kind]
+    configs = dig(obj.body, *base, "config")
+    return (*base, "config"), configs if isinstance(configs, list) else []
+
+
+def _claim_classes(obj: K8sObject) -> set[str]:
+    base: Pointer = ("spec", "spec") if obj.kind == "ResourceClaimTemplate" else ("spec",)
+    classes = set()
+    for req in dig(obj.body, *base, "devices", "requests") or []:
+        cls = dig(req, "deviceClassName") or dig(req, "exactly", "deviceClassName")
+        if cls:
+            classes.add(str(cls))
+    return classes
+
+
+@dataclass(frozen=True)
 class NodeSharing:
     """How GPUs of one node are shared (strategy, replicas) and which config says so."""
 
@@ -389,6 +489,46 @@ class K8sView:
     def uses_gpu(self, pod: PodSpec) -> bool:
         """Whether ``pod`` requests an NVIDIA GPU (resources or claims on GPU device classes)."""
         return pod.uses_gpu(self.gpu_claims)
+
+    @cached_property
+    def dra_sharing(self) -> tuple[DraSharing, ...]:
+        """ResourceClaims/Templates whose GPU is time-sliced or MPS-shared by the NVIDIA DRA
+        driver, directly or through their DeviceClass's config."""
+        shared_classes: dict[str, str] = {}
+        found: list[DraSharing] = []
+        for obj in self.state.of("DeviceClass", "ResourceClaim", "ResourceClaimTemplate"):
+            base, configs = _dra_configs(obj)
+            for i, item in enumerate(configs):
+                if dig(item, "opaque", "driver") != DRA_DRIVER:
+                    continue
+                strategy = dig(item, "opaque", "parameters", "sharing", "strategy")
+                if strategy in DRA_SHARING_STRATEGIES:
+                    ptr = (*base, i, "opaque", "parameters", "sharing", "strategy")
+                    if obj.kind == "DeviceClass":
+                        shared_classes[obj.name] = str(strategy)
+                    else:
+                        found.append(DraSharing(obj, str(strategy), ptr))
+                    break
+        seen = {id(f.owner) for f in found}
+        for obj in self.state.of("ResourceClaim", "ResourceClaimTemplate"):
+            inherited = sorted(shared_classes[c] for c in _claim_classes(obj) & set(shared_classes))
+            if inherited and id(obj) not in seen:
+                found.append(DraSharing(obj, inherited[0], ("spec",)))
+        return tuple(found)
+
+    def claim_users(self, claim: K8sObject) -> tuple[PodSpec, ...]:
+        """Pod specs that reference ``claim`` (by name, in its namespace)."""
+        namespace = claim.namespace or "default"
+        return tuple(
+            p
+            for p in self.pods_by_namespace.get(namespace, ())
+            if (claim.kind, claim.name) in p.claim_refs()
+        )
+
+    @cached_property
+    def hami_nodes(self) -> tuple[K8sObject, ...]:
+        """Nodes whose GPUs HAMi's device plugin registered (it shares them between pods)."""
+        return tuple(n for n in self.state.of("Node") if HAMI_NODE_ANNOTATION in n.annotations)
 
     @cached_property
     def gpu_nodes(self) -> tuple[K8sObject, ...]:

@@ -19,6 +19,7 @@ __all__ = [
     "Bmc",
     "CcMode",
     "CcMultiGpuMode",
+    "CpuTee",
     "DataSensitivity",
     "Demand",
     "ExportAuthorization",
@@ -43,6 +44,7 @@ __all__ = [
     "Tenant",
     "TenantIsolation",
     "Trust",
+    "VgpuMode",
     "Workload",
 ]
 
@@ -106,6 +108,24 @@ class CcMode(StrEnum):
     OFF = "off"
     ON = "on"
     DEVTOOLS = "devtools"
+
+
+class VgpuMode(StrEnum):
+    """How NVIDIA vGPU shares a GPU (NVIDIA AI Enterprise vGPU modes)."""
+
+    TIME_SLICED = "time-sliced"
+    """vGPUs take turns on the whole GPU (the only mode on parts without MIG)."""
+    MIG_BACKED = "mig-backed"
+    """Each vGPU is a MIG instance of its own."""
+    TIME_SLICED_MIG_BACKED = "time-sliced-mig-backed"
+    """Several vGPUs take turns inside one MIG instance."""
+
+
+class CpuTee(StrEnum):
+    """The CPU trusted execution environment confidential VMs run in on a host."""
+
+    SEV_SNP = "sev-snp"
+    TDX = "tdx"
 
 
 class CcMultiGpuMode(StrEnum):
@@ -275,6 +295,11 @@ class GpuState(Frozen):
 
     mig: bool | None = Field(default=None, description="MIG mode enabled.")
     vgpu: bool | None = Field(default=None, description="GPUs served through vGPU.")
+    vgpu_mode: VgpuMode | None = Field(
+        default=None,
+        description="vGPU mode: time-sliced, mig-backed or time-sliced-mig-backed (time-sliced "
+        "modes across tenants are judged like time-slicing).",
+    )
     ecc: bool | None = Field(default=None, description="ECC enabled.")
     cc_mode: CcMode | None = None
     cc_multi_gpu: CcMultiGpuMode | None = None
@@ -288,6 +313,11 @@ class HostState(Frozen):
     """Declared host firmware state."""
 
     secure_boot: bool | None = None
+    cpu_tee: CpuTee | None = Field(
+        default=None,
+        description="CPU TEE of the host's confidential VMs (sev-snp or tdx): picks the "
+        "Confidential Containers runtime class the plan writes.",
+    )
 
 
 class Node(Frozen):

@@ -62,8 +62,9 @@ def _node_exclusive(tier: TierDecision, mechanism: Mechanism, pool: WorkPool) ->
     """Whether the tenant must be alone on a node of this pool."""
     if mechanism is Mechanism.DEDICATED_NODE or pool.model.consumer:
         return True
-    # Sensitive data shares a node only on CC silicon (CC-001), never on MIG nodes (no CC).
-    return tier.needs_ecc and (pool.mig or not pool.model.cc.supports_cc)
+    # Sensitive data on a shared node needs CC (cc-shared-or-rented), and a CC node is one CVM
+    # for one tenant (cc-one-cvm-per-node: NVIDIA Confidential Containers), so it never shares.
+    return tier.needs_ecc
 
 
 def _location(snapshot: Snapshot, pointer: tuple[str | int, ...]) -> SourceLocation:
@@ -149,7 +150,7 @@ class _Planner:
                         if why is None:
                             verdicts[key][0].append(pool)
                         else:
-                            verdicts[key][1].append((pool.spec.name, why))
+                            verdicts[key][1].append((pool.spec.name, why.reason))
                 ok, refused = verdicts[key]
                 outcome = WorkOutcome(tenant.name, d_index, _describe(demand))
                 self.outcomes.append(outcome)

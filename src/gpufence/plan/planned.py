@@ -26,7 +26,9 @@ __all__ = [
 PLAN_PLANES = ("GPU-", "CC-")
 """Control families the planned cluster is audited against."""
 
-PLAN_DECIDES = frozenset({f"GPU-00{i}" for i in range(1, 8)} | {f"CC-00{i}" for i in range(1, 5)})
+PLAN_DECIDES = frozenset(
+    {f"GPU-00{i}" for i in range(1, 8)} | {"GPU-012"} | {f"CC-00{i}" for i in (1, 2, 3, 4, 8, 9)}
+)
 """Controls that read only what the planner decides (sharing, tenants per node, MIG/ECC/CC
 state). A FAIL of one of them in the planned cluster is a planner bug; other GPU-/CC- controls
 judge evidence or the key broker, which a plan does not change."""
@@ -78,14 +80,23 @@ def planned_snapshot(snapshot: Snapshot, plan: Plan) -> Snapshot:
 
 
 def verify_plan(
-    snapshot: Snapshot, plan: Plan, *, decided_only: bool = False
+    snapshot: Snapshot, plan: Plan, *, decided_only: bool = False, advisory: bool = False
 ) -> tuple[Finding, ...]:
     """Every GPU-*/CC-* FAIL the planned cluster would have (``decided_only``: only those of
-    :data:`PLAN_DECIDES`); empty for a sound plan."""
+    :data:`PLAN_DECIDES`); empty for a sound plan.
+
+    Findings of advisory rules (untrusted-whole-gpus, cc-colocation: low-severity
+    recommendations) are not failures of the plan: the default "weakest acceptable" placement
+    may stay below them, ``--recommended`` follows them where the silicon allows. With
+    ``advisory`` they are included (``evidence["advisory"]`` is True on them)."""
     controls = [
         c
         for c in ALL_CONTROLS
         if c.meta.id.startswith(PLAN_PLANES) and (not decided_only or c.meta.id in PLAN_DECIDES)
     ]
     result = audit_snapshot(planned_snapshot(snapshot, plan), controls)
-    return tuple(f for f in result.findings if f.status is Status.FAIL)
+    return tuple(
+        f
+        for f in result.findings
+        if f.status is Status.FAIL and (advisory or f.evidence.get("advisory") is not True)
+    )

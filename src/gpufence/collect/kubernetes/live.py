@@ -42,6 +42,11 @@ LIVE_RESOURCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1"),
         "resourceclaimtemplates",
     ),
+    (
+        "DeviceClass",
+        ("resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1"),
+        "deviceclasses",
+    ),
     ("ClusterPolicy", ("nvidia.com/v1",), "clusterpolicies"),
     (
         "ClusterImagePolicy",

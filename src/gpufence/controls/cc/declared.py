@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from gpufence.catalog import Architecture, CcLevel, GpuModel
 from gpufence.controls._common import fact_evidence, joined, not_applicable, unknown_fact
@@ -10,6 +11,7 @@ from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
 from gpufence.model.inventory import CcMode, CcMultiGpuMode, Ownership
 from gpufence.model.snapshot import NodeView, Snapshot
+from gpufence.policy import rule_evidence
 
 _CC_DOCS = "https://docs.nvidia.com/confidential-computing/"
 _CC_PLATFORMS = "https://docs.nvidia.com/confidential-computing/containers/supported-platforms"
@@ -62,32 +64,53 @@ def _why(view: NodeView) -> str:
 )
 def weights_without_cc(snap: Snapshot) -> Iterator[Outcome]:
     scoped = [v for v in snap.nodes if needs_cc(v)]
-    if not scoped:
+    colocated = [
+        v
+        for v in snap.nodes
+        if not needs_cc(v) and _sensitive(v) and v.site.ownership is Ownership.COLOCATION
+    ]
+    if not scoped and not colocated:
         yield not_applicable("no confidential or regulated tenant on shared or rented capacity")
     for view in scoped:
-        context = {"tenants": _sensitive(view), "why_cc_is_needed": _why(view)}
-        if not view.gpu.cc.supports_cc:
-            yield Outcome(
-                Status.FAIL,
-                view.resource,
-                f"{joined(_sensitive(view))} need CC ({_why(view)}) but {_no_cc(view.gpu)}",
-                {**context, "gpu_model": view.gpu.key, "gpu_cc": view.gpu.cc.value},
-                view.pointer,
-            )
-            continue
-        fact = view.gpu_fact("cc_mode")
-        if not fact.known:
-            yield unknown_fact(view.resource, "CC mode", fact)
-            continue
-        on = fact.value is CcMode.ON
-        yield Outcome(
-            Status.PASS if on else Status.FAIL,
+        yield _cc_on(view, _why(view), "cc-shared-or-rented", None)
+    for view in colocated:
+        # Advisory (rule cc-colocation): a recommendation, reported at low severity.
+        yield _cc_on(view, f"site {view.site.name} is colocation", "cc-colocation", Severity.LOW)
+
+
+def _cc_on(view: NodeView, why: str, rule_id: str, severity: Severity | None) -> Outcome:
+    judged = rule_evidence(rule_id)
+    context = {"tenants": _sensitive(view), "why_cc_is_needed": why, **judged}
+    if not view.gpu.cc.supports_cc:
+        return Outcome(
+            Status.FAIL,
             view.resource,
-            f"CC mode is {fact.value.value if isinstance(fact.value, CcMode) else fact.value}"
-            f" for {joined(_sensitive(view))} ({_why(view)})",
-            {**context, **fact_evidence(cc_mode=fact)},
-            fact.pointer,
+            f"{joined(_sensitive(view))} need CC ({why}) but {_no_cc(view.gpu)}",
+            {**context, "gpu_model": view.gpu.key, "gpu_cc": view.gpu.cc.value},
+            view.pointer,
+            severity,
         )
+    fact = view.gpu_fact("cc_mode")
+    if not fact.known:
+        unknown = unknown_fact(view.resource, "CC mode", fact)
+        return Outcome(
+            unknown.status,
+            unknown.resource,
+            unknown.message,
+            {**unknown.evidence, **judged},
+            unknown.pointer,
+            severity,
+        )
+    on = fact.value is CcMode.ON
+    return Outcome(
+        Status.PASS if on else Status.FAIL,
+        view.resource,
+        f"CC mode is {fact.value.value if isinstance(fact.value, CcMode) else fact.value}"
+        f" for {joined(_sensitive(view))} ({why})",
+        {**context, **fact_evidence(cc_mode=fact)},
+        fact.pointer,
+        severity,
+    )
 
 
 @control(
@@ -133,6 +156,7 @@ def cc_without_silicon(snap: Snapshot) -> Iterator[Outcome]:
                 **fact_evidence(
                     cc_mode=view.gpu_fact("cc_mode"), cc_multi_gpu=view.gpu_fact("cc_multi_gpu")
                 ),
+                **rule_evidence("cc-shared-or-rented"),
             },
             (*view.pointer[:2], "gpu_state"),
         )
@@ -171,7 +195,7 @@ def multi_gpu_cc(snap: Snapshot) -> Iterator[Outcome]:
                 Status.FAIL,
                 view.resource,
                 f"{who}: {_no_cc(view.gpu, 'multi-GPU confidential computing')}",
-                {"gpu_model": view.gpu.key, "gpu_cc": level.value},
+                {"gpu_model": view.gpu.key, "gpu_cc": level.value, **rule_evidence("multi-gpu-cc")},
                 view.pointer,
             )
             continue
@@ -182,7 +206,8 @@ def multi_gpu_cc(snap: Snapshot) -> Iterator[Outcome]:
         )
         fact = view.gpu_fact("cc_multi_gpu")
         if not fact.known:
-            yield unknown_fact(view.resource, "multi-GPU CC mode", fact)
+            unknown = unknown_fact(view.resource, "multi-GPU CC mode", fact)
+            yield replace(unknown, evidence={**unknown.evidence, **rule_evidence("multi-gpu-cc")})
             continue
         ok = fact.value is expected
         yield Outcome(
@@ -191,7 +216,11 @@ def multi_gpu_cc(snap: Snapshot) -> Iterator[Outcome]:
             f"{who}: multi-GPU CC mode is "
             f"{fact.value.value if isinstance(fact.value, CcMultiGpuMode) else fact.value}"
             f", needs {expected.value}",
-            {"expected": expected.value, **fact_evidence(cc_multi_gpu=fact)},
+            {
+                "expected": expected.value,
+                **fact_evidence(cc_multi_gpu=fact),
+                **rule_evidence("multi-gpu-cc"),
+            },
             fact.pointer,
         )
 

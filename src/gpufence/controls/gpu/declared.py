@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from gpufence.controls._common import (
     expect_flag,
@@ -13,39 +14,47 @@ from gpufence.controls._common import (
 )
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
-from gpufence.model.inventory import DataSensitivity, SharingMode
-from gpufence.model.snapshot import Snapshot
+from gpufence.model.inventory import DataSensitivity, SharingMode, VgpuMode
+from gpufence.model.snapshot import NodeView, Snapshot
+from gpufence.policy import SOFT_VGPU_MODES, rule_evidence
 
 _DEVICE_PLUGIN = "https://github.com/NVIDIA/k8s-device-plugin#shared-access-to-gpus"
 _MIG_GUIDE = "https://docs.nvidia.com/datacenter/tesla/mig-user-guide/"
 _MPS_DOC = "https://docs.nvidia.com/deploy/mps/"
 _VGPU_DOC = "https://docs.nvidia.com/vgpu/"
+_VGPU_MODES = (
+    "https://docs.nvidia.com/ai-enterprise/release-8/latest/infra-software/vgpu/features/"
+    "inference-mode-decision.html"
+)
+_MIG_L2_CHANNEL = "https://www.usenix.org/conference/usenixsecurity26/presentation/gu-cheng"
 
 
 @control(
     id="GPU-001",
-    title="Tenants share a GPU through time-slicing or MPS",
+    title="Tenants share a GPU through time-slicing, MPS or time-sliced vGPU",
     plane=Plane.GPU,
     severity=Severity.CRITICAL,
     failure_mode="Time-slicing gives no memory or fault isolation and MPS gives no security "
     "isolation: one tenant can read another's GPU memory residue, crash its jobs or starve it.",
-    remediation="Give each tenant whole GPUs, MIG instances or vGPUs; keep time-slicing and MPS "
-    "to pools that serve a single tenant.",
-    references=(_DEVICE_PLUGIN, _MPS_DOC, _MIG_GUIDE),
+    remediation="Give each tenant whole GPUs, MIG instances or MIG-backed vGPUs; keep "
+    "time-slicing, MPS and time-sliced vGPU to pools that serve a single tenant.",
+    references=(_DEVICE_PLUGIN, _MPS_DOC, _MIG_GUIDE, _VGPU_MODES),
 )
 def soft_sharing_across_tenants(snap: Snapshot) -> Iterator[Outcome]:
     for view in snap.nodes:
         sharing = view.pool.sharing
         ptr = (*view.pointer[:2], "sharing")
-        evidence = {"sharing": sharing.value, "tenants": tenant_names(view)}
+        evidence: dict[str, object] = {"sharing": sharing.value, "tenants": tenant_names(view)}
         if sharing in (SharingMode.TIME_SLICING, SharingMode.MPS) and view.multi_tenant:
             yield Outcome(
                 Status.FAIL,
                 view.resource,
                 f"{sharing.value} shares GPUs between tenants {joined(tenant_names(view))}",
-                evidence,
+                {**evidence, **rule_evidence("no-soft-sharing")},
                 ptr,
             )
+        elif _uses_vgpu(view) and view.multi_tenant:
+            yield _vgpu_mode_outcome(view, evidence)
         else:
             yield Outcome(
                 Status.PASS,
@@ -54,6 +63,40 @@ def soft_sharing_across_tenants(snap: Snapshot) -> Iterator[Outcome]:
                 evidence,
                 ptr,
             )
+
+
+def _uses_vgpu(view: NodeView) -> bool:
+    return view.pool.sharing is SharingMode.VGPU or view.gpu_fact("vgpu").value is True
+
+
+def _vgpu_mode_outcome(view: NodeView, evidence: dict[str, object]) -> Outcome:
+    """Rule time-sliced-vgpu: across tenants, time-sliced vGPU is judged like time-slicing."""
+    fact = view.gpu_fact("vgpu_mode")
+    who = joined(tenant_names(view))
+    if not fact.known:
+        return Outcome(
+            Status.NOT_EVALUATED,
+            view.resource,
+            f"vGPU shared by tenants {who}, but the vGPU mode is unknown ({fact.origin}): "
+            "time-sliced vGPU across tenants is judged like time-slicing; declare "
+            "gpu_state.vgpu_mode",
+            {**evidence, "missing": "vgpu_mode", **rule_evidence("time-sliced-vgpu")},
+            fact.pointer,
+        )
+    mode = fact.value.value if isinstance(fact.value, VgpuMode) else str(fact.value)
+    soft = mode in SOFT_VGPU_MODES
+    return Outcome(
+        Status.FAIL if soft else Status.PASS,
+        view.resource,
+        f"{mode} vGPU shared by tenants {who}"
+        + (": time-sliced vGPUs share one GPU's SMs and memory system" if soft else ""),
+        {
+            **evidence,
+            **fact_evidence(vgpu_mode=fact),
+            **rule_evidence("time-sliced-vgpu" if soft else "hard-sharing"),
+        },
+        fact.pointer,
+    )
 
 
 @control(
@@ -77,7 +120,11 @@ def consumer_gpu_multi_tenant(snap: Snapshot) -> Iterator[Outcome]:
             status,
             view.resource,
             f"consumer GPU {view.gpu.name} serves tenants {joined(tenant_names(view))}",
-            {"gpu_model": view.gpu.key, "tenants": tenant_names(view)},
+            {
+                "gpu_model": view.gpu.key,
+                "tenants": tenant_names(view),
+                **rule_evidence("consumer-single-tenant"),
+            },
             view.pointer,
         )
 
@@ -125,7 +172,11 @@ def _declared_on_capable_silicon(
             Status.PASS if ok else Status.FAIL,
             view.resource,
             f"{view.gpu.name} {'supports' if ok else 'does not support'} {label}",
-            {"gpu_model": view.gpu.key, "sharing": view.pool.sharing.value},
+            {
+                "gpu_model": view.gpu.key,
+                "sharing": view.pool.sharing.value,
+                **rule_evidence("silicon-no-mig"),
+            },
             (*view.pointer[:2], "sharing"),
         )
 
@@ -158,7 +209,7 @@ def mig_mode_off(snap: Snapshot) -> Iterator[Outcome]:
 
 @control(
     id="GPU-006",
-    title="ECC off where confidential or regulated data is processed",
+    title="ECC off or consumer GPU where confidential or regulated data is processed",
     plane=Plane.GPU,
     severity=Severity.HIGH,
     failure_mode="Without ECC, memory faults silently corrupt results and row-hammer style "
@@ -172,16 +223,18 @@ def ecc_off_for_sensitive(snap: Snapshot) -> Iterator[Outcome]:
     if not scoped:
         yield not_applicable("no confidential or regulated tenant runs on a GPU node")
     for view in scoped:
-        if not view.gpu.ecc:
+        sensitive = joined(t.name for t in view.tenants if t.data_sensitivity.needs_protection)
+        if not view.gpu.ecc or view.gpu.consumer:
+            what = "has no ECC memory" if not view.gpu.ecc else "is a consumer (GeForce) part"
             yield Outcome(
                 Status.FAIL,
                 view.resource,
-                f"{view.gpu.name} has no ECC memory",
-                {"gpu_model": view.gpu.key},
+                f"{view.gpu.name} {what}; {sensitive} need data-center parts with ECC on",
+                {"gpu_model": view.gpu.key, **rule_evidence("ecc-required")},
                 view.pointer,
             )
             continue
-        yield expect_flag(
+        judged = expect_flag(
             view.resource,
             "ECC mode",
             "ecc",
@@ -189,6 +242,7 @@ def ecc_off_for_sensitive(snap: Snapshot) -> Iterator[Outcome]:
             want=True,
             says=("ECC is on", "ECC is off"),
         )
+        yield replace(judged, evidence={**judged.evidence, **rule_evidence("ecc-required")})
 
 
 @control(
@@ -218,7 +272,7 @@ def regulated_on_shared_node(snap: Snapshot) -> Iterator[Outcome]:
             Status.FAIL if view.multi_tenant else Status.PASS,
             view.resource,
             f"node serves {joined(tenant_names(view))}",
-            {"tenants": tenant_names(view)},
+            {"tenants": tenant_names(view), **rule_evidence("regulated-dedicated-node")},
             view.pointer,
         )
 

@@ -107,7 +107,8 @@ def render_artifacts(snapshot: Snapshot, plan: Plan, out_dir: Path | None = None
         files[f"device-plugin/{config_key(pool)}.yaml"] = _yaml(device_plugin_config(pool))
     files["device-plugin/configmap.yaml"] = _yaml(device_plugin_configmap(plan))
     files["k8s/nodes.yaml"] = _yaml_all(node_objects(plan, mig_labels, models))
-    for tenant, docs in tenant_manifests(plan).items():
+    cpu_tee = {p.name: p.host.cpu_tee for p in snapshot.inventory.node_pools}
+    for tenant, docs in tenant_manifests(plan, cpu_tee).items():
         files[f"k8s/tenants/{dns_label(tenant)}.yaml"] = _yaml_all(docs)
     names = sorted([*files, "plan.json", "summary.txt"])
     summary = summary_dict(plan, snapshot.source_file, mig_labels, names)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpufence.plan.types import NodePlan, Plan, PoolPlan
+from gpufence.policy import load_policy
 
 __all__ = ["summary_dict", "summary_text"]
 
@@ -20,6 +21,7 @@ def summary_dict(
     return {
         "inventory": inventory,
         "policy": plan.mechanism_policy,
+        "policy_version": load_policy().version,
         "strategy": plan.strategy,
         "complete": not plan.unplaced,
         "stats": plan.stats.model_dump(mode="json"),
@@ -97,7 +99,12 @@ def summary_text(
     policy = (
         "recommended mechanism" if plan.mechanism_policy == "recommended" else "weakest acceptable"
     )
-    out = [f"gpufence plan for {inventory} (placement by {policy}; {plan.strategy})", "", "Tiers"]
+    out = [
+        f"gpufence plan for {inventory} (placement by {policy}; {plan.strategy}; "
+        f"policy {load_policy().version}: `gpufence policy show`)",
+        "",
+        "Tiers",
+    ]
     for t in plan.tiers:
         out.append(
             f"  {t.tenant} ({t.trust.value} trust, {t.data_sensitivity.value} data): weakest "
