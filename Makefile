@@ -13,11 +13,25 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence"
-	@$(BIN)/gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence; \
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence --store $$tmp/store.db"; \
+	  $(BIN)/gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence \
+	    --store "$$tmp/store.db"; \
 	  status=$$?; echo; \
 	  echo "(exit code $$status: 0 clean, 1 findings at/above --fail-on, 2 bad input, 3 internal error)"; \
-	  test $$status -le 1
+	  test $$status -le 1 || exit $$status; \
+	  echo; echo "== a change: IPMI over LAN turned off on rtx-l01-bmc, h200-a01-bmc back on default credentials"; \
+	  cp -R examples/neocloud "$$tmp/neocloud"; \
+	  sed -i -e 's/ipmi_over_lan: true}/ipmi_over_lan: false}/' \
+	    -e 's/\(h200-a01-bmc, .*default_credentials: \)false/\1true/' "$$tmp/neocloud/inventory.yaml"; \
+	  echo "== gpufence audit <changed copy> --store $$tmp/store.db --quiet --severity critical,high"; \
+	  $(BIN)/gpufence audit "$$tmp/neocloud/inventory.yaml" --evidence "$$tmp/neocloud/evidence" \
+	    --store "$$tmp/store.db" --quiet --severity critical,high; \
+	  status=$$?; test $$status -le 1 || exit $$status; \
+	  echo; echo "== gpufence runs --store $$tmp/store.db"; \
+	  $(BIN)/gpufence runs --store "$$tmp/store.db" || exit $$?; \
+	  echo; echo "== gpufence diff --store $$tmp/store.db   (the last two runs)"; \
+	  $(BIN)/gpufence diff --store "$$tmp/store.db"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

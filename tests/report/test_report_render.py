@@ -20,6 +20,8 @@ def test_each_format_dispatches(result: AuditResult, fmt: OutputFormat) -> None:
         assert json.loads(out)["schema"] == "gpufence.findings/v1"
     elif fmt is OutputFormat.sarif:
         assert json.loads(out)["version"] == "2.1.0"
+    elif fmt is OutputFormat.html:
+        assert out.startswith("<!DOCTYPE html>") and "FAIL: " in out
     else:
         assert ET.fromstring(out.encode()).tag == "testsuites"
 

@@ -159,7 +159,57 @@ def test_many_not_evaluated_of_one_control_collapse() -> None:
     )
     result = AuditResult(findings=findings, controls=(), inputs=("inv.yaml",), tool_version="t")
     text = render_text(result, summarize(findings, Severity.LOW))
-    entries = [line for line in text.splitlines() if "OOB-009" in line]
+    entries = [line for line in text.splitlines() if "OOB-009" in line and line.startswith("  [")]
     assert len(entries) == 1
     assert "5 resources (bmc/b0, bmc/b1, bmc/b2, +2 more)" in entries[0]
     assert "5 NOT_EVALUATED" in text
+
+
+def test_options_filter_listing_not_counts(result: AuditResult) -> None:
+    from gpufence.report.text import TextOptions
+
+    summary = summarize(result.findings, Severity.LOW)
+    full = render_text(result, summary)
+    muted = render_text(result, summary, options=TextOptions(hide_muted=True))
+    assert "(MUTED" in full and "(MUTED" not in muted
+    # Headings and verdict still count the muted finding.
+    assert "1 ERROR · 1 MUTED" in muted
+    assert muted.rstrip().splitlines()[-1] == full.rstrip().splitlines()[-1]
+    assert "listing " in muted and "listing " not in full
+    crit = render_text(
+        result, summary, options=TextOptions(severities=frozenset({Severity.CRITICAL}))
+    )
+    assert {line.split("  ")[1].split()[0] for line in _entry_lines(crit)} == {"[CRITICAL]"}
+
+
+def test_quiet_lists_only_failures_and_verdict(result: AuditResult) -> None:
+    from gpufence.report.text import TextOptions
+
+    summary = summarize(result.findings, Severity.LOW)
+    out = render_text(result, summary, options=TextOptions(quiet=True))
+    entries = _entry_lines(out)
+    assert entries and all("(NOT_EVALUATED)" not in e and "(MUTED" not in e for e in entries)
+    assert "Per control" not in out and "9.9.9" not in out
+    assert out.rstrip().splitlines()[-1].startswith("FAIL:")
+
+
+def test_per_control_table_counts_every_status(result: AuditResult) -> None:
+    out = _text(result)
+    table = out[out.index("Per control") : out.rindex("\n\n")]
+    header = table.splitlines()[1].split()
+    # Columns: only statuses that occur among controls that did not all pass, in enum order.
+    present = [s.value for s in Status if s.value in header]
+    assert header[:2] == ["Control", "Severity"] and header[2:-1] == present
+    row = next(line for line in table.splitlines() if line.startswith("GPU-001"))
+    assert row.split()[:3] == ["GPU-001", "critical", "1"]
+
+
+def test_every_status_member_renders(result: AuditResult) -> None:
+    # Renderers iterate the enum: any status (today's or one added later) renders.
+    from report_fixtures import make_finding
+
+    findings = tuple(make_finding("GPU-002", s, f"node/{s.value}") for s in Status)
+    res = result.model_copy(update={"findings": findings})
+    out = render_text(res, summarize(findings, Severity.LOW), show_pass=True)
+    for status in Status:
+        assert f"node/{status.value}" in out

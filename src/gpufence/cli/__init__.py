@@ -85,6 +85,10 @@ _EXTRA_OF = {
     "uvicorn": "broker",
     "kubernetes": "k8s",
     "regopy": "rego",
+    "sqlalchemy": "store",
+    "alembic": "store",
+    "psycopg": "store",
+    "prometheus_client": "exporter",
 }
 
 

@@ -95,10 +95,11 @@ class GpufenceTyper(typer.Typer):
 
 @dataclass(frozen=True)
 class LazyCommand:
-    """Where a top-level command lives: ``module`` defines a typer app named ``app``."""
+    """Where a top-level command lives: ``module`` defines a typer app named ``attr``."""
 
     module: str
     help: str
+    attr: str = "app"
 
 
 COMMANDS: dict[str, LazyCommand] = {
@@ -122,6 +123,16 @@ COMMANDS: dict[str, LazyCommand] = {
     "controls": LazyCommand(
         "gpufence.cli.controls", "List every control with its plane, severity and title."
     ),
+    "diff": LazyCommand(
+        "gpufence.cli.runs",
+        "Compare two runs by fingerprint: new, fixed, changed status or severity, still open.",
+        attr="diff_app",
+    ),
+    "exporter": LazyCommand(
+        "gpufence.cli.exporter",
+        "Serve Prometheus metrics: findings by control/plane/severity/status, run times, "
+        "evidence age, broker decisions. Runs until interrupted.",
+    ),
     "fabric": LazyCommand(
         "gpufence.cli.fabric",
         "Fabric segmentation: partitions.conf linter, who-reaches-whom per plane, observed PKey "
@@ -137,6 +148,9 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "policy": LazyCommand(
         "gpufence.cli.policy", "The isolation policy: tier rules shared by `plan` and `audit`."
+    ),
+    "runs": LazyCommand(
+        "gpufence.cli.runs", "Recorded runs of a findings store: list (default), prune."
     ),
     "scan": LazyCommand("gpufence.cli.scan", "Live scans: scan bmc."),
     "schema": LazyCommand(
@@ -158,7 +172,7 @@ class LazyGroup(GpufenceGroup):
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return self.commands.get(cmd_name)
         module = importlib.import_module(COMMANDS[cmd_name].module)
-        command = typer.main.get_command(module.app)
+        command = typer.main.get_command(getattr(module, COMMANDS[cmd_name].attr))
         command.name = cmd_name
         self.commands[cmd_name] = command
         return command

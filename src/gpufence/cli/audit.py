@@ -21,7 +21,18 @@ from gpufence.cli._options import (
     ShowPassOpt,
     format_option,
 )
-from gpufence.cli._output import report_findings, warn_mutes
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    report_findings,
+    warn_mutes,
+)
 from gpufence.cli._progress import heartbeat
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.report import OutputFormat
@@ -67,8 +78,15 @@ def audit_command(
             help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
         ),
     ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
+    started = Started.now()
     with heartbeat("audit"):
         run = run_audit(
             inventory,
@@ -81,6 +99,16 @@ def audit_command(
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
     warn_mutes(run.expired_mutes, run.unused_mutes)
-    raise typer.Exit(
-        report_findings(run.result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="audit",
+        started=started,
+        evidence=run.snapshot.evidence,
     )
+    raise typer.Exit(report_findings(run.result, fmt, output, fail_on.severity(), triage=triage))

@@ -20,7 +20,19 @@ from gpufence.cli._options import (
     deprecated,
     format_option,
 )
-from gpufence.cli._output import emit, muted, report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    emit,
+    muted,
+    report_findings,
+)
 from gpufence.collect.kubernetes import ClusterState, cluster_evidence, load_manifests
 from gpufence.collect.kubernetes.live import load_live
 from gpufence.controls.k8s import scan_cluster
@@ -89,8 +101,15 @@ def scan_command(
     evidence_out: Annotated[
         Path | None, typer.Option("--evidence-out", hidden=True, help="Deprecated: use --out.")
     ] = None,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Check Kubernetes GPU tenancy (sharing, privileged pods, policies) in manifests or live."""
+    started = Started.now()
     if evidence_out is not None:
         deprecated("--evidence-out", "--out")
         out = out or evidence_out
@@ -104,7 +123,18 @@ def scan_command(
         doc = cluster_evidence(state)
         emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", out)
     result = muted(result, mutelist)
-    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass))
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="k8s scan",
+        started=started,
+    )
+    raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), triage=triage))
 
 
 @app.command("policies")

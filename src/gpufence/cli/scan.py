@@ -17,7 +17,18 @@ from gpufence.cli._options import (
     ShowPassOpt,
     format_option,
 )
-from gpufence.cli._output import muted, report_findings
+from gpufence.cli._output import (
+    BaselineOption,
+    HideMutedOption,
+    QuietOption,
+    SeverityOption,
+    Started,
+    StatusOption,
+    StoreOption,
+    Triage,
+    muted,
+    report_findings,
+)
 from gpufence.cli._progress import counter
 from gpufence.collect.bmc.credentials import load_credentials
 from gpufence.collect.bmc.evidence import scan_snapshot, write_evidence
@@ -177,8 +188,15 @@ def scan_bmc(
             help="Scanner processes (default: one per CPU, from 64 BMCs).",
         ),
     ] = None,
+    store: StoreOption = None,
+    baseline: BaselineOption = None,
+    severity: SeverityOption = None,
+    status: StatusOption = None,
+    quiet: QuietOption = False,
+    hide_muted: HideMutedOption = False,
 ) -> None:
     """Scan BMCs over Redfish and IPMI, write evidence, print the OOB/FW findings."""
+    started = Started.now()
     given = [inventory is not None, bool(target), targets_file is not None]
     if sum(given) != 1:
         raise InputError(
@@ -209,7 +227,19 @@ def scan_bmc(
     documents, interrupted = _run(targets, opts, credentials, progress, workers)
     write_evidence(documents, out)
     _summary(documents, out)
-    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, show_pass, mutelist)
+    triage = Triage(
+        show_pass=show_pass,
+        severity=severity,
+        status=status,
+        quiet=quiet,
+        hide_muted=hide_muted,
+        store=store,
+        baseline=baseline,
+        command="scan bmc",
+        started=started,
+        evidence=documents,
+    )
+    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage, mutelist)
     raise typer.Exit(130 if interrupted else code)
 
 
@@ -232,7 +262,7 @@ def _findings(
     fmt: OutputFormat,
     output: Path | None,
     fail_on: FailOn,
-    show_pass: bool,
+    triage: Triage,
     mutelist: Path | None,
 ) -> int:
     """Run the OOB/FW controls over what was scanned and print them; returns the exit code."""
@@ -253,4 +283,4 @@ def _findings(
         # No inventory file to point into: a location would name the evidence file's line 1.
         kept = tuple(f.model_copy(update={"location": None}) for f in kept)
     result = muted(result.model_copy(update={"findings": kept}), mutelist)
-    return report_findings(result, fmt, output, fail_on.severity(), show_pass=show_pass)
+    return report_findings(result, fmt, output, fail_on.severity(), triage=triage)

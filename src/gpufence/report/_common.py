@@ -27,7 +27,13 @@ STATUS_ORDER: dict[Status, int] = {
 
 def finding_sort_key(finding: Finding) -> tuple[int, int, str, str]:
     """Status (FAIL first), then severity (critical first), then control, then resource."""
-    return (STATUS_ORDER[finding.status], -finding.severity.rank, finding.control, finding.resource)
+    # A status added to the enum later sorts after the known ones, before PASS's peers.
+    return (
+        STATUS_ORDER.get(finding.status, 3),
+        -finding.severity.rank,
+        finding.control,
+        finding.resource,
+    )
 
 
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -3,15 +3,54 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
+from dataclasses import dataclass
 
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from gpufence.errors import InternalError
 from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary
 from gpufence.report._common import by_plane, one_line
 
-__all__ = ["render_text", "verdict_line"]
+__all__ = ["TextOptions", "render_text", "verdict_line"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextOptions:
+    """What the text report shows. Display only: never what is evaluated, stored or decided."""
+
+    show_pass: bool = False
+    severities: frozenset[Severity] | None = None
+    """Show only findings of these severities (None: all)."""
+    statuses: frozenset[Status] | None = None
+    """Show only findings of these statuses (None: all but PASS, unless ``show_pass``)."""
+    quiet: bool = False
+    """Only failures (FAIL and ERROR) and the verdict: no headings, no summary table."""
+    hide_muted: bool = False
+
+    def shows(self, finding: Finding) -> bool:
+        """Whether ``finding`` is listed."""
+        status = finding.status
+        if self.quiet and status not in _FAILURES:
+            return False
+        if self.hide_muted and status is Status.MUTED:
+            return False
+        if self.severities is not None and finding.severity not in self.severities:
+            return False
+        if self.statuses is not None:
+            return status in self.statuses
+        return status is not Status.PASS or self.show_pass
+
+    @property
+    def filtered(self) -> bool:
+        """True when a filter beyond the default (PASS hidden) is active."""
+        return bool(self.severities or self.statuses or self.quiet or self.hide_muted)
+
+
+_FAILURES = frozenset({Status.FAIL, Status.ERROR})
 
 _SEVERITY_STYLE: dict[Severity, str] = {
     Severity.CRITICAL: "bold red",
@@ -30,6 +69,11 @@ _STATUS_STYLE: dict[Status, str] = {
 }
 
 
+def _status_style(status: Status) -> str:
+    # A status added to the enum later renders unstyled rather than failing.
+    return _STATUS_STYLE.get(status, "")
+
+
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
@@ -45,7 +89,7 @@ def _heading(title: str, findings: list[Finding]) -> Text:
     for i, (status, n) in enumerate(parts):
         if i:
             text.append(" · ")
-        text.append(f"{n} {status.value}", style=_STATUS_STYLE[status])
+        text.append(f"{n} {status.value}", style=_status_style(status))
     return text
 
 
@@ -60,7 +104,7 @@ def _entry(finding: Finding) -> list[Text]:
         suffix = finding.status.value
         if finding.status is Status.MUTED and "mute_reason" in finding.evidence:
             suffix += f": {one_line(str(finding.evidence['mute_reason']))}"
-        line.append(f"  ({suffix})", style=_STATUS_STYLE[finding.status])
+        line.append(f"  ({suffix})", style=_status_style(finding.status))
     lines = [line]
     if finding.location is not None:
         loc = finding.location
@@ -80,38 +124,47 @@ def _entry(finding: Finding) -> list[Text]:
 
 
 _COLLAPSE_AT = 3
-"""NOT_EVALUATED findings of one control on this many resources or more print as one entry."""
+"""Findings of one control and one status on this many resources or more print as one entry."""
+
+_NAMES_SHOWN = 3
 
 
 def _collapsed(findings: list[Finding]) -> list[Text]:
-    """One entry for a control that could not be evaluated on many resources."""
+    """One entry for a control with the same status on many resources: count and first few."""
     first = findings[0]
     sev = first.severity
     line = Text("  ")
     line.append(f"[{sev.value.upper()}]", style=_SEVERITY_STYLE[sev])
     line.append(f" {first.control}", style="bold")
-    names = ", ".join(one_line(f.resource) for f in findings[:3])
-    more = f", +{len(findings) - 3} more" if len(findings) > 3 else ""
+    names = ", ".join(one_line(f.resource) for f in findings[:_NAMES_SHOWN])
+    more = f", +{len(findings) - _NAMES_SHOWN} more" if len(findings) > _NAMES_SHOWN else ""
     line.append(f"  {len(findings)} resources ({names}{more}) — {one_line(first.message)}")
-    line.append(f"  ({Status.NOT_EVALUATED.value})", style=_STATUS_STYLE[Status.NOT_EVALUATED])
-    return [line]
+    if first.status is not Status.FAIL:
+        line.append(f"  ({first.status.value})", style=_status_style(first.status))
+    lines = [line]
+    if first.status is Status.FAIL and first.remediation:
+        fix_lines = [one_line(part) for part in first.remediation.splitlines()] or [""]
+        fix = Text("      fix: ", style="green")
+        fix.append("\n           ".join(fix_lines))
+        lines.append(fix)
+    return lines
 
 
-def _entries(findings: list[Finding], show_pass: bool) -> list[Text]:
-    """Entries of one plane in order; many NOT_EVALUATED of one control collapse into one."""
-    not_evaluated: dict[str, list[Finding]] = {}
-    for finding in findings:
-        if finding.status is Status.NOT_EVALUATED:
-            not_evaluated.setdefault(finding.control, []).append(finding)
+def _entries(findings: list[Finding], options: TextOptions) -> list[Text]:
+    """Entries of one plane in order; one control's findings of one status on many resources
+    collapse into one entry."""
+    shown = [f for f in findings if options.shows(f)]
+    groups: dict[tuple[str, Status], list[Finding]] = {}
+    for finding in shown:
+        groups.setdefault((finding.control, finding.status), []).append(finding)
     lines: list[Text] = []
-    done: set[str] = set()
-    for finding in findings:
-        if finding.status is Status.PASS and not show_pass:
-            continue
-        group = not_evaluated.get(finding.control, [])
-        if finding.status is Status.NOT_EVALUATED and len(group) >= _COLLAPSE_AT:
-            if finding.control not in done:
-                done.add(finding.control)
+    done: set[tuple[str, Status]] = set()
+    for finding in shown:
+        key = (finding.control, finding.status)
+        group = groups[key]
+        if len(group) >= _COLLAPSE_AT:
+            if key not in done:
+                done.add(key)
                 lines.extend(_collapsed(group))
             continue
         lines.extend(_entry(finding))
@@ -161,10 +214,56 @@ def verdict_line(summary: Summary) -> str:
     return "; ".join(parts)
 
 
+def _control_table(findings: Iterable[Finding]) -> tuple[Table | None, int]:
+    """Per control: severity and counts per status; controls whose findings all passed are only
+    counted. Returns the table (None when empty) and that count."""
+    per_control: dict[str, dict[Status, int]] = {}
+    meta: dict[str, Finding] = {}
+    for finding in findings:
+        per_control.setdefault(finding.control, dict.fromkeys(Status, 0))[finding.status] += 1
+        meta.setdefault(finding.control, finding)
+    all_pass = [c for c, n in per_control.items() if sum(n.values()) == n[Status.PASS]]
+    rows = [c for c in per_control if c not in all_pass]
+    if not rows:
+        return None, len(all_pass)
+    columns = [s for s in Status if any(per_control[c][s] for c in rows)]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
+    table.add_column("Control")
+    table.add_column("Severity")
+    for status in columns:
+        table.add_column(status.value, justify="right", style=_status_style(status))
+    table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=48)
+
+    def worst(control: str) -> tuple[int, int, str]:
+        counts = per_control[control]
+        return (-counts[Status.FAIL], -meta[control].severity.rank, control)
+
+    for control in sorted(rows, key=worst):
+        counts = per_control[control]
+        sev = meta[control].severity
+        table.add_row(
+            control,
+            Text(sev.value, style=_SEVERITY_STYLE[sev]),
+            *[str(counts[s]) if counts[s] else "·" for s in columns],
+            one_line(meta[control].title),
+        )
+    return table, len(all_pass)
+
+
 def render_text(
-    result: AuditResult, summary: Summary, *, color: bool = False, show_pass: bool = False
+    result: AuditResult,
+    summary: Summary,
+    *,
+    color: bool = False,
+    show_pass: bool = False,
+    options: TextOptions | None = None,
 ) -> str:
-    """The terminal report; plain text (no escape codes at all) unless ``color``."""
+    """The terminal report; plain text (no escape codes at all) unless ``color``.
+
+    ``options`` filter what is listed; headings, the summary table and the verdict always
+    count every finding.
+    """
+    opts = options or TextOptions(show_pass=show_pass)
     buf = io.StringIO()
     # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
     # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
@@ -179,23 +278,38 @@ def render_text(
         markup=False,
         emoji=False,
     )
-    console.print(
-        Text(
-            f"gpufence {result.tool_version} · {_plural(len(result.inputs), 'input')} · "
-            f"{_plural(len(result.controls), 'control')} · "
-            f"{_plural(len(result.findings), 'finding')}",
-            style="dim",
+    if not opts.quiet:
+        console.print(
+            Text(
+                f"gpufence {result.tool_version} · {_plural(len(result.inputs), 'input')} · "
+                f"{_plural(len(result.controls), 'control')} · "
+                f"{_plural(len(result.findings), 'finding')}",
+                style="dim",
+            )
         )
-    )
+        if opts.filtered:
+            listed = sum(1 for f in result.findings if opts.shows(f))
+            console.print(Text(f"listing {listed} of them (filters on)", style="dim"))
     groups = by_plane(result.findings)
-    if not groups:
+    if not groups and not opts.quiet:
         console.print()
         console.print(Text("No findings."))
     for plane, findings in groups:
+        entries = _entries(findings, opts)
+        if opts.quiet and not entries:
+            continue
         console.print()
         console.print(_heading(plane.label, findings))
-        for line in _entries(findings, show_pass):
+        for line in entries:
             console.print(line)
+    if not opts.quiet:
+        table, all_pass = _control_table(result.findings)
+        if table is not None:
+            console.print()
+            console.print(Text("Per control", style="bold"))
+            console.print(table)
+        if all_pass:
+            console.print(Text(f"{_plural(all_pass, 'control')} with only PASS", style="dim"))
     console.print()
     verdict = verdict_line(summary)
     console.print(Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green"))

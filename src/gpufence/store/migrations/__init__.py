@@ -1,0 +1,1 @@
+"""Alembic migrations of the findings store (run by :func:`gpufence.store.open_store`)."""
