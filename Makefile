@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	  echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence --store $$tmp/store.db"; \
+	  echo "== gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence --max-evidence-age 3650d --store $$tmp/store.db"; \
 	  $(BIN)/gpufence audit examples/neocloud/inventory.yaml --evidence examples/neocloud/evidence \
-	    --store "$$tmp/store.db"; \
+	    --max-evidence-age 3650d --store "$$tmp/store.db"; \
 	  status=$$?; echo; \
 	  echo "(exit code $$status: 0 clean, 1 findings at/above --fail-on, 2 bad input, 3 internal error)"; \
 	  test $$status -le 1 || exit $$status; \
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	    -e 's/\(h200-a01-bmc, .*default_credentials: \)false/\1true/' "$$tmp/neocloud/inventory.yaml"; \
 	  echo "== gpufence audit <changed copy> --store $$tmp/store.db --quiet --severity critical,high"; \
 	  $(BIN)/gpufence audit "$$tmp/neocloud/inventory.yaml" --evidence "$$tmp/neocloud/evidence" \
-	    --store "$$tmp/store.db" --quiet --severity critical,high; \
+	    --max-evidence-age 3650d --store "$$tmp/store.db" --quiet --severity critical,high; \
 	  status=$$?; test $$status -le 1 || exit $$status; \
 	  echo; echo "== gpufence runs --store $$tmp/store.db"; \
 	  $(BIN)/gpufence runs --store "$$tmp/store.db" || exit $$?; \

@@ -21,7 +21,9 @@ __all__ = [
     "LocatedDocument",
     "Pointer",
     "Yaml12Loader",
+    "check_bounds",
     "index_positions",
+    "line_column",
     "load_yaml",
     "pointer_to_text",
 ]
@@ -47,6 +49,131 @@ Yaml12Loader.add_implicit_resolver(
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
+
+
+MAX_ALIAS_USES = 1_000
+"""An inventory may reuse an anchor for shared settings, but not thousands of times."""
+MAX_AMPLIFICATION = 10
+"""Aliases may make the expanded document at most this many times larger than the parsed one
+(plus :data:`_AMPLIFICATION_SLACK` nodes): a billion-laughs document grows without bound."""
+_AMPLIFICATION_SLACK = 10_000
+MAX_DEPTH = 100
+MAX_INT_DIGITS = 40
+"""No field of any gpufence file needs more (a 128-bit GUID has 39 decimal digits)."""
+
+MAX_EVENTS = 120_000
+"""Parser events (about one per value) of one file: a 2,000-node inventory needs a tenth of it;
+a parsed value costs about 0.6 KB until the snapshot is built, so this bounds memory."""
+
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
+def _count_events(text: str, path: Path) -> None:
+    """Refuse a document with more than MAX_EVENTS events before building any of it."""
+    counter = Yaml12Loader(text)
+    try:
+        count = 0
+        while counter.check_event():
+            event = counter.get_event()
+            count += 1
+            if count > MAX_EVENTS:
+                mark = event.start_mark
+                raise InputError(
+                    f"more than {MAX_EVENTS:,} YAML values: refused (an inventory is far smaller)",
+                    location=SourceLocation(path, mark.line + 1, mark.column + 1),
+                )
+    finally:
+        counter.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _refuse(message: str, node: yaml.Node, path: Path) -> InputError:
+    line, column = _mark(node)
+    return InputError(message, location=SourceLocation(path, line, column))
+
+
+def check_bounds(root: yaml.Node, path: Path) -> None:
+    """Refuse alias bombs, recursive aliases, deep nesting and huge integers, cheaply.
+
+    One iterative pass over the composed node graph (each distinct node once), computing the
+    size the document would have with every alias expanded, before anything walks or builds it.
+    """
+    size: dict[int, int] = {}
+    done: set[int] = set()
+    distinct = 0
+    uses = 0
+    active: set[int] = set()  # nodes being expanded: the ancestors of the current one
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        key = id(node)
+        if leaving:
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            done.add(key)
+            active.discard(key)
+            if size[key] > MAX_AMPLIFICATION * distinct + _AMPLIFICATION_SLACK:
+                raise _refuse(
+                    f"aliases expand this document to more than {size[key]:,} values from "
+                    f"{distinct:,} written (more than {MAX_AMPLIFICATION}x): refused",
+                    node,
+                    path,
+                )
+            continue
+        if key in active:
+            raise _refuse("a recursive alias (an anchor used inside itself)", node, path)
+        if key in done:
+            uses += 1
+            if uses > MAX_ALIAS_USES:
+                raise _refuse(
+                    f"more than {MAX_ALIAS_USES} alias uses: refused (an inventory needs few)",
+                    node,
+                    path,
+                )
+            continue
+        if depth > MAX_DEPTH:
+            raise _refuse(f"nested more than {MAX_DEPTH} levels deep", node, path)
+        distinct += 1
+        if isinstance(node, yaml.ScalarNode):
+            value = str(node.value)
+            if node.tag == _INT_TAG and sum(c.isdigit() for c in value) > MAX_INT_DIGITS:
+                raise _refuse(
+                    f"an integer of {sum(c.isdigit() for c in value):,} digits (at most "
+                    f"{MAX_INT_DIGITS})",
+                    node,
+                    path,
+                )
+            size[key] = 1
+            done.add(key)
+            continue
+        active.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in reversed(_children(node)))
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character ``offset`` in ``text``."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 text (a BOM allowed), or InputError at the line:column of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8-sig", errors="replace")
+        line, column = line_column(good, len(good))
+        raise InputError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+            location=SourceLocation(path, line, column),
+        ) from None
 
 
 class LocatedDocument:
@@ -141,16 +268,18 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
     """Parse one YAML document from ``path``; syntax errors become :class:`InputError`."""
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _decode(path, path.read_bytes())
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read: {exc}") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     loader = Yaml12Loader(text)
     try:
+        _count_events(text, path)
         node = loader.get_single_node()
         if node is None:
             raise InputError("the file is empty", location=SourceLocation(path, 1, 1))
+        check_bounds(node, path)
         values: dict[Pointer, tuple[int, int]] = {}
         keys: dict[Pointer, tuple[int, int]] = {}
         index_positions(node, (), values, keys, path)
@@ -160,6 +289,13 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
         location = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"invalid YAML: {problem}", location=location) from None
+    except yaml.reader.ReaderError as exc:
+        # Control characters and the like: the reader knows the character offset only.
+        line, column = line_column(text, exc.position)
+        raise InputError(
+            f"invalid YAML: {exc.reason} (character {exc.character!r})",
+            location=SourceLocation(path, line, column),
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from None
     finally:

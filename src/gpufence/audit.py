@@ -16,13 +16,42 @@ from pathlib import Path
 from gpufence.controls import ALL_CONTROLS, Control, audit_snapshot
 from gpufence.errors import InputError
 from gpufence.load.cluster import load_cluster
+from gpufence.load.evidence import BadEvidence, EvidenceRules
 from gpufence.load.kev import load_kev
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS, AuditContext
-from gpufence.model.findings import AuditResult
+from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
 
-__all__ = ["AuditRun", "audit", "audit_snapshot"]
+__all__ = ["AuditRun", "EvidenceRules", "audit", "audit_snapshot", "bad_evidence_finding"]
+
+# The plane whose controls read each kind of evidence subject.
+_PLANE_OF_SUBJECT = {
+    "node": Plane.GPU,
+    "pool": Plane.GPU,
+    "bmc": Plane.OOB,
+    "network": Plane.FAB,
+    "fabric": Plane.FAB,
+    "cluster": Plane.K8S,
+    "secrets": Plane.DAT,
+    "storage": Plane.DAT,
+}
+
+
+def bad_evidence_finding(bad: BadEvidence) -> Finding:
+    """The ERROR finding for an evidence file skipped under ``--skip-bad-evidence``."""
+    subject = bad.subject or f"evidence/{Path(bad.file).name}"
+    return Finding(
+        control="EVIDENCE",
+        title="Evidence file rejected; its facts are unknown",
+        plane=_PLANE_OF_SUBJECT.get(subject.split("/", 1)[0], Plane.CMP),
+        severity=Severity.HIGH,
+        status=Status.ERROR,
+        resource=subject,
+        message=f"evidence file skipped: {bad.error.diagnostics()}",
+        evidence={"evidence_file": bad.file},
+        remediation="Fix or re-collect the evidence file; see docs/evidence.md for the rules.",
+    )
 
 
 @dataclass(frozen=True)
@@ -32,7 +61,7 @@ class AuditRun:
     result: AuditResult
     snapshot: Snapshot
     skipped_evidence: tuple[InputError, ...]
-    """Evidence files that could not be read and were skipped (reported, never fatal)."""
+    """Evidence files rejected and skipped under ``skip_bad`` (also ERROR findings)."""
     expired_mutes: tuple[Mute, ...] = ()
     unused_mutes: tuple[Mute, ...] = ()
 
@@ -47,11 +76,14 @@ def audit(
     as_of: dt.date | None = None,
     kev: Path | None = None,
     export_rules_max_age_days: int = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
+    rules: EvidenceRules | None = None,
 ) -> AuditRun:
     """Load the inventory and evidence, evaluate every control, then apply the mutelist.
 
     ``as_of`` judges date-dependent rules (export controls) as in force on that day; ``kev`` is a
     CISA KEV JSON file whose CVE ids add known-exploited flags to the vulnerability catalog.
+    ``rules`` are the evidence rules (docs/evidence.md): 'now', age limits, skipping bad files;
+    each file skipped under ``rules.skip_bad`` becomes an ERROR finding on its subject.
     """
     context = AuditContext(
         today=today or dt.date.today(),
@@ -59,10 +91,13 @@ def audit(
         export_rules_max_age_days=export_rules_max_age_days,
         known_exploited=load_kev(kev) if kev is not None else None,
     )
-    loaded = load_cluster(inventory, evidence, mutelist=mutelist)
+    loaded = load_cluster(inventory, evidence, mutelist=mutelist, rules=rules)
     snapshot = loaded.snapshot.with_context(context)
     inputs = (*loaded.inputs, str(kev)) if kev is not None else loaded.inputs
     result = audit_snapshot(snapshot, controls, inputs)
+    if loaded.bad_evidence:
+        bad = tuple(bad_evidence_finding(b) for b in loaded.bad_evidence)
+        result = result.model_copy(update={"findings": (*result.findings, *bad)})
     run = AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.skipped_evidence)
     if loaded.mutelist is None:
         return run

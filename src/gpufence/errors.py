@@ -7,6 +7,7 @@ once, prints :meth:`GpufenceError.diagnostics` and exits with :attr:`GpufenceErr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,28 @@ __all__ = [
     "InternalError",
     "SourceLocation",
     "UnknownGpuModelError",
+    "redact_secrets",
 ]
+
+
+# userinfo of a URL ("https://user:password@host"), and secret-looking query parameters.
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:'\"]*):[^/@\s'\"]*@"
+)
+_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?token)=)[^&\s'\"#]*",
+    re.IGNORECASE,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with passwords in URLs and secret query parameters replaced by ``***``.
+
+    Every message gpufence prints goes through this: a password typed into ``--target
+    https://user:pw@host`` must not be echoed into a terminal, a CI log or a report.
+    """
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m['key']}***", text)
 
 
 class SourceLocation:
@@ -82,7 +104,7 @@ class InputError(GpufenceError):
         text = f"{self.location}: {self.message}" if self.location else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return redact_secrets(text)
 
 
 class InputErrors(InputError):

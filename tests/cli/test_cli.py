@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -25,9 +26,28 @@ def _failing_inventory(tmp_path: Path) -> Path:
     return write_inventory(tmp_path, data)
 
 
-def test_clean_inventory_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", str(write_inventory(tmp_path, base_inventory()))]) == 0
-    assert "PASS: nothing at or above 'low' failed" in capsys.readouterr().out
+def test_clean_inventory_without_evidence_is_incomplete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing failed, but BMC/Kubernetes controls saw nothing: INCOMPLETE, never PASS."""
+    path = str(write_inventory(tmp_path, base_inventory()))
+    assert main(["audit", path]) == 0
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.startswith("INCOMPLETE: nothing at or above 'low' failed, but ")
+    assert "OOB-005" in last and "K8S-001" in last and "PASS" not in last
+    # A CI gate asks for evidence: the same run exits 1.
+    assert main(["audit", path, "--require-evidence"]) == 1
+    capsys.readouterr()
+    # Only critical controls gate: those that could not be evaluated are listed, no others.
+    assert main(["audit", path, "--fail-on", "critical", "-f", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    unseen = doc["summary"]["unevaluated_controls"]
+    critical = {
+        f["control"]
+        for f in doc["findings"]
+        if f["status"] == "NOT_EVALUATED" and f["severity"] == "critical"
+    }
+    assert doc["summary"]["verdict"] == "incomplete" and critical <= set(unseen)
 
 
 def test_failure_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,7 +200,19 @@ def test_version_and_module_entry_point() -> None:
 
 
 def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["audit", str(EXAMPLE), "--evidence", str(EXAMPLE_EVIDENCE), "-f", "json"])
+    # The bundled evidence was collected in November 2026: widen the age limit as `make demo` does.
+    code = main(
+        [
+            "audit",
+            str(EXAMPLE),
+            "--evidence",
+            str(EXAMPLE_EVIDENCE),
+            "--max-evidence-age",
+            "3650d",
+            "-f",
+            "json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     failed = sorted((f["control"], f["resource"]) for f in doc["findings"] if f["status"] == "FAIL")
     assert code == 1
@@ -216,19 +248,19 @@ def test_example_audit_finds_the_planted_mistakes(capsys: pytest.CaptureFixture[
     )
 
 
-def test_malformed_evidence_is_skipped_not_fatal(
+def test_malformed_evidence_is_exit_2_or_an_error_finding_when_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    (evidence / "broken.json").write_text("{not json")
+    (evidence / "broken.json").write_text('{"subject": "node/n1", not json')
     (evidence / "good.json").write_text(
         json.dumps(
             {
                 "schema": "gpufence.evidence/v1",
                 "subject": "node/n1",
                 "collector": "nvml",
-                "collected_at": "2026-11-20T00:00:00Z",
+                "collected_at": datetime.now(UTC).isoformat(),
                 "observed": {"gpu_state.ecc": False},
             }
         )
@@ -236,10 +268,17 @@ def test_malformed_evidence_is_skipped_not_fatal(
     path = write_inventory(tmp_path, base_inventory())
     code = main(["audit", str(path), "--evidence", str(evidence), "-f", "json"])
     captured = capsys.readouterr()
-    assert "skipped evidence" in captured.err and "broken.json:1:2" in captured.err
+    assert code == 2 and "broken.json:1:" in captured.err and captured.out == ""
+    code = main(
+        ["audit", str(path), "--evidence", str(evidence), "--skip-bad-evidence", "-f", "json"]
+    )
+    captured = capsys.readouterr()
+    assert "skipped evidence" in captured.err and "broken.json:1:" in captured.err
     doc = json.loads(captured.out)
     drift = [f for f in doc["findings"] if f["control"] == "GPU-008" and f["status"] == "FAIL"]
     assert drift and code == 1
+    (error,) = [f for f in doc["findings"] if f["status"] == "ERROR"]
+    assert error["resource"] == "node/n1" and "broken.json" in error["message"]
 
 
 def test_missing_evidence_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

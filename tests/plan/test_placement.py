@@ -245,3 +245,41 @@ def test_strategies_agree_on_feasibility_and_differ_in_packing(strategy: Strateg
     assert plan.strategy == strategy.value
     if strategy is Strategy.PACKED:
         assert plan.stats.gpus_used == plan.stats.lower_bound
+
+
+@pytest.mark.parametrize("count", [600, 4000])
+def test_one_tenant_with_many_mig_slices_of_one_profile(count: int) -> None:
+    """{mig_profile: 1g.10gb, count: 600} died with RecursionError in the exact packer."""
+    data = inventory(
+        [pool("h100", "H100-SXM5-80GB", nodes=80)],
+        [tenant("t", "internal", "public", {"mig_profile": "1g.10gb", "count": count})],
+    )
+    snap = snapshot(data)
+    plan = place(snap)
+    check_plan(snap, plan)
+    (outcome,) = plan.outcomes
+    assert outcome.placed == outcome.requested == count
+    used = sum(1 for p in plan.pools for n in p.nodes for g in n.gpus if g.instances)
+    assert used == -(-count // 7)  # seven 1g.10gb per H100: the optimum
+
+
+def test_two_thousand_nodes_and_thousands_of_slices_per_tenant() -> None:
+    """A 2,000-node fleet (16,000 GPUs); each tenant asks for thousands of MIG instances."""
+    pools = [pool(f"h{i}", "H100-SXM5-80GB", nodes=100) for i in range(10)]
+    pools += [pool(f"a{i}", "A100-SXM4-80GB", nodes=100) for i in range(10)]
+    tenants = [
+        tenant(
+            f"t{i}",
+            "internal",
+            "public",
+            {"mig_profile": "1g.10gb", "count": 3000 + 100 * i},
+            {"mig_profile": "3g.40gb", "count": 500},
+            {"mig_profile": "2g.20gb", "count": 700, "gpu_model": "A100-SXM4-80GB"},
+        )
+        for i in range(6)
+    ]
+    snap = snapshot(inventory(pools, tenants))
+    assert sum(len(p.nodes) for p in snap.inventory.node_pools) == 2000
+    plan = place(snap)
+    check_plan(snap, plan)
+    assert all(o.placed == o.requested for o in plan.outcomes)

@@ -84,12 +84,44 @@ def test_verdict_fail_at_high_threshold(result: AuditResult) -> None:
     assert "3 failed below 'high'" in last
 
 
-def test_verdict_pass(result: AuditResult) -> None:
+def test_verdict_incomplete_lists_the_unevaluated_controls(result: AuditResult) -> None:
     passing = result.model_copy(
         update={"findings": tuple(f for f in result.findings if f.status is not Status.FAIL)}
     )
     last = _text(passing).rstrip().splitlines()[-1]
-    assert last == "PASS: nothing at or above 'low' failed; 1 error; 1 not evaluated; 1 muted"
+    assert last == (
+        "INCOMPLETE: nothing at or above 'low' failed, but 2 controls at or above 'low' could "
+        "not be evaluated (GPU-002, OOB-001); 1 error; 1 not evaluated; 1 muted"
+    )
+
+
+def test_verdict_pass_only_when_nothing_gating_is_unseen(result: AuditResult) -> None:
+    seen = result.model_copy(
+        update={
+            "findings": (
+                *(f for f in result.findings if f.status in (Status.PASS, Status.MUTED)),
+                make_finding("K8S-002", Status.NOT_EVALUATED, "ns/x"),  # info: below 'low'
+            )
+        }
+    )
+    last = _text(seen).rstrip().splitlines()[-1]
+    assert last == "PASS: nothing at or above 'low' failed; 1 not evaluated; 1 muted"
+
+
+def test_not_applicable_is_one_line_per_reason_and_counted() -> None:
+    findings = tuple(
+        make_finding(control, Status.NOT_APPLICABLE, "cluster")
+        for control in ("K8S-001", "K8S-002")
+    )
+    findings = tuple(
+        f.model_copy(update={"message": "Kubernetes is out of scope: bare-metal rentals"})
+        for f in findings
+    )
+    out = _text(AuditResult(findings=findings, controls=(), tool_version="1"))
+    lines = [line for line in out.splitlines() if "not applicable" in line]
+    assert lines[0].strip().startswith("2 not applicable (K8S-001, K8S-002)")
+    assert "bare-metal rentals" in lines[0] and "(NOT_APPLICABLE)" in lines[0]
+    assert out.rstrip().splitlines()[-1].endswith("2 not applicable (out of scope)")
 
 
 def test_verdict_pass_with_failures_below_threshold(result: AuditResult) -> None:
@@ -161,6 +193,7 @@ def test_many_not_evaluated_of_one_control_collapse() -> None:
     text = render_text(result, summarize(findings, Severity.LOW))
     entries = [line for line in text.splitlines() if "OOB-009" in line and line.startswith("  [")]
     assert len(entries) == 1
+    assert text.rstrip().splitlines()[-1].startswith("INCOMPLETE")
     assert "5 resources (bmc/b0, bmc/b1, bmc/b2, +2 more)" in entries[0]
     assert "5 NOT_EVALUATED" in text
 

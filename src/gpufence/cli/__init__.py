@@ -19,6 +19,7 @@ import typer
 
 from gpufence import __version__
 from gpufence.cli._app import app
+from gpufence.errors import GpufenceError, redact_secrets
 
 __all__ = ["app", "main"]
 
@@ -44,8 +45,6 @@ def _root(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the process exit code."""
-    from gpufence.errors import GpufenceError  # here: `--help` never needs it
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except GpufenceError as exc:
-        sys.stderr.write(f"gpufence: error: {exc.diagnostics()}\n")
+        sys.stderr.write(f"gpufence: error: {redact_secrets(exc.diagnostics())}\n")
         if debug:
             traceback.print_exc()
         return exc.exit_code

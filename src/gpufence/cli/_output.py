@@ -18,7 +18,14 @@ import typer
 from gpufence import __version__
 from gpufence.errors import InputError
 from gpufence.model.evidence import EvidenceDocument
-from gpufence.model.findings import AuditResult, Severity, Status, fingerprint_of, summarize
+from gpufence.model.findings import (
+    AuditResult,
+    Severity,
+    Status,
+    fingerprint_of,
+    is_internal_error,
+    summarize,
+)
 from gpufence.model.history import (
     FindingState,
     RunInfo,
@@ -136,6 +143,8 @@ class Triage:
     command: str = "audit"
     started: Started = field(default_factory=Started.now)
     evidence: Sequence[EvidenceDocument] = ()
+    require_evidence: bool = False
+    """``--require-evidence``: an INCOMPLETE verdict exits 1 (docs/evidence.md)."""
 
     def text_options(self) -> TextOptions:
         """The text renderer's options (input errors for unknown severities or statuses)."""
@@ -244,7 +253,8 @@ def report_findings(
     return the exit code (DESIGN.md).
 
     3 when a control crashed (a bug, never a clean result), 1 when a FAIL at or above
-    ``fail_on`` exists among the reported findings (``None``: never), else 0.
+    ``fail_on`` exists among the reported findings (``None``: never) or, with
+    ``triage.require_evidence``, when the verdict is INCOMPLETE; else 0.
     """
     triage = triage or Triage(show_pass=show_pass)
     text_options = triage.text_options()  # bad --severity/--status fail before anything is stored
@@ -271,9 +281,11 @@ def report_findings(
     emit(text, output)
     if output is not None:
         sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
-    if summary.by_status[Status.ERROR]:
+    if any(is_internal_error(f) for f in result.findings):
         return 3
-    return 1 if summary.verdict == "fail" else 0
+    if summary.verdict == "fail" or (triage.require_evidence and summary.verdict == "incomplete"):
+        return 1
+    return 0
 
 
 def warn_mutes(expired: tuple[Mute, ...], unused: tuple[Mute, ...]) -> None:

@@ -34,6 +34,7 @@ from gpufence.cli._output import (
     warn_mutes,
 )
 from gpufence.cli._progress import heartbeat
+from gpufence.load.evidence import EvidenceRules, parse_max_ages
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
 from gpufence.report import OutputFormat
 
@@ -78,6 +79,29 @@ def audit_command(
             help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
         ),
     ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
+    skip_bad_evidence: Annotated[
+        bool,
+        typer.Option(
+            help="Report a malformed or rejected evidence file as an ERROR finding on its "
+            "subject instead of stopping with exit 2."
+        ),
+    ] = False,
+    max_evidence_age: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="[KIND=]AGE",
+            help="Evidence older than this is not current: its facts are unknown "
+            "(default 7d; units s m h d w). KIND=AGE sets one kind of subject, e.g. bmc=30d "
+            "(repeatable).",
+        ),
+    ] = None,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 when the verdict is INCOMPLETE (controls at or above --fail-on "
+            "could not be evaluated), for CI gates."
+        ),
+    ] = False,
     store: StoreOption = None,
     baseline: BaselineOption = None,
     severity: SeverityOption = None,
@@ -87,6 +111,8 @@ def audit_command(
 ) -> None:
     """Evaluate every control over the inventory and evidence; print findings."""
     started = Started.now()
+    default_age, by_kind = parse_max_ages(max_evidence_age or [])
+    rules = EvidenceRules(max_age=default_age, max_age_by_kind=by_kind, skip_bad=skip_bad_evidence)
     with heartbeat("audit"):
         run = run_audit(
             inventory,
@@ -95,6 +121,7 @@ def audit_command(
             as_of=as_of.date() if as_of is not None else None,
             kev=kev,
             export_rules_max_age_days=export_rules_max_age,
+            rules=rules,
         )
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
@@ -110,5 +137,6 @@ def audit_command(
         command="audit",
         started=started,
         evidence=run.snapshot.evidence,
+        require_evidence=require_evidence,
     )
     raise typer.Exit(report_findings(run.result, fmt, output, fail_on.severity(), triage=triage))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,6 +115,37 @@ def _lint_text(report: LintReport, muted: dict[int, Mute]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# C0 controls other than tab, newline, vertical tab, form feed and carriage return, and DEL.
+_NOT_TEXT = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _require_text(file: Path) -> None:
+    """InputError (exit 2) at the line:column of the first byte that makes ``file`` not text.
+
+    A linter that reports binary garbage as a partitions.conf with errors (exit 1) hides that it
+    was given the wrong file.
+    """
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return  # read_partitions reports an unreadable file in its own words
+    bad = _NOT_TEXT.search(data)
+    offset = bad.start() if bad is not None else None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start if offset is None else min(offset, exc.start)
+    if offset is None:
+        return
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    raise InputError(
+        f"not a text file: byte 0x{data[offset]:02x} at offset {offset}",
+        location=SourceLocation(file, line, column),
+        hint="give the OpenSM partitions.conf (plain text)",
+    )
+
+
 @app.command("lint")
 def lint_command(
     file: Annotated[
@@ -136,6 +168,7 @@ def lint_command(
     """
     if file.is_dir():
         raise InputError(f"{file}: is a directory, not a partitions.conf")
+    _require_text(file)
     config = read_partitions(file)
     report = lint(config, file.read_bytes(), allow_both_pkeys=allow_both_pkeys)
     muter = _Muter(_mutes(mutelist))
@@ -193,8 +226,6 @@ def check_command(
     (network/NAME or fabric/NAME).
     """
     loaded = load_cluster(inventory, evidence or [])
-    for problem in loaded.skipped_evidence:
-        sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
     report = fabric_report(loaded.snapshot)
     muter = _Muter(_mutes(mutelist))
     failing = False

@@ -98,6 +98,13 @@ def scan_command(
             help="Also write what was read as evidence for `gpufence audit`.",
         ),
     ] = None,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--require-evidence",
+            help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated).",
+        ),
+    ] = False,
     evidence_out: Annotated[
         Path | None, typer.Option("--evidence-out", hidden=True, help="Deprecated: use --out.")
     ] = None,
@@ -132,6 +139,7 @@ def scan_command(
         store=store,
         baseline=baseline,
         command="k8s scan",
+        require_evidence=require_evidence,
         started=started,
     )
     raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), triage=triage))

@@ -172,6 +172,13 @@ def scan_bmc(
     fail_on: FailOnOpt = FailOn.low,
     show_pass: ShowPassOpt = False,
     mutelist: MutelistOpt = None,
+    require_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--require-evidence",
+            help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated).",
+        ),
+    ] = False,
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -238,6 +245,7 @@ def scan_bmc(
         command="scan bmc",
         started=started,
         evidence=documents,
+        require_evidence=require_evidence,
     )
     code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage, mutelist)
     raise typer.Exit(130 if interrupted else code)

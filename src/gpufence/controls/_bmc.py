@@ -66,17 +66,14 @@ def bmc_fact(
             return Observed(known.value, True, f"{known.source}: {known.origin}")
         if snap.evidence_for(resource):
             return Observed(None, False, known.origin)
-    documents = snap.evidence_for(resource)
-    for doc, origin in reversed(documents):
-        if fact in doc.observed:
-            when = doc.collected_at.isoformat()
-            return Observed(doc.observed[fact], True, f"{origin} ({doc.collector} at {when})")
-    for doc, origin in reversed(documents):
-        for missing in doc.not_observed:
-            if missing.fact == fact:
-                return Observed(None, False, f"{missing.reason} ({origin})")
-    if not documents:
-        return Observed(None, False, f"no BMC scan evidence for {resource} (run gpufence scan bmc)")
+    seen = snap.observation(resource, fact)
+    if seen is not None:
+        return Observed(seen.value, seen.known, seen.origin)
+    if not snap.evidence_for(resource):
+        gap = snap.evidence_gap(resource)
+        return Observed(
+            None, False, gap or f"no BMC scan evidence for {resource} (run gpufence scan bmc)"
+        )
     return Observed(None, False, f"the BMC evidence for {resource} does not report {fact}")
 
 
@@ -146,11 +143,13 @@ def unscanned_fleet(snap: Snapshot, what: str) -> Outcome:
     """One NOT_EVALUATED for the whole fleet when no BMC has scan evidence at all."""
     names = [v.bmc.name for v in snap.bmcs]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    stale = [gap for v in snap.bmcs if (gap := snap.evidence_gap(v.resource)) is not None]
+    also = f"; {len(stale)} had only stale evidence, e.g. {stale[0]}" if stale else ""
     return Outcome(
         Status.NOT_EVALUATED,
         CLUSTER,
-        f"cannot judge {what}: no BMC scan evidence for {len(names)} BMC(s) ({shown}); "
-        "run gpufence scan bmc and pass its output to --evidence",
+        f"cannot judge {what}: no current BMC scan evidence for {len(names)} BMC(s) ({shown}); "
+        f"run gpufence scan bmc and pass its output to --evidence{also}",
         {"missing": "BMC scan evidence", "bmcs": names},
         ("bmcs",),
     )

@@ -16,6 +16,8 @@ from pydantic import field_validator, model_validator
 
 from gpufence._frozen import Frozen
 from gpufence.model.findings import (
+    BLOCKED_CONTROLS_KEY,
+    INTERNAL_ERROR_KEY,
     ControlInfo,
     Finding,
     FindingLocation,
@@ -33,6 +35,7 @@ __all__ = [
     "control",
     "evaluate",
     "finding_from",
+    "one_finding_per_cause",
     "run_controls",
 ]
 
@@ -187,9 +190,10 @@ def evaluate(
 ) -> tuple[Finding, ...]:
     """The run loop every caller uses: each check over ``subject``, outcomes -> findings.
 
-    One broken check does not stop the others: it becomes one ERROR finding on ``scope``. A check
-    that yields nothing becomes NOT_EVALUATED, since silence would read as a pass. ``locate``
-    places each outcome in an input file (or returns None).
+    One broken check does not stop the others: it becomes one ERROR finding on ``scope`` marked
+    as an internal error (the run exits 3). A check that yields nothing becomes NOT_EVALUATED,
+    since silence would read as a pass. ``locate`` places each outcome in an input file (or
+    returns None).
     """
     findings: list[Finding] = []
     for meta, check in checks:
@@ -197,7 +201,12 @@ def evaluate(
             outcomes = list(check(subject))
         except Exception as exc:  # noqa: BLE001 - a buggy control becomes one ERROR finding
             outcomes = [
-                Outcome(Status.ERROR, scope, f"control failed: {type(exc).__name__}: {exc}")
+                Outcome(
+                    Status.ERROR,
+                    scope,
+                    f"control failed: {type(exc).__name__}: {exc}",
+                    {INTERNAL_ERROR_KEY: type(exc).__name__},
+                )
             ]
         if not outcomes:
             # A control that looked at nothing must say so; silence would read as a pass.
@@ -206,12 +215,70 @@ def evaluate(
     return tuple(findings)
 
 
+def _out_of_scope(ctl: Control, snapshot: Snapshot, key: str, reason: str) -> Finding:
+    return finding_from(
+        ctl.meta,
+        Outcome(
+            Status.NOT_APPLICABLE,
+            "cluster",
+            f"{ctl.meta.plane.label} is out of scope: {reason}",
+            {"scope": key, "reason": reason},
+        ),
+        snapshot.location(("scope", key)),
+    )
+
+
+def one_finding_per_cause(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Merge NOT_EVALUATED findings of several controls with the same resource and message.
+
+    "broker_config is not set" blocks four controls; it is one thing to fix, so it is one
+    finding (on the most severe control) whose evidence lists every control it blocks.
+    """
+    findings = list(findings)
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.status is Status.NOT_EVALUATED:
+            groups.setdefault((finding.resource, finding.message), []).append(finding)
+    merged: list[Finding] = []
+    for finding in findings:
+        group = groups.get((finding.resource, finding.message), [])
+        if finding.status is not Status.NOT_EVALUATED or len(group) < 2:
+            merged.append(finding)
+            continue
+        lead = max(group, key=lambda f: f.severity.rank)
+        if finding is not lead:
+            continue
+        controls = sorted({f.control for f in group})
+        merged.append(
+            lead.model_copy(
+                update={
+                    "message": f"{lead.message} (blocks {len(controls)} controls: "
+                    f"{', '.join(controls)})",
+                    "evidence": {**lead.evidence, BLOCKED_CONTROLS_KEY: controls},
+                }
+            )
+        )
+    return tuple(merged)
+
+
 def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Finding, ...]:
-    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others."""
+    """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others.
+
+    Controls of a plane the inventory declares out of scope are not run: each reports
+    NOT_APPLICABLE with the declared reason. NOT_EVALUATED findings with one cause (same
+    resource and message) across controls are merged into one.
+    """
+    out_of_scope = snapshot.inventory.scope.out_of_scope()
 
     def locate(outcome: Outcome) -> FindingLocation | None:
         if outcome.pointer is not None:
             return snapshot.location(outcome.pointer)
         return outcome.location
 
-    return evaluate(((c.meta, c.check) for c in controls), snapshot, locate)
+    findings: list[Finding] = []
+    for ctl in controls:
+        if ctl.meta.plane in out_of_scope:
+            findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
+        else:
+            findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate))
+    return one_finding_per_cause(findings)

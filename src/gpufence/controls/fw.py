@@ -94,7 +94,20 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
     systems = {view.resource: _systems(snap, view.resource) for view in snap.bmcs}
     claimed: set[tuple[str, object]] = set()
     if not snap.nodes and not any(found for found, _ in systems.values()):
-        yield not_applicable("no nodes in the inventory and no scanned BMC systems")
+        # A scanned BMC whose systems could not be read (Systems 404, 403) is not "nothing to
+        # judge": the host behind it has a Secure Boot state nobody saw.
+        unread = [v for v in snap.bmcs if snap.evidence_for(v.resource)]
+        for bmc_view in unread:
+            yield Outcome(
+                Status.NOT_EVALUATED,
+                bmc_view.resource,
+                f"Secure Boot state is unknown: the BMC's systems were not read "
+                f"({systems[bmc_view.resource][1]})",
+                {"missing": "bmc.systems"},
+                bmc_view.pointer,
+            )
+        if not unread:
+            yield not_applicable("no nodes in the inventory and no scanned BMC systems")
     for view in snap.nodes:
         fact = view.host["secure_boot"]
         bmc = by_bmc.get(view.node.bmc or "")

@@ -90,11 +90,13 @@ def _k8s_control(**meta: Any) -> Callable[[ViewCheck], Control]:
         def over_snapshot(snap: Snapshot) -> Iterator[Outcome]:
             views = views_from_snapshot(snap)
             if not views:
+                gap = snap.evidence_gap("cluster/kubernetes")
                 yield Outcome(
                     Status.NOT_EVALUATED,
                     CLUSTER,
-                    "no Kubernetes evidence; run `gpufence k8s scan DIR|--live --evidence-out "
-                    "FILE` and pass it with --evidence",
+                    (f"no current Kubernetes evidence: {gap}" if gap else "no Kubernetes evidence")
+                    + "; run `gpufence k8s scan DIR|--live --evidence-out FILE` and pass it "
+                    "with --evidence",
                     {"missing": "kubernetes evidence"},
                 )
             for view in views:

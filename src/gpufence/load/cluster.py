@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpufence.errors import InputError
-from gpufence.load.evidence import load_evidence
+from gpufence.load.evidence import BadEvidence, EvidenceRules, load_evidence
 from gpufence.load.inventory import load_snapshot
 from gpufence.load.mutelist import load_mutelist
 from gpufence.load.referenced import referenced_evidence
@@ -29,17 +29,26 @@ class LoadedCluster:
     inputs: tuple[str, ...]
     """The inventory, then every evidence or referenced file that contributed a document."""
     skipped_evidence: tuple[InputError, ...]
-    """Evidence files that could not be read and were skipped (reported, never fatal)."""
+    """Evidence files rejected and skipped (only under ``rules.skip_bad``; else they raise)."""
     mutelist: Mutelist | None = None
+    bad_evidence: tuple[BadEvidence, ...] = ()
+    """The skipped files with the subject each names (the audit reports them as ERROR)."""
 
 
 def load_cluster(
-    inventory: Path, evidence: Sequence[Path] = (), *, mutelist: Path | None = None
+    inventory: Path,
+    evidence: Sequence[Path] = (),
+    *,
+    mutelist: Path | None = None,
+    rules: EvidenceRules | None = None,
 ) -> LoadedCluster:
-    """Load the inventory, the evidence files and every file the inventory references."""
+    """Load the inventory, the evidence files and every file the inventory references.
+
+    ``rules`` are the evidence rules of docs/evidence.md ('now', age limits, skipping bad files).
+    """
     mutes = load_mutelist(mutelist) if mutelist is not None else None
-    loaded = load_evidence(evidence)
-    snapshot = load_snapshot(inventory, loaded.documents)
+    loaded = load_evidence(evidence, rules)
+    snapshot = load_snapshot(inventory, loaded.documents, stale=loaded.stale)
     referenced = referenced_evidence(snapshot)
     if referenced:
         snapshot = snapshot.with_evidence(referenced)
@@ -47,6 +56,7 @@ def load_cluster(
     return LoadedCluster(
         snapshot=snapshot,
         inputs=(str(inventory), *origins),
-        skipped_evidence=loaded.problems,
+        skipped_evidence=tuple(b.error for b in loaded.bad),
         mutelist=mutes,
+        bad_evidence=loaded.bad,
     )

@@ -20,7 +20,8 @@ from gpufence._yaml import LocatedDocument, Pointer, load_yaml, pointer_to_text
 from gpufence.catalog import Catalog, GpuModel, load_catalog
 from gpufence.errors import InputError, InputErrors, UnknownGpuModelError
 from gpufence.fabric.emit import guid_value
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.load.evidence import check_subjects
+from gpufence.model.evidence import EvidenceDocument, StaleEvidence
 from gpufence.model.inventory import Inventory
 from gpufence.model.snapshot import Snapshot
 
@@ -63,8 +64,24 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
 
 
 def _pointer_in_doc(doc: LocatedDocument, loc: Sequence[str | int]) -> Pointer:
-    """Drop pydantic's union/type tags from ``loc`` so it names a place in the document."""
-    return tuple(part for part in loc if isinstance(part, int) or not _looks_like_tag(part))
+    """Drop pydantic's union/type tags from ``loc`` so it names a place in the document.
+
+    A part that is a real key of the document at that place is kept even if it looks like a tag
+    (a key written ``v]ersion`` is a key, not pydantic's ``function-after[...]``).
+    """
+    out: list[str | int] = []
+    node: Any = doc.data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(part, int) or not _looks_like_tag(part):
+            out.append(part)
+            node = None
+    return tuple(out)
 
 
 def _looks_like_tag(part: str) -> bool:
@@ -81,13 +98,18 @@ def _looks_like_tag(part: str) -> bool:
     }
 
 
+MAX_REPORTED_ERRORS = 50
+"""A hostile or badly broken file has thousands of problems; the first ones say enough."""
+
+
 def _validation_errors(doc: LocatedDocument, exc: ValidationError) -> list[InputError]:
     errors: list[InputError] = []
-    for err in exc.errors(include_url=False):
+    found = exc.errors(include_url=False)
+    for err in found[:MAX_REPORTED_ERRORS]:
         loc = _pointer_in_doc(doc, err["loc"])
         where = pointer_to_text(loc)
         kind = err["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and loc:
             key = str(loc[-1])
             owner = _model_at(loc[:-1])
             hint = None
@@ -117,6 +139,13 @@ def _validation_errors(doc: LocatedDocument, exc: ValidationError) -> list[Input
             errors.append(
                 InputError(f"{where}: {err['msg']} (got {shown})", location=doc.locate(loc))
             )
+    if len(found) > MAX_REPORTED_ERRORS:
+        errors.append(
+            InputError(
+                f"... and {len(found) - MAX_REPORTED_ERRORS:,} more problems (not listed)",
+                location=doc.locate(()),
+            )
+        )
     return errors
 
 
@@ -301,10 +330,16 @@ def load_snapshot(
     evidence: Sequence[tuple[EvidenceDocument, str]] = (),
     *,
     catalog: Catalog | None = None,
+    stale: Sequence[StaleEvidence] = (),
 ) -> Snapshot:
-    """Inventory file (+ evidence documents with their origin) -> snapshot."""
+    """Inventory file (+ evidence documents with their origin) -> snapshot.
+
+    InputError when evidence names a subject the inventory lacks or carries facts of the wrong
+    kind (see :func:`gpufence.load.evidence.check_subjects`).
+    """
     inventory, doc = load_inventory(path)
     gpu_models = _resolve(inventory, doc, catalog or load_catalog())
+    check_subjects(inventory, [*evidence, *((s.document, s.origin) for s in stale)])
     return Snapshot(
         inventory=inventory,
         source_file=str(path),
@@ -312,4 +347,5 @@ def load_snapshot(
         locations=doc.value_positions,
         evidence=tuple(d for d, _ in evidence),
         evidence_origins={i: origin for i, (_, origin) in enumerate(evidence)},
+        stale_evidence=tuple(stale),
     )

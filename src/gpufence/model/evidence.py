@@ -19,9 +19,47 @@ from pydantic import Field, JsonValue
 from gpufence import __version__
 from gpufence._frozen import Frozen
 
-__all__ = ["EVIDENCE_SCHEMA", "CollectorName", "EvidenceDocument", "EvidenceFile", "Unobserved"]
+__all__ = [
+    "EVIDENCE_SCHEMA",
+    "FACT_PREFIXES",
+    "MUST_OBSERVE",
+    "CollectorName",
+    "EvidenceDocument",
+    "EvidenceFile",
+    "StaleEvidence",
+    "Unobserved",
+]
 
 EVIDENCE_SCHEMA = "gpufence.evidence/v1"
+
+FACT_PREFIXES: dict[str, tuple[str, ...] | None] = {
+    "node": ("gpu_state.", "host.", "software."),
+    "bmc": ("bmc.",),
+    "network": ("fabric.",),
+    "fabric": ("fabric.",),
+    "cluster": ("k8s.",),
+    "secrets": ("key_release.",),
+    "pool": None,
+    "site": None,
+    "storage": None,
+    "tenant": None,
+}
+"""Subject kind -> the fact names its evidence may carry (None: not checked)."""
+
+MUST_OBSERVE: frozenset[str] = frozenset(
+    {
+        "gpu_state.cc_mode",
+        "gpu_state.cc_multi_gpu",
+        "gpu_state.ecc",
+        "gpu_state.mig",
+        "gpu_state.mig_geometry",
+        "host.secure_boot",
+        "bmc.ipmi_over_lan",
+    }
+)
+"""Facts the hardware can change behind the inventory's back (a GPU reset turns CC off, a BIOS
+update turns Secure Boot off). When a collector looked and could not observe one, the declared
+value is only a plan: the fact is unknown (NOT_EVALUATED), not declared (see docs/evidence.md)."""
 
 
 class CollectorName(StrEnum):
@@ -106,3 +144,11 @@ class EvidenceFile(Frozen):
     """Several evidence documents in one file."""
 
     evidence: tuple[EvidenceDocument, ...]
+
+
+class StaleEvidence(Frozen):
+    """A document older than its age limit: kept to say why its facts are unknown."""
+
+    document: EvidenceDocument
+    origin: str
+    reason: str

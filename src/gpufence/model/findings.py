@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, computed_field
 
 from gpufence._frozen import Frozen
 
 __all__ = [
+    "BLOCKED_CONTROLS_KEY",
+    "INTERNAL_ERROR_KEY",
     "AuditResult",
     "ControlInfo",
     "Finding",
@@ -22,6 +24,7 @@ __all__ = [
     "Summary",
     "ToolInfo",
     "fingerprint_of",
+    "is_internal_error",
     "summarize",
 ]
 
@@ -56,6 +59,8 @@ class Status(StrEnum):
     FAIL = "FAIL"
     PASS = "PASS"  # noqa: S105 - a status, not a password
     NOT_EVALUATED = "NOT_EVALUATED"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+    """The inventory declares the plane out of scope (the message carries the reason)."""
     ERROR = "ERROR"
     MUTED = "MUTED"
 
@@ -137,6 +142,18 @@ class Finding(Frozen):
         return fingerprint_of(self.control, self.resource)
 
 
+BLOCKED_CONTROLS_KEY = "blocked_controls"
+"""Evidence key of a NOT_EVALUATED finding that stands for several controls with one cause."""
+
+INTERNAL_ERROR_KEY = "internal_error"
+"""Evidence key of an ERROR finding that is a bug (a control crashed): the run exits 3."""
+
+
+def is_internal_error(finding: Finding) -> bool:
+    """An ERROR finding caused by a bug in gpufence (as opposed to bad input it skipped)."""
+    return finding.status is Status.ERROR and INTERNAL_ERROR_KEY in finding.evidence
+
+
 class Summary(Frozen):
     """Counts per status and severity and the verdict against ``--fail-on``."""
 
@@ -144,8 +161,12 @@ class Summary(Frozen):
     by_status: dict[Status, int]
     failed_by_severity: dict[Severity, int]
     fail_on: str
-    verdict: str
-    """'pass' when nothing at or above ``fail_on`` failed, else 'fail'."""
+    verdict: Literal["pass", "incomplete", "fail"]
+    """'fail' when a FAIL at or above ``fail_on`` exists; else 'incomplete' when a control at or
+    above ``fail_on`` could not be evaluated (NOT_EVALUATED, or ERROR on skipped evidence); else
+    'pass'."""
+    unevaluated_controls: tuple[str, ...] = ()
+    """The controls (sorted) that make the verdict 'incomplete', or would if nothing failed."""
 
 
 class AuditResult(Frozen):
@@ -160,21 +181,36 @@ class AuditResult(Frozen):
 def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity | None) -> Summary:
     """Count findings; the verdict is 'fail' when a FAIL at or above ``fail_on`` exists.
 
+    It is 'incomplete' when nothing gating failed but a control at or above ``fail_on`` is
+    NOT_EVALUATED (or ERROR on input it skipped): PASS is only claimed on facts seen.
     ``fail_on=None`` means "never": the verdict is always 'pass' (report only).
     """
     by_status = dict.fromkeys(Status, 0)
     failed = dict.fromkeys(Severity, 0)
+    unevaluated: set[str] = set()
     for f in findings:
         by_status[f.status] += 1
         if f.status is Status.FAIL:
             failed[f.severity] += 1
+        unseen = f.status is Status.NOT_EVALUATED or (
+            f.status is Status.ERROR and not is_internal_error(f)
+        )
+        if unseen and fail_on is not None and f.severity.rank >= fail_on.rank:
+            unevaluated.add(f.control)
+            blocked = f.evidence.get(BLOCKED_CONTROLS_KEY)
+            if isinstance(blocked, list):
+                unevaluated.update(str(c) for c in blocked)
     gating = fail_on is not None and any(n for sev, n in failed.items() if sev.rank >= fail_on.rank)
+    verdict: Literal["pass", "incomplete", "fail"] = (
+        "fail" if gating else "incomplete" if unevaluated else "pass"
+    )
     return Summary(
         total=len(findings),
         by_status=by_status,
         failed_by_severity=failed,
         fail_on=fail_on.value if fail_on is not None else "never",
-        verdict="fail" if gating else "pass",
+        verdict=verdict,
+        unevaluated_controls=tuple(sorted(unevaluated)),
     )
 
 

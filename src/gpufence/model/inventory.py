@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from gpufence._frozen import Frozen
+from gpufence.model.findings import Plane
 
 __all__ = [
     "Bmc",
@@ -37,6 +38,8 @@ __all__ = [
     "NodePool",
     "Organization",
     "Ownership",
+    "PlaneScope",
+    "Scope",
     "Secrets",
     "SharingMode",
     "Site",
@@ -457,6 +460,62 @@ class Secrets(Frozen):
     key_release: KeyRelease | None = None
 
 
+class PlaneScope(Frozen):
+    """Whether one control plane is part of this cluster (e.g. no Kubernetes at all)."""
+
+    in_scope: bool = Field(description="False: this plane does not exist here.")
+    reason: str | None = Field(
+        default=None,
+        min_length=10,
+        description="Why the plane is out of scope; required when in_scope is false, and shown "
+        "in every NOT_APPLICABLE finding.",
+    )
+
+    @model_validator(mode="after")
+    def _reason_when_out(self) -> PlaneScope:
+        if not self.in_scope and not self.reason:
+            raise ValueError("a plane declared out of scope needs a reason (reason: ...)")
+        return self
+
+
+class Scope(Frozen):
+    """Planes the inventory declares out of scope; their controls report NOT_APPLICABLE.
+
+    A plane left out here is in scope: its controls run and, without evidence, say
+    NOT_EVALUATED (and the verdict is INCOMPLETE).
+    """
+
+    gpu: PlaneScope | None = None
+    confidential_computing: PlaneScope | None = None
+    oob: PlaneScope | None = Field(default=None, description="Out-of-band (BMC) plane.")
+    firmware: PlaneScope | None = None
+    fabric: PlaneScope | None = Field(default=None, description="InfiniBand and Ethernet fabric.")
+    kubernetes: PlaneScope | None = None
+    data: PlaneScope | None = Field(default=None, description="Data & secrets plane.")
+    compliance: PlaneScope | None = None
+
+    def out_of_scope(self) -> dict[Plane, tuple[str, str]]:
+        """Plane -> (its key in ``scope``, the reason) for each plane declared out of scope."""
+        out: dict[Plane, tuple[str, str]] = {}
+        for key, plane in _SCOPE_PLANES.items():
+            declared: PlaneScope | None = getattr(self, key)
+            if declared is not None and not declared.in_scope:
+                out[plane] = (key, declared.reason or "")
+        return out
+
+
+_SCOPE_PLANES = {
+    "gpu": Plane.GPU,
+    "confidential_computing": Plane.CC,
+    "oob": Plane.OOB,
+    "firmware": Plane.FW,
+    "fabric": Plane.FAB,
+    "kubernetes": Plane.K8S,
+    "data": Plane.DAT,
+    "compliance": Plane.CMP,
+}
+
+
 class Inventory(Frozen):
     """A GPU cluster as declared by its operator."""
 
@@ -469,3 +528,8 @@ class Inventory(Frozen):
     networks: tuple[Network, ...] = ()
     storage: tuple[Storage, ...] = ()
     secrets: Secrets = Secrets()
+    scope: Scope = Field(
+        default=Scope(),
+        description="Planes that do not exist in this cluster (e.g. kubernetes: {in_scope: "
+        "false, reason: ...}); their controls report NOT_APPLICABLE with the reason.",
+    )

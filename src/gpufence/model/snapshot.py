@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gpufence.catalog import GpuModel
 from gpufence.model.context import AuditContext
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.evidence import MUST_OBSERVE, EvidenceDocument, StaleEvidence
 from gpufence.model.findings import FindingLocation
 from gpufence.model.inventory import (
     Bmc,
@@ -125,6 +125,8 @@ class Snapshot:
     evidence: tuple[EvidenceDocument, ...] = ()
     evidence_origins: Mapping[int, str] = field(default_factory=dict)
     """Index into ``evidence`` -> the file it came from."""
+    stale_evidence: tuple[StaleEvidence, ...] = ()
+    """Documents older than their age limit: the facts they carry are unknown, with the age."""
     context: AuditContext = field(default_factory=AuditContext)
     """Audit date, ``--as-of`` date, rule-set age limit, KEV flags (set by the audit pipeline)."""
 
@@ -158,11 +160,70 @@ class Snapshot:
         return self._evidence_by_subject.get(subject, [])
 
     def evidence_for(self, subject: str) -> list[tuple[EvidenceDocument, str]]:
-        """Evidence about ``subject`` (oldest first), each with the file it came from."""
-        return [
-            (doc, self.evidence_origins.get(i, "evidence"))
-            for i, doc in self._evidence_for(subject)
-        ]
+        """Current evidence about ``subject`` (oldest first), each with the file it came from."""
+        return [(doc, self._origin(i)) for i, doc in self._evidence_for(subject)]
+
+    def _origin(self, index: int) -> str:
+        return self.evidence_origins.get(index, "evidence")
+
+    def _described(self, index: int, doc: EvidenceDocument) -> str:
+        return f"{self._origin(index)} ({doc.collector} at {doc.collected_at.isoformat()})"
+
+    def stale_for(self, subject: str) -> list[StaleEvidence]:
+        """Evidence about ``subject`` that was too old to count (see docs/evidence.md)."""
+        return [s for s in self.stale_evidence if s.document.subject == subject]
+
+    def evidence_gap(self, subject: str) -> str | None:
+        """Why ``subject`` has no current evidence although some was given (it is stale)."""
+        if self._evidence_for(subject):
+            return None
+        stale = self.stale_for(subject)
+        return stale[-1].reason if stale else None
+
+    def _contradiction(
+        self, subject: str, index: int, doc: EvidenceDocument, key: str
+    ) -> str | None:
+        """A message when another document of the same time observed ``key`` differently."""
+        for other_index, other in self._evidence_for(subject):
+            if (
+                other_index != index
+                and other.collected_at == doc.collected_at
+                and key in other.observed
+                and other.observed[key] != doc.observed[key]
+            ):
+                first, second = sorted(
+                    [(self._origin(index), doc), (self._origin(other_index), other)],
+                    key=lambda item: item[0],
+                )
+                return (
+                    f"contradictory evidence for {key} at {doc.collected_at.isoformat()}: "
+                    f"{first[0]} says {first[1].observed[key]!r}, "
+                    f"{second[0]} says {second[1].observed[key]!r}"
+                )
+        return None
+
+    def observation(self, subject: str, key: str) -> Fact[object] | None:
+        """The newest observation of ``key`` (raw JSON value) about ``subject``, by the rules.
+
+        Unknown (with why) when the newest observation is contradicted by another document of
+        the same time, when a collector reported it ``not_observed``, or when only stale
+        evidence mentions it; None when no evidence mentions it at all.
+        """
+        docs = self._evidence_for(subject)
+        for index, doc in reversed(docs):
+            if key in doc.observed:
+                if (clash := self._contradiction(subject, index, doc, key)) is not None:
+                    return Fact(None, "unknown", clash)
+                return Fact(doc.observed[key], "observed", self._described(index, doc))
+        for index, doc in reversed(docs):
+            for missing in doc.not_observed:
+                if missing.fact == key:
+                    return Fact(None, "unknown", f"{missing.reason} ({self._origin(index)})")
+        for stale in reversed(self.stale_for(subject)):
+            doc = stale.document
+            if key in doc.observed or any(m.fact == key for m in doc.not_observed):
+                return Fact(None, "unknown", stale.reason)
+        return None
 
     def with_evidence(self, documents: Sequence[tuple[EvidenceDocument, str]]) -> Snapshot:
         """A new snapshot with ``documents`` (each with its origin) added to the evidence."""
@@ -204,22 +265,38 @@ class Snapshot:
                     f"{prefix}.{name} not declared for {subject}",
                     declared_at[name],
                 )
+        for stale in self.stale_for(subject):
+            # Old evidence says nothing about now: what it observed is unknown, not declared.
+            for key in [*stale.document.observed, *(m.fact for m in stale.document.not_observed)]:
+                name = key.removeprefix(prefix + ".")
+                if key.startswith(prefix + ".") and name in facts:
+                    facts[name] = Fact(None, "unknown", stale.reason, facts[name].pointer)
         for index, doc in self._evidence_for(subject):
-            origin = (
-                f"{self.evidence_origins.get(index, 'evidence')} "
-                f"({doc.collector} at {doc.collected_at.isoformat()})"
-            )
+            origin = self._described(index, doc)
             for missing in doc.not_observed:
                 name = missing.fact.removeprefix(prefix + ".")
-                if name in facts and not facts[name].known:
+                if name not in facts or not missing.fact.startswith(prefix + "."):
+                    continue
+                before = facts[name]
+                # A fact the hardware can change must be observed: a collector that looked and
+                # could not see it leaves it unknown, whatever the inventory declares.
+                overrides = missing.fact in MUST_OBSERVE and before.source == "declared"
+                if not before.known or overrides:
                     facts[name] = Fact(
-                        None, "unknown", f"{missing.reason} ({origin})", facts[name].pointer
+                        None,
+                        "unknown",
+                        f"{missing.reason} ({origin})"
+                        + (f"; the inventory declares {before.value!r}" if overrides else ""),
+                        before.pointer,
                     )
             for key, raw in doc.observed.items():
                 if not key.startswith(prefix + "."):
                     continue
                 name = key.removeprefix(prefix + ".")
                 if name not in model.model_fields:
+                    continue
+                if (clash := self._contradiction(subject, index, doc, key)) is not None:
+                    facts[name] = Fact(None, "unknown", clash, facts[name].pointer)
                     continue
                 try:
                     value = _field_adapter(model, name).validate_python(raw)

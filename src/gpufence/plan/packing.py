@@ -16,7 +16,6 @@ over the model's profiles. A *pattern* is a realizable geometry (:attr:`MigGrid.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 from collections.abc import Callable, Sequence
@@ -147,28 +146,44 @@ def _exact(grid: MigGrid, demand: Sequence[int]) -> list[Counts] | None:
     if states > _EXACT_STATES:
         return None
     geometries = grid.geometries
-
-    @functools.cache
-    def best(rest: Counts) -> tuple[int, Counts | None]:
-        if not any(rest):
-            return 0, None
-        first = next(i for i, n in enumerate(rest) if n)
+    zero: Counts = tuple(0 for _ in demand)
+    # best[rest] = (GPUs for rest, the first geometry to use). Filled by an explicit-stack
+    # depth-first search over the remaining demand (only reachable states, as a memoised
+    # recursion would, but without recursion: its depth would grow with the demand).
+    best: dict[Counts, tuple[int, Counts | None]] = {zero: (0, None)}
+    moves: dict[Counts, list[tuple[Counts, Counts]]] = {}
+    stack: list[Counts] = [tuple(demand)]
+    while stack:
+        rest = stack[-1]
+        if rest in best:
+            stack.pop()
+            continue
+        if rest not in moves:
+            first = next(i for i, n in enumerate(rest) if n)
+            moves[rest] = [
+                (g, tuple(b - a for a, b in zip(g, rest, strict=True)))
+                for g in geometries
+                if g[first] and all(a <= b for a, b in zip(g, rest, strict=True))
+            ]
+            pending = [after for _, after in moves[rest] if after not in best]
+            if pending:
+                stack.extend(pending)
+                continue
         choice: tuple[int, Counts | None] = (1 << 30, None)
-        for g in geometries:
-            if g[first] and all(a <= b for a, b in zip(g, rest, strict=True)):
-                after = tuple(b - a for a, b in zip(g, rest, strict=True))
-                count = 1 + best(after)[0]
-                if count < choice[0]:
-                    choice = (count, g)
-        return choice
+        for g, after in moves.pop(rest):
+            count = 1 + best[after][0]
+            if count < choice[0]:
+                choice = (count, g)
+        best[rest] = choice
+        stack.pop()
 
     out: list[Counts] = []
     rest = tuple(demand)
     while any(rest):
-        g = best(rest)[1]
-        assert g is not None
-        out.append(g)
-        rest = tuple(b - a for a, b in zip(g, rest, strict=True))
+        step = best[rest][1]
+        assert step is not None
+        out.append(step)
+        rest = tuple(b - a for a, b in zip(step, rest, strict=True))
     return out
 
 

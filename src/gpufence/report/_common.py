@@ -21,7 +21,8 @@ STATUS_ORDER: dict[Status, int] = {
     Status.ERROR: 1,
     Status.NOT_EVALUATED: 2,
     Status.MUTED: 3,
-    Status.PASS: 4,
+    Status.NOT_APPLICABLE: 4,
+    Status.PASS: 5,
 }
 
 

@@ -59,6 +59,8 @@ def _testcase(parent: ET.Element, finding: Finding) -> None:
         error.text = _xml_safe(_details(finding))
     elif finding.status is Status.NOT_EVALUATED:
         ET.SubElement(case, "skipped", {"message": _xml_safe(f"not evaluated: {finding.message}")})
+    elif finding.status is Status.NOT_APPLICABLE:
+        ET.SubElement(case, "skipped", {"message": _xml_safe(f"not applicable: {finding.message}")})
     elif finding.status is Status.MUTED:
         reason = finding.evidence.get("mute_reason")
         text = f"muted: {reason}" if reason is not None else f"muted: {finding.message}"
@@ -75,18 +77,29 @@ def _counts(findings: list[Finding]) -> dict[str, str]:
         "tests": str(len(findings)),
         "failures": str(n[Status.FAIL]),
         "errors": str(n[Status.ERROR]),
-        "skipped": str(n[Status.NOT_EVALUATED] + n[Status.MUTED]),
+        "skipped": str(n[Status.NOT_EVALUATED] + n[Status.NOT_APPLICABLE] + n[Status.MUTED]),
     }
 
 
 def render_junit(result: AuditResult, summary: Summary) -> str:
-    """A <testsuites> document, one <testsuite> per plane; the caller writes it as UTF-8."""
-    del summary  # pass/fail of the run is the CLI's exit code; JUnit has no place for it
+    """A <testsuites> document, one <testsuite> per plane; the caller writes it as UTF-8.
+
+    NOT_EVALUATED, NOT_APPLICABLE and MUTED findings are <skipped> test cases whose message
+    starts with the status. Each <testsuite> carries the run's verdict as <properties> (the
+    common JUnit schemas allow properties only on a testsuite).
+    """
     findings = list(result.findings)
     root = ET.Element("testsuites", {"name": "gpufence", **_counts(findings)})
     for plane, plane_findings in by_plane(findings):
         suite = ET.SubElement(
             root, "testsuite", {"name": plane.label, "id": plane.value, **_counts(plane_findings)}
+        )
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", {"name": "verdict", "value": summary.verdict.upper()})
+        ET.SubElement(
+            props,
+            "property",
+            {"name": "unevaluated_controls", "value": ",".join(summary.unevaluated_controls)},
         )
         for finding in plane_findings:
             _testcase(suite, finding)

@@ -1,7 +1,9 @@
 """SARIF 2.1.0 for code-scanning UIs (GitHub, GitLab, Azure DevOps).
 
 Only FAIL findings (and MUTED ones, marked suppressed) become results: SARIF results are
-problems, and a scanner UI would show a PASS or NOT_EVALUATED result as an open alert.
+problems, and a scanner UI would show a PASS, NOT_EVALUATED or NOT_APPLICABLE result as an open
+alert. The run's property bag carries the verdict, the controls that could not be evaluated and
+the count of findings by status, so nothing unseen is hidden (mapping: docs/evidence.md).
 """
 
 from __future__ import annotations
@@ -185,7 +187,6 @@ def _result(
 
 def render_sarif(result: AuditResult, summary: Summary, *, base_dir: Path | None = None) -> str:
     """A SARIF 2.1.0 log with one run; paths are made relative to ``base_dir`` (default: cwd)."""
-    del summary  # the verdict is the CLI's exit code, not part of the log
     base = Path(os.path.normpath((base_dir if base_dir is not None else Path.cwd()).absolute()))
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
@@ -215,6 +216,12 @@ def render_sarif(result: AuditResult, summary: Summary, *, base_dir: Path | None
                 "invocations": [{"executionSuccessful": True}],
                 "columnKind": "unicodeCodePoints",
                 "results": results,
+                "properties": {
+                    "verdict": summary.verdict.upper(),
+                    "failOn": summary.fail_on,
+                    "unevaluatedControls": list(summary.unevaluated_controls),
+                    "findingsByStatus": {s.value: n for s, n in summary.by_status.items()},
+                },
             }
         ],
     }

@@ -65,6 +65,7 @@ _STATUS_STYLE: dict[Status, str] = {
     Status.ERROR: "bold magenta",
     Status.NOT_EVALUATED: "yellow",
     Status.MUTED: "dim",
+    Status.NOT_APPLICABLE: "dim",
     Status.PASS: "green",
 }
 
@@ -150,14 +151,34 @@ def _collapsed(findings: list[Finding]) -> list[Text]:
     return lines
 
 
+def _not_applicable(findings: list[Finding]) -> list[Text]:
+    """One line per reason for the NOT_APPLICABLE findings of a plane (out of scope)."""
+    by_reason: dict[str, list[str]] = {}
+    for finding in findings:
+        if finding.status is Status.NOT_APPLICABLE:
+            by_reason.setdefault(finding.message, []).append(finding.control)
+    lines: list[Text] = []
+    for reason, controls in by_reason.items():
+        ids = ", ".join(dict.fromkeys(controls))
+        line = Text(f"  {len(controls)} not applicable ({ids}) — {one_line(reason)}")
+        line.append(
+            f"  ({Status.NOT_APPLICABLE.value})", style=_STATUS_STYLE[Status.NOT_APPLICABLE]
+        )
+        lines.append(line)
+    return lines
+
+
 def _entries(findings: list[Finding], options: TextOptions) -> list[Text]:
     """Entries of one plane in order; one control's findings of one status on many resources
     collapse into one entry."""
     shown = [f for f in findings if options.shows(f)]
+    # Controls of a plane out of scope: one line per declared reason, not one per control.
+    not_applicable = _not_applicable(shown)
+    shown = [f for f in shown if f.status is not Status.NOT_APPLICABLE]
     groups: dict[tuple[str, Status], list[Finding]] = {}
     for finding in shown:
         groups.setdefault((finding.control, finding.status), []).append(finding)
-    lines: list[Text] = []
+    lines: list[Text] = not_applicable
     done: set[tuple[str, Status]] = set()
     for finding in shown:
         key = (finding.control, finding.status)
@@ -194,10 +215,17 @@ def verdict_line(summary: Summary) -> str:
             raise InternalError(f"summary has an unknown fail_on {summary.fail_on!r}") from exc
         gating = [(sev, n) for sev, n in failed if n and sev.rank >= threshold.rank]
         below = sum(n for sev, n in failed if sev.rank < threshold.rank)
+        unseen = summary.unevaluated_controls
         if summary.verdict == "fail":
             n_gating = sum(n for _, n in gating)
             head = f"FAIL: {_plural(n_gating, 'failed finding')} at or above '{threshold.value}'"
             parts = [f"{head} ({_breakdown(gating)})" if gating else head]
+        elif summary.verdict == "incomplete":
+            parts = [
+                f"INCOMPLETE: nothing at or above '{threshold.value}' failed, but "
+                f"{_plural(len(unseen), 'control')} at or above '{threshold.value}' could not "
+                f"be evaluated ({', '.join(unseen)})"
+            ]
         else:
             parts = [f"PASS: nothing at or above '{threshold.value}' failed"]
         if below:
@@ -205,10 +233,13 @@ def verdict_line(summary: Summary) -> str:
     not_evaluated = summary.by_status.get(Status.NOT_EVALUATED, 0)
     errors = summary.by_status.get(Status.ERROR, 0)
     muted = summary.by_status.get(Status.MUTED, 0)
+    not_applicable = summary.by_status.get(Status.NOT_APPLICABLE, 0)
     if errors:
         parts.append(_plural(errors, "error"))
     if not_evaluated:
         parts.append(f"{not_evaluated} not evaluated")
+    if not_applicable:
+        parts.append(f"{not_applicable} not applicable (out of scope)")
     if muted:
         parts.append(f"{muted} muted")
     return "; ".join(parts)
@@ -312,5 +343,6 @@ def render_text(
             console.print(Text(f"{_plural(all_pass, 'control')} with only PASS", style="dim"))
     console.print()
     verdict = verdict_line(summary)
-    console.print(Text(verdict, style="bold red" if summary.verdict == "fail" else "bold green"))
+    style = {"fail": "bold red", "incomplete": "bold yellow"}.get(summary.verdict, "bold green")
+    console.print(Text(verdict, style=style))
     return buf.getvalue()

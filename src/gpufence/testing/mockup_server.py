@@ -59,11 +59,23 @@ class MockupTree:
             self.documents[key] = text.encode()
         self.documents["/redfish"] = b'{"v1": "/redfish/v1/"}'
 
-        service_root = json.loads(self.documents["/redfish/v1"])
-        features = service_root.get("ProtocolFeaturesSupported") or {}
-        expand = features.get("ExpandQuery") or {}
+        # A capture's root may be anything JSON (even `null`: a broken BMC is worth serving);
+        # only a mapping can advertise $expand.
+        root_text = self.documents.get("/redfish/v1", b"null")
+        try:
+            service_root = json.loads(root_text)
+        except ValueError:
+            service_root = None
+        features = (
+            service_root.get("ProtocolFeaturesSupported")
+            if isinstance(service_root, dict)
+            else None
+        )
+        expand = features.get("ExpandQuery") if isinstance(features, dict) else None
         # Serve $expand=. like the BMC the tree was captured from, if its root advertises it.
-        self.expands = bool(expand.get("NoLinks") or expand.get("ExpandAll"))
+        self.expands = isinstance(expand, dict) and bool(
+            expand.get("NoLinks") or expand.get("ExpandAll")
+        )
         self._expanded: dict[str, bytes | None] = {}
 
     def get(self, path: str, query: str = "") -> bytes | None:
@@ -76,13 +88,19 @@ class MockupTree:
         """A collection with its Members inlined (one level, as ``$expand=.($levels=1)``)."""
         if path not in self._expanded:
             raw = self.documents.get(path)
-            doc = json.loads(raw) if raw is not None else None
+            try:
+                doc = json.loads(raw) if raw is not None else None
+            except ValueError:
+                doc = None  # served as captured: the client must cope with malformed JSON
             if isinstance(doc, dict) and isinstance(doc.get("Members"), list):
                 members = []
                 for member in doc["Members"]:
                     target = member.get("@odata.id", "") if isinstance(member, dict) else ""
-                    body = self.documents.get(target.rstrip("/"))
-                    members.append(json.loads(body) if body is not None else member)
+                    body = self.documents.get(str(target).rstrip("/"))
+                    try:
+                        members.append(json.loads(body) if body is not None else member)
+                    except ValueError:
+                        members.append(member)
                 doc["Members"] = members
                 raw = json.dumps(doc).encode()
             self._expanded[path] = raw

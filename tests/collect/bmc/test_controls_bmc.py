@@ -156,9 +156,50 @@ CASES: list[tuple[str, dict[str, Any], Status, str]] = [
     ),
     (
         "OOB-018",
-        {"protocols": {"SSH": {"enabled": True}}, "snmp": {"v1": False}},
+        {
+            "protocols": {
+                "SSH": {"enabled": True},
+                "Telnet": {"enabled": False},
+                "FTP": {"enabled": False},
+                "SSDP": {"enabled": False},
+            },
+            "snmp": {"v1": False, "v2c": False},
+        },
         Status.PASS,
         "no Telnet",
+    ),
+    # Protocols the BMC does not report are unknown, not off (issue 11).
+    (
+        "OOB-018",
+        {"protocols": {"SSH": {"enabled": True}}, "snmp": {"v1": False, "v2c": False}},
+        Status.NOT_EVALUATED,
+        "does not report Telnet, FTP, SSDP",
+    ),
+    # A console that could speak Telnet, with the Telnet service off, does not offer it.
+    (
+        "OOB-019",
+        {
+            "console": {"SerialConsole": {"enabled": True, "connect_types": ["Telnet", "SSH"]}},
+            "protocols": {"Telnet": {"enabled": False, "port": 23}},
+        },
+        Status.PASS,
+        "without Telnet",
+    ),
+    # HPE iLO's idle timeout, 0 = never (Managers/{id} Oem.Hpe.IdleConnectionTimeoutMinutes).
+    (
+        "OOB-017",
+        {
+            "session__timeout_s": 30,
+            "session__vendor_idle_timeout": {"seconds": None, "never": True, "source": "iLO"},
+        },
+        Status.FAIL,
+        "never time out",
+    ),
+    (
+        "OOB-023",
+        {"ntp": {"value": False, "servers": [], "unlisted": True}},
+        Status.NOT_EVALUATED,
+        "lists no servers",
     ),
     (
         "OOB-019",
@@ -519,4 +560,6 @@ def test_scan_snapshot_without_inventory() -> None:
     result = audit_snapshot(snapshot, [controls_by_id()["OOB-017"], controls_by_id()["FW-001"]])
     statuses = {(f.control, f.resource): f.status for f in result.findings}
     assert statuses[("OOB-017", "bmc/lab")] is Status.FAIL
-    assert statuses[("FW-001", "cluster")] is Status.PASS  # nothing to judge: says not applicable
+    # A scanned BMC whose systems were not read is not "nothing to judge" (issue 11: it PASSed).
+    assert statuses[("FW-001", "bmc/lab")] is Status.NOT_EVALUATED
+    assert ("FW-001", "cluster") not in statuses

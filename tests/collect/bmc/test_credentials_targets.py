@@ -173,7 +173,7 @@ def test_target_option_message_redacts_credentials() -> None:
     with pytest.raises(InputError) as caught:
         parse_targets(["n1=https://admin:Sup3rS3cret@10.0.0.1"])
     assert "Sup3rS3cret" not in caught.value.diagnostics()
-    assert "***@10.0.0.1" in caught.value.diagnostics()
+    assert "admin:***@10.0.0.1" in caught.value.diagnostics()
 
 
 def test_targets_file_empty_is_an_error(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from gpufence.collect.bmc.redfish import Walk
 from gpufence.collect.bmc.scanner import BmcScan
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.collect.bmc.tls import TlsProbe
-from gpufence.load.evidence import load_evidence
+from gpufence.load.evidence import EvidenceRules, load_evidence
 
 TARGET = BmcTarget("b1", "10.0.0.1", "https://10.0.0.1:443", 623)
 WHEN = datetime.datetime(2026, 11, 25, tzinfo=datetime.UTC)
@@ -64,8 +64,8 @@ def test_evidence_file_round_trip_without_the_password(tmp_path: Path) -> None:
     write_evidence([to_evidence(scan, collected_at=WHEN)], path)
     text = path.read_text()
     assert "hunter2-secret" not in text
-    loaded = load_evidence([path])
-    assert not loaded.problems
+    loaded = load_evidence([path], EvidenceRules(now=WHEN))
+    assert not loaded.bad and not loaded.stale
     ((document, origin),) = loaded.documents
     assert origin == str(path)
     assert document.observed["bmc.vendor"] == "HPE"

@@ -196,7 +196,7 @@ def to_evidence(
     obs = Observations()
     if scan.root is not None and scan.target.scheme:
         readable = [p for p, got in scan.anonymous.items() if got == "200"]
-        from_anonymous(obs, scan.root, readable, scan.target.scheme)
+        from_anonymous(obs, scan.root, readable, scan.target.scheme, len(scan.anonymous))
         if scan.walk.fetched:
             from_walk(obs, scan.walk)
     _tls_facts(obs, scan)

@@ -40,10 +40,23 @@ _OEM_VENDORS = {
 }
 
 
-def from_anonymous(obs: Observations, root: Json, readable: list[str], scheme: str) -> None:
-    """Facts from the unauthenticated service root and the anonymous probes."""
+def from_anonymous(
+    obs: Observations, root: Json, readable: list[str], scheme: str, probed: int | None = None
+) -> None:
+    """Facts from the unauthenticated service root and the anonymous probes.
+
+    ``probed`` is how many resources were tried without credentials; with none tried, nothing
+    is known about unauthenticated reads (an empty ``readable`` would read as a pass).
+    """
     obs.set("bmc.redfish_scheme", scheme)
-    obs.set("bmc.redfish.anonymous_readable", readable)
+    if probed == 0:
+        obs.miss(
+            "bmc.redfish.anonymous_readable",
+            "the service root links no resource (Sessions, AccountService, Systems, Managers) "
+            "to probe without credentials",
+        )
+    else:
+        obs.set("bmc.redfish.anonymous_readable", readable)
     obs.set("bmc.redfish_version", root.get("RedfishVersion"))
     leaked: dict[str, Any] = {}
     for key in ("Vendor", "Product"):
@@ -211,6 +224,19 @@ def _accounts(obs: Observations, walk: Walk, params: dict[str, Json], dell: dict
     if sessions is not None:
         obs.set("bmc.session.timeout_s", sessions.get("SessionTimeout"))
     obs.miss("bmc.session.timeout_s", walk.why_missing("session_service"))
+    # HPE iLO: the idle timeout of every iLO session (web, REST, remote console) is a manager
+    # setting in minutes, 0 meaning "never"; the SessionService value does not cover it.
+    idle = get(walk.first("manager"), "Oem.Hpe.IdleConnectionTimeoutMinutes")
+    if isinstance(idle, int) and not isinstance(idle, bool) and idle >= 0:
+        obs.set(
+            "bmc.session.vendor_idle_timeout",
+            {
+                "seconds": idle * 60 if idle else None,
+                "never": idle == 0,
+                "source": "Managers Oem.Hpe.IdleConnectionTimeoutMinutes",
+            },
+        )
+    obs.miss("bmc.session.vendor_idle_timeout", "the manager reports no vendor idle timeout")
     if service is None:
         why = walk.why_missing("account_service")
         for fact in FACTS:
@@ -333,6 +359,8 @@ def _firmware(obs: Observations, walk: Walk, params: dict[str, Json]) -> None:
                 "current_boot": current,
                 "mode": sb_doc.get("SecureBootMode"),
             }
+        # An entry that names neither an interface type nor a state says nothing about a TPM
+        # (some BMCs report `TrustedModules: [{}]`): it is left out, never read as "no TPM".
         tpms = [
             {
                 "type": t.get("InterfaceType"),
@@ -340,8 +368,11 @@ def _firmware(obs: Observations, walk: Walk, params: dict[str, Json]) -> None:
                 "firmware": t.get("FirmwareVersion"),
             }
             for t in system.get("TrustedModules") or []
-            if isinstance(t, dict)
+            if isinstance(t, dict) and (t.get("InterfaceType") or get(t, "Status.State"))
         ]
+        tpm_known = isinstance(system.get("TrustedModules"), list) and (
+            bool(tpms) or not system["TrustedModules"]
+        )
         systems.append(
             {
                 "id": system.get("Id"),
@@ -350,7 +381,7 @@ def _firmware(obs: Observations, walk: Walk, params: dict[str, Json]) -> None:
                 "manufacturer": system.get("Manufacturer"),
                 "bios_version": system.get("BiosVersion"),
                 "secure_boot": sb,
-                "tpm": tpms if "TrustedModules" in system else None,
+                "tpm": tpms if tpm_known else None,
             }
         )
     if systems:

@@ -205,11 +205,17 @@ def _logging_and_time(
     obs.miss("bmc.remote_logging", walk.why_missing("event_subscriptions"))
     servers: list[str] = []
     ntp_known = False
+    unlisted = False
     ntp = get(protocol, "NTP")
     if isinstance(ntp, dict):
         ntp_known = True
         if enabled(ntp.get("ProtocolEnabled")):
-            servers += _real(ntp.get("NTPServers") or []) or ["(enabled, servers not listed)"]
+            # Enabled with an empty (or placeholder-only) list is no time source; enabled with
+            # no list at all leaves the servers unknown.
+            if isinstance(ntp.get("NTPServers"), list):
+                servers += _real(ntp["NTPServers"])
+            else:
+                unlisted = True
     for dt in walk.all("hpe_datetime"):
         ntp_known = True
         servers += _real((dt.get("StaticNTPServers") or []) + (dt.get("NTPServers") or []))
@@ -223,7 +229,10 @@ def _logging_and_time(
         if enabled(dell["NTPConfigGroup.1.NTPEnable"]):
             servers.append("(iDRAC NTP enabled)")
     if ntp_known:
-        obs.set("bmc.ntp", {"value": bool(servers), "servers": sorted(set(servers))})
+        info: dict[str, Any] = {"value": bool(servers), "servers": sorted(set(servers))}
+        if unlisted and not servers:
+            info["unlisted"] = True
+        obs.set("bmc.ntp", info)
     obs.miss("bmc.ntp", "the manager reports no time source settings")
 
 

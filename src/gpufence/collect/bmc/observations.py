@@ -45,6 +45,7 @@ FACTS: tuple[str, ...] = (
     "bmc.account.mfa",
     "bmc.accounts",
     "bmc.session.timeout_s",
+    "bmc.session.vendor_idle_timeout",
     "bmc.ipmi_over_lan",
     "bmc.ipmi.caps",
     "bmc.ipmi.cipher0_users",
@@ -124,9 +125,38 @@ def hpe_params(walk: Walk) -> dict[str, Json]:
     return {str(p.get("Name")): p for p in walk.all("hpe_security_param") if p.get("Name")}
 
 
-def dell_attributes(walk: Walk) -> dict[str, Any]:
-    """Dell iDRAC attributes from every attribute registry document of the walk, merged."""
-    merged: dict[str, Any] = {}
+class AttributeMap(dict[str, Any]):
+    """Vendor attributes by name, looked up without regard to case.
+
+    iDRAC spells its attribute keys as its registry does ("SysLog.1.SysLogEnable"), guides and
+    firmware generations differ in case; a case-sensitive lookup missed remote syslog.
+    """
+
+    def __init__(self, items: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        for key, value in (items or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key.casefold(), value)
+
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key.casefold())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.casefold())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.casefold(), default)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        for key, value in dict(other, **kwargs).items():
+            self[key] = value
+
+
+def dell_attributes(walk: Walk) -> AttributeMap:
+    """iDRAC attributes from every DellAttributes document, keys case-insensitive."""
+    merged = AttributeMap()
     for doc in walk.all("dell_attributes"):
         attrs = doc.get("Attributes")
         if isinstance(attrs, dict):

@@ -290,6 +290,9 @@ def anonymous_probe_links(root: Json, base_url: str) -> list[str]:
 
 
 EXPAND = "?$expand=.($levels=1)"
+_EXPAND_REFUSED = (400, 404, 405, 501)
+"""Answers to an ``$expand`` request after which the plain GET is tried (DSP0266 allows a
+service to reject a query it does not support on a resource)."""
 
 
 def expand_suffix(root: Json) -> str:
@@ -358,6 +361,11 @@ async def walk(reader: RedfishReader, root: Json, into: Walk) -> Walk:
         request = path + expand if expand and collection and collection[1] > 0 else path
         result = await reader.get(request)
         into.fetched.append(request)
+        if request != path and result.status in _EXPAND_REFUSED:
+            # Some services advertise $expand yet refuse it on some collections: read plainly.
+            request = path
+            result = await reader.get(request)
+            into.fetched.append(request)
         if not result.ok or result.data is None:
             why = result.error or "no data"
             into.failed.setdefault(role, []).append((path, why))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gpufence.errors import InputError, SourceLocation
+from gpufence.errors import InputError, SourceLocation, redact_secrets
 from gpufence.model.inventory import Inventory
 
 __all__ = [
@@ -75,12 +75,11 @@ def _derived_name(host: str, scheme: str, port: int) -> str:
 
 
 _COMMENT = re.compile(r"(?:^|\s)#")
-_USERINFO = re.compile(r"(?<=://)[^/@]*@")
 
 
 def redacted(value: str) -> str:
-    """``value`` with any ``user:password@`` of a URL replaced by ``***@`` (for messages)."""
-    return _USERINFO.sub("***@", value)
+    """``value`` with the password of any URL replaced by ``***`` (``errors.redact_secrets``)."""
+    return redact_secrets(value)
 
 
 def _parse_one(raw: str) -> _Parsed:

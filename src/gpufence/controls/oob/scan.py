@@ -424,13 +424,31 @@ def local_only_auth(snap: Snapshot) -> Iterator[Outcome]:
 def session_timeout(snap: Snapshot) -> Iterator[Outcome]:
     def judge(f: Mapping[str, Any]) -> Verdict | None:
         timeout = f.get("bmc.session.timeout_s")
+        vendor = f.get("bmc.session.vendor_idle_timeout")
+        if isinstance(vendor, dict):
+            # The vendor's own idle timeout governs its sessions (HPE iLO: 0 = never).
+            if vendor.get("never"):
+                return failing(f"idle sessions never time out ({vendor.get('source')} = 0)")
+            seconds = vendor.get("seconds")
+            if isinstance(seconds, int) and seconds > 1800:
+                return failing(
+                    f"idle session timeout is {seconds} s (more than 30 minutes; "
+                    f"{vendor.get('source')})"
+                )
         if not isinstance(timeout, int):
+            if isinstance(vendor, dict) and isinstance(vendor.get("seconds"), int):
+                return passing(f"idle session timeout is {vendor['seconds']} s")
             return None
         if timeout > 1800:
             return failing(f"idle session timeout is {timeout} s (more than 30 minutes)")
         return passing(f"idle session timeout is {timeout} s")
 
-    yield from per_bmc(snap, "the session timeout", ("bmc.session.timeout_s",), judge)
+    yield from per_bmc(
+        snap,
+        "the session timeout",
+        ("bmc.session.timeout_s", "bmc.session.vendor_idle_timeout"),
+        judge,
+    )
 
 
 @control(
@@ -459,6 +477,17 @@ def legacy_protocols(snap: Snapshot) -> Iterator[Outcome]:
             return failing("enabled: " + ", ".join(high + medium))
         if medium:
             return failing("enabled: SSDP (advertises the BMC on the segment)", Severity.LOW)
+        # A protocol the BMC does not report is not a protocol that is off (as OOB-003/005).
+        protocols = protocols if isinstance(protocols, dict) else {}
+        unreported = [name for name in ("Telnet", "FTP", "SSDP") if name not in protocols]
+        if not any(v in snmp for v in ("v1", "v2c")) and snmp.get("enabled") is not False:
+            unreported.append("SNMP versions")
+        if unreported:
+            return Verdict(
+                Status.NOT_EVALUATED,
+                "cannot judge the enabled protocols: the BMC does not report "
+                + ", ".join(unreported),
+            )
         return passing("no Telnet, FTP, SNMPv1/v2c or SSDP enabled")
 
     yield from per_bmc(snap, "the enabled protocols", ("bmc.protocols", "bmc.snmp"), judge)
@@ -480,10 +509,17 @@ def console_exposure(snap: Snapshot) -> Iterator[Outcome]:
         console = f.get("bmc.console")
         if not isinstance(console, dict):
             return None
+        # ConnectTypesSupported lists what the console can speak; with the Telnet service off
+        # (NetworkProtocol or the vendor's attribute) it is not offered over Telnet.
+        protocols = f.get("bmc.protocols")
+        telnet = protocols.get("Telnet") if isinstance(protocols, dict) else None
+        telnet_off = isinstance(telnet, dict) and telnet.get("enabled") is False
         reasons = [
             f"{name} offers Telnet"
             for name in ("SerialConsole", "CommandShell")
-            if is_enabled(console, name) and "Telnet" in (console[name].get("connect_types") or [])
+            if is_enabled(console, name)
+            and "Telnet" in (console[name].get("connect_types") or [])
+            and not telnet_off
         ]
         for key, label in (("virtual_media_encrypted", "virtual media"), ("kvm_encrypted", "KVM")):
             if console.get(key) is False:
@@ -499,7 +535,7 @@ def console_exposure(snap: Snapshot) -> Iterator[Outcome]:
             f"consoles ({', '.join(enabled) or 'none'}) without Telnet or disabled encryption"
         )
 
-    yield from per_bmc(snap, "the remote consoles", ("bmc.console",), judge)
+    yield from per_bmc(snap, "the remote consoles", ("bmc.console", "bmc.protocols"), judge)
 
 
 def _tenant_root_nodes(snap: Snapshot, nodes: tuple[str, ...]) -> list[str]:
@@ -617,6 +653,11 @@ def no_ntp(snap: Snapshot) -> Iterator[Outcome]:
             return None
         if info.get("value"):
             return passing("time from " + ", ".join(info.get("servers") or []))
+        if info.get("unlisted"):
+            return Verdict(
+                Status.NOT_EVALUATED,
+                "cannot judge the time source: NTP is enabled but the BMC lists no servers",
+            )
         return failing("no NTP server configured")
 
     yield from per_bmc(snap, "the time source", ("bmc.ntp",), judge)

@@ -1,0 +1,93 @@
+"""Hostile YAML refused cheaply (issue 11): exit 2 with file:line:column, bounded cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpufence.cli import main
+
+_BOMB_397 = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+
+CASES: list[tuple[str, bytes, str, str]] = [
+    ("alias bomb", _BOMB_397.encode(), "aliases expand this document", ":5:"),
+    (
+        "many aliases",
+        ("a: &a 1\nb: [" + ",".join(["*a"] * 1500) + "]\n").encode(),
+        "alias uses",
+        ":1:4",  # the anchor that is used too often
+    ),
+    ("recursive alias", b"a: &a [1, *a]\n", "recursive alias", ":1:4"),
+    ("huge integer", b"version: 1\nsites: " + b"9" * 100_000 + b"\n", "100,000 digits", ":2:8"),
+    ("bad bytes", b"version: 1\norganization:\n  name: ab\xff\xfecd\n", "not UTF-8", ":3:11"),
+    ("control char", b'version: 1\nname: "ab\x01"\n', "control characters", ":2:10"),
+    ("deep nesting", b"x: " + b"[" * 150 + b"]" * 150 + b"\n", "nested", ":1:"),
+]
+
+
+@pytest.mark.parametrize(("label", "content", "words", "where"), CASES, ids=[c[0] for c in CASES])
+def test_hostile_inventory_is_exit_2_with_a_location(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    label: str,
+    content: bytes,
+    words: str,
+    where: str,
+) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_bytes(content)
+    assert main(["audit", str(path)]) == 2, label
+    err = capsys.readouterr().err
+    assert words in err and f"{path}{where}" in err, err
+    assert "Traceback" not in err
+
+
+def _one_megabyte_inputs(tmp_path: Path) -> list[Path]:
+    size = 1 << 20
+    out = []
+    lines = "".join(f"k{i}: v{i}\n" for i in range(70_000))
+    flat = "x: [" + ",".join(["1"] * (size // 2)) + "]\n"
+    seq = "".join(f"- {{a: {i}, b: [x, y]}}\n" for i in range(40_000))
+    for name, text in (("map", lines), ("flat", flat), ("seq", seq), ("bomb", _BOMB_397 * 3100)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(("version: 1\n" + text)[:size])
+        out.append(path)
+    return out
+
+
+def test_loading_any_one_megabyte_input_stays_under_200_mb(tmp_path: Path) -> None:
+    """Peak RSS of `gpufence audit` on 1 MB hostile inventories, measured in a subprocess."""
+    probe = (
+        "import json, resource, sys\n"
+        "from gpufence.cli import main\n"
+        "code = main(['audit', sys.argv[1]])\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'code': code, 'rss_mb': rss}))\n"
+    )
+    for path in _one_megabyte_inputs(tmp_path):
+        assert path.stat().st_size > 900_000
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["code"] == 2, (path.name, done.stderr[-500:])
+        assert result["rss_mb"] < 200, (path.name, result)
+        assert str(path) in done.stderr and "Traceback" not in done.stderr
