@@ -30,7 +30,8 @@ def _tour() -> list[str]:
     block = re.search(r"## Quick tour\n+```sh\n(.*?)```", text, re.S)
     assert block, "README.md has no Quick tour sh block"
     commands = []
-    for line in block[1].splitlines():
+    joined = re.sub(r"\\\n\s*", " ", block[1])  # shell line continuations
+    for line in joined.splitlines():
         line = line.strip()
         if line.startswith("gpufence "):
             commands.append(re.sub(r"\s+#.*$", "", line))
