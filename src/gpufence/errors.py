@@ -100,6 +100,7 @@ class InputError(GpufenceError):
         return err
 
     def diagnostics(self) -> str:
+        """The message as printed: ``file:line:column: message`` and the hint, if any."""
         text = f"{self.location}: {self.message}" if self.location else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
@@ -114,6 +115,7 @@ class InputErrors(InputError):
         self.errors = tuple(errors)
 
     def diagnostics(self) -> str:
+        """Every collected error's diagnostics, one after another."""
         lines = [err.diagnostics() for err in self.errors[:20]]
         if len(self.errors) > 20:
             lines.append(f"... and {len(self.errors) - 20} more errors")
@@ -130,6 +132,20 @@ class UnknownGpuModelError(InputError):
         super().__init__(msg, hint="`gpufence catalog` lists every known model and alias")
         self.name = name
         self.closest = tuple(closest)
+
+
+class AmbiguousGpuModelError(InputError):
+    """A GPU name that fits several catalog models which controls would judge differently."""
+
+    def __init__(self, name: str, variants: Sequence[str], differ: Sequence[str]) -> None:
+        msg = (
+            f"GPU model {name!r} is ambiguous: it fits {', '.join(variants)}, which differ in "
+            f"{', '.join(differ)}"
+        )
+        super().__init__(msg, hint="name one variant (e.g. " + variants[0] + ")")
+        self.name = name
+        self.variants = tuple(variants)
+        self.differ = tuple(differ)
 
 
 class InternalError(GpufenceError):

@@ -93,12 +93,11 @@ NAMES = [
     ("NVIDIA A100-SXM4-40GB", "A100-SXM4-40GB"),
     ("NVIDIA-A100-SXM4-40GB", "A100-SXM4-40GB"),
     ("NVIDIA A100-PCIE-40GB", "A100-PCIE-40GB"),
-    ("a100", "A100-SXM4-80GB"),
     ("A100 80GB", "A100-SXM4-80GB"),
     ("NVIDIA A100-SXM4-80GB", "A100-SXM4-80GB"),
     ("NVIDIA A100 80GB PCIe", "A100-PCIE-80GB"),
     ("A30", "A30"),
-    ("A800", "A800-SXM4-80GB"),
+    ("A800 SXM4", "A800-SXM4-80GB"),
     ("NVIDIA A800-SXM4-80GB", "A800-SXM4-80GB"),
     ("NVIDIA A800 80GB PCIe", "A800-PCIE-80GB"),
     ("NVIDIA A800 80GB PCIe LC", "A800-PCIE-80GB"),
@@ -106,7 +105,6 @@ NAMES = [
     ("NVIDIA PG506-232", "PG506-96GB"),
     ("NVIDIA H100 80GB HBM3", "H100-SXM5-80GB"),
     ("H100-SXM5-80GB", "H100-SXM5-80GB"),
-    ("h100", "H100-SXM5-80GB"),
     ("NVIDIA H100 PCIe", "H100-PCIE-80GB"),
     ("NVIDIA H100 NVL", "H100-NVL-94GB"),
     ("H100 NVL", "H100-NVL-94GB"),
@@ -119,7 +117,7 @@ NAMES = [
     ("NVIDIA H800 PCIe", "H800-PCIE-80GB"),
     ("NVIDIA H800 NVL", "H800-NVL-94GB"),
     ("H100 96GB", "H100-96GB"),
-    ("gh200", "GH200-96GB"),
+    ("GH200 96GB", "GH200-96GB"),
     ("NVIDIA GH200 120GB", "GH200-96GB"),
     ("NVIDIA GH200 480GB", "GH200-96GB"),
     ("NVIDIA GH200 144G HBM3e", "GH200-144GB"),
@@ -200,14 +198,14 @@ def test_lookup_accepts_gpu_feature_discovery_product_labels(label: str, key: st
 
 
 def test_get_and_keys(catalog: Catalog) -> None:
-    assert catalog.get("H100-SXM5-80GB") is catalog.lookup("h100")
-    assert catalog.get("h100-sxm5-80gb") is catalog.lookup("h100")
+    assert catalog.get("H100-SXM5-80GB") is catalog.lookup("H100-SXM5-80GB")
+    assert catalog.get("h100-sxm5-80gb") is catalog.lookup("H100-SXM5-80GB")
     assert catalog.get("h100") is None  # get() takes canonical keys only
     assert len(catalog.keys()) == len(catalog) == len(set(catalog.keys()))
     assert list(catalog) == list(catalog.models)
 
 
-@pytest.mark.parametrize("name", ["h10", "H100 SXM4"])
+@pytest.mark.parametrize("name", ["H100 SMX5", "H100 SXM4"])
 def test_unknown_name_suggests_h100_rows(catalog: Catalog, name: str) -> None:
     with pytest.raises(UnknownGpuModelError) as info:
         catalog.lookup(name)
@@ -370,7 +368,10 @@ def test_export_controlled(catalog: Catalog) -> None:
 
 
 def test_ecc(catalog: Catalog) -> None:
-    assert catalog.lookup("h100").ecc and catalog.lookup("h100").ecc_default_on is True
+    assert (
+        catalog.lookup("H100-SXM5-80GB").ecc
+        and catalog.lookup("H100-SXM5-80GB").ecc_default_on is True
+    )
     assert catalog.lookup("RTX 6000 Ada").ecc_default_on is False
     assert not catalog.lookup("5090").ecc
     for model in catalog.models:
@@ -386,7 +387,7 @@ def test_every_row_cites_its_sources(catalog: Catalog) -> None:
 
 
 def test_memory_matches_full_gpu_profile(catalog: Catalog) -> None:
-    assert catalog.lookup("h100").memory_gb == 80
+    assert catalog.lookup("H100-SXM5-80GB").memory_gb == 80
     assert catalog.lookup("H100 NVL").memory_gb == 94
     assert catalog.lookup("h200").memory_gb == 141
     assert catalog.lookup("gb200").memory_gb == 186
@@ -427,7 +428,7 @@ def test_same_profile_name_differs_per_model(catalog: Catalog) -> None:
 
 
 def test_placement_rules_of_the_eight_slot_grid(catalog: Catalog) -> None:
-    h100 = catalog.lookup("h100")
+    h100 = catalog.lookup("H100-SXM5-80GB")
     assert h100.mig_family == "eight_slot"
     # Memory slice 7 is reachable only by 1g.2M@6, 3g@4 and 7g@0.
     reach_last = {p.name for p in h100.mig_profiles if p.starts[-1] + p.memory_units == 8}
@@ -437,7 +438,7 @@ def test_placement_rules_of_the_eight_slot_grid(catalog: Catalog) -> None:
 
 
 def test_rtx_pro_grid(catalog: Catalog) -> None:
-    rtx = catalog.lookup("rtx pro 6000")
+    rtx = catalog.lookup("RTX PRO 6000 BSE")
     assert rtx.key == "RTX-PRO-6000-BSE"
     one = rtx.mig_profile("1g.24gb")
     two = rtx.mig_profile("2g.48gb")
@@ -462,7 +463,7 @@ def test_mig_profile_name_forms(catalog: Catalog) -> None:
 
 
 def test_public_dict(catalog: Catalog) -> None:
-    row = catalog.lookup("h100").public_dict()
+    row = catalog.lookup("H100-SXM5-80GB").public_dict()
     required = {
         "name",
         "key",
@@ -511,7 +512,7 @@ def test_catalog_table(catalog: Catalog) -> None:
 
 
 def test_models_and_catalog_are_immutable(catalog: Catalog) -> None:
-    model = catalog.lookup("h100")
+    model = catalog.lookup("H100-SXM5-80GB")
     with pytest.raises(ValidationError):
         model.vgpu = False  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -581,7 +582,7 @@ def test_wrong_profile_name_for_the_family_is_rejected() -> None:
 
 def test_alias_claimed_by_two_rows_is_rejected() -> None:
     doc = _gpus_doc()
-    _row(doc, "L4")["aliases"].append("nvidia_h100")
+    _row(doc, "L4")["aliases"].append("nvidia_h100_80gb_hbm3")
     with pytest.raises(InternalError, match="matches both"):
         _parse(doc)
 
@@ -639,7 +640,7 @@ def test_mig_profile_model_validation() -> None:
 
 
 def test_gpu_model_rejects_profiles_without_mig(catalog: Catalog) -> None:
-    data = catalog.lookup("h100").model_dump()
+    data = catalog.lookup("H100-SXM5-80GB").model_dump()
     data["mig_max_instances"] = 0
     with pytest.raises(ValidationError, match="mig_max_instances is 0"):
         GpuModel.model_validate(data)
@@ -790,3 +791,50 @@ def test_every_mig_parted_device_filter_is_in_the_catalog(
         assert model.mig_capable, model.key
         # Packed form (mig-parted device-filter) resolves to the same row.
         assert catalog.lookup(f"0x{device:04X}10DE") is model
+
+
+@pytest.mark.parametrize(
+    ("name", "variants", "differ"),
+    [
+        ("a100", {"A100-SXM4-40GB", "A100-PCIE-40GB", "A100-SXM4-80GB", "A100-PCIE-80GB"}, "mig"),
+        ("H100", {"H100-SXM5-80GB", "H100-PCIE-80GB", "H100-NVL-94GB", "H100-96GB"}, "cc"),
+        ("A100 SXM4", {"A100-SXM4-40GB", "A100-SXM4-80GB"}, "mig_profiles"),
+        ("gh200", {"GH200-96GB", "GH200-144GB"}, "mig_profiles"),
+        ("rtx pro 6000", {"RTX-PRO-6000-BSE", "RTX-PRO-6000-WS"}, "cc"),
+    ],
+)
+def test_ambiguous_family_name_lists_variants(name: str, variants: set[str], differ: str) -> None:
+    from gpufence.errors import AmbiguousGpuModelError
+
+    with pytest.raises(AmbiguousGpuModelError) as caught:
+        load_catalog().lookup(name)
+    assert set(caught.value.variants) == variants
+    assert any(d.startswith(differ) for d in caught.value.differ)
+    assert caught.value.exit_code == 2
+    # The variants really differ where the error says: a lookup of each gives distinct values.
+    prop = caught.value.differ[0]
+    values = {repr(getattr(load_catalog().get(v), prop)) for v in variants}
+    assert len(values) > 1
+
+
+def test_nvidia_smi_product_name_is_not_ambiguous() -> None:
+    """nvidia-smi prints "NVIDIA H200" for the SXM part only (the NVL prints "... NVL")."""
+    assert load_catalog().lookup("NVIDIA H200").key == "H200-SXM-141GB"
+    assert load_catalog().lookup("NVIDIA H200 NVL").key == "H200-NVL-141GB"
+
+
+def test_catalog_data_with_an_ambiguous_alias_is_rejected() -> None:
+    catalog = load_catalog()
+    rows = list(catalog.models)
+    index = next(i for i, m in enumerate(rows) if m.key == "H100-SXM5-80GB")
+    rows[index] = rows[index].model_copy(update={"aliases": (*rows[index].aliases, "H100")})
+    with pytest.raises(ValueError, match="ambiguous"):
+        type(catalog)(tuple(rows))
+
+
+def test_cli_ambiguous_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from gpufence.cli import main
+
+    assert main(["catalog", "h100"]) == 2
+    err = capsys.readouterr().err
+    assert "H100-PCIE-80GB" in err and "H100-SXM5-80GB" in err and "cc" in err

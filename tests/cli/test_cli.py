@@ -161,7 +161,7 @@ def test_internal_error_exits_3(
 
 
 def test_catalog_json_row(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["catalog", "NVIDIA H100 80GB HBM3", "--json"]) == 0
+    assert main(["catalog", "NVIDIA H100 80GB HBM3", "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["mig_max_instances"] == 7 and row["cc"] == "protected-pcie"
     assert "0x2330" in row["pci_device_ids"]

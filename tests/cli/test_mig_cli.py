@@ -1,4 +1,4 @@
-"""`gpufence mig check MODEL PROFILES [--json]`: output contract and exit codes."""
+"""`gpufence mig check MODEL PROFILES [--format json]`: output contract and exit codes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from gpufence.cli import main
 
 
 def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
-    code = main(["mig", "check", *args, "--json"])
+    code = main(["mig", "check", *args, "--format", "json"])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -30,18 +30,18 @@ def test_valid_geometry_with_placements(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_count_syntax(capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc = _json(capsys, "H100", "1g.10gb*7")
+    code, doc = _json(capsys, "H100-SXM5-80GB", "1g.10gb*7")
     assert code == 0 and len(doc["placements"]) == 7  # type: ignore[arg-type]
-    code, doc = _json(capsys, "H100", "1g.10gb*8")
+    code, doc = _json(capsys, "H100-SXM5-80GB", "1g.10gb*8")
     assert code == 1 and doc["valid"] is False and "at most 7 per GPU" in str(doc["reason"])
 
 
 @pytest.mark.parametrize(
     ("model", "profiles", "reason"),
     [
-        ("h100", "4g.40gb,4g.40gb", "at most 1 per GPU"),
-        ("h100", "3g.40gb*3", "at most 2 per GPU"),
-        ("h100", "1g.10gb+me,1g.10gb+me", "at most 1 per GPU"),
+        ("H100-SXM5-80GB", "4g.40gb,4g.40gb", "at most 1 per GPU"),
+        ("H100-SXM5-80GB", "3g.40gb*3", "at most 2 per GPU"),
+        ("H100-SXM5-80GB", "1g.10gb+me,1g.10gb+me", "at most 1 per GPU"),
         ("A30", "2g.12gb*2,1g.6gb", "compute slices"),
     ],
 )
@@ -65,16 +65,16 @@ def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     ("model", "profiles", "message"),
     [
         ("H999", "1g.10gb", "unknown GPU model 'H999'"),
-        ("h100", "1g.5gb", "has no MIG profile 1g.5gb"),
+        ("H100-SXM5-80GB", "1g.5gb", "has no MIG profile 1g.5gb"),
         ("l40s", "1g.5gb", "has no MIG"),
-        ("h100", "1g.10gb*zero", "bad MIG profile item"),
-        ("h100", ",", "bad MIG profile item"),
+        ("H100-SXM5-80GB", "1g.10gb*zero", "bad MIG profile item"),
+        ("H100-SXM5-80GB", ",", "bad MIG profile item"),
     ],
 )
 def test_bad_input_exits_2(
     capsys: pytest.CaptureFixture[str], model: str, profiles: str, message: str
 ) -> None:
-    assert main(["mig", "check", model, profiles, "--json"]) == 2
+    assert main(["mig", "check", model, profiles, "--format", "json"]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
     assert "Traceback" not in captured.err

@@ -120,7 +120,7 @@ def test_recorded_licence_passes_and_expired_or_other_model_does_not(tmp_path: P
     expired = {**licence, "expires": str(TODAY - dt.timedelta(days=1))}
     finding = judge(tmp_path, site="CN", owner="US", authorizations=[expired])
     assert finding.status is Status.FAIL and "expired: D123456" in finding.message
-    other = {**licence, "gpu_models": ["H100"]}
+    other = {**licence, "gpu_models": ["H100-SXM5-80GB"]}
     assert judge(tmp_path, site="CN", owner="US", authorizations=[other]).status is Status.FAIL
     every_model = {"kind": "licence-exception", "reference": "ACA"}
     assert judge(tmp_path, site="CN", owner="US", authorizations=[every_model]).status is (

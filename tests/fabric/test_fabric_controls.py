@@ -282,6 +282,23 @@ def test_observe_cli_from_files_then_check(
     assert main(["fabric", "check", str(inventory), "--evidence", str(out)]) == 1
     text = capsys.readouterr().out
     assert "observed PKey tables" in text and "PKey 0x0c01" in text
+    # The one --fail-on scale: InfiniBand reach is critical (FAB-006); 'never' only reports.
+    assert (
+        main(["fabric", "check", str(inventory), "--evidence", str(out), "--fail-on", "critical"])
+        == 1
+    )
+    assert (
+        main(["fabric", "check", str(inventory), "--evidence", str(out), "--fail-on", "never"]) == 0
+    )
+    mutes = tmp_path / "mutes.yaml"
+    mutes.write_text(
+        "version: 1\nmutes:\n  - {control: FAB-006, resource: fabric/compute, "
+        "reason: accepted during the migration, expires: 2999-01-01}\n"
+    )
+    capsys.readouterr()
+    argv = ["fabric", "check", str(inventory), "--evidence", str(out), "--mutelist", str(mutes)]
+    assert main(argv) == 0
+    assert "MUTED FAB-006 fabric/compute" in capsys.readouterr().out
     assert main(["fabric", "observe", "compute"]) == 2  # neither --live nor files
 
 
@@ -290,7 +307,7 @@ def test_emit_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan.write_text(
         yaml.safe_dump({"tenants": {"alpha": [A1], "beta": [B1]}, "storage_targets": [A2]})
     )
-    assert main(["fabric", "emit", str(plan), "-o", str(tmp_path / "p.conf")]) == 0
+    assert main(["fabric", "emit", str(plan), "--out", str(tmp_path / "p.conf")]) == 0
     assert main(["fabric", "lint", str(tmp_path / "p.conf")]) == 0
     plan.write_text("tenants: {alpha: [0x1]}\nextra: 1\n")
     assert main(["fabric", "emit", str(plan)]) == 2

@@ -137,8 +137,18 @@ def test_cli_json_contract(examples: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 1
     assert doc["fails_open"] is True
     (d,) = doc["diagnostics"]
-    assert set(d) == {"line", "column", "severity", "code", "message", "consequence", "fix"}
-    assert (d["line"], d["column"], d["severity"]) == (8, 17, "error")
+    assert set(d) == {
+        "line",
+        "column",
+        "severity",
+        "level",
+        "code",
+        "message",
+        "consequence",
+        "fix",
+    }
+    # "level": the lint severity on the one --fail-on scale (error -> high).
+    assert (d["line"], d["column"], d["severity"], d["level"]) == (8, 17, "error", "high")
     assert {p["name"] for p in doc["partitions"]} == {"Default", "TenantA", "TenantB"}
 
 

@@ -144,7 +144,7 @@ def test_inventory_scan_feeds_audit(
     [
         (["--target", "ftp://10.0.0.1"], "unsupported scheme 'ftp'"),
         (["--target", "https://10.0.0.1/redfish/v1"], "give only scheme, host and port"),
-        ([], "give --inventory INVENTORY or at least one --target"),
+        ([], "give one of --inventory INVENTORY, --target TARGET"),
         (["--target", "10.0.0.1", "--insecure", "--ca-bundle", "x.pem"], "contradict"),
         (["--target", "bad name=https://10.0.0.1"], "BMC name 'bad name'"),
     ],
@@ -188,3 +188,57 @@ def test_credentials_errors_name_the_place(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "GPUFENCE_TEST_UNSET_VAR is not set" in done.stderr.decode()
+
+
+def test_targets_file_scan_with_progress_lines_and_mutelist(
+    shared_dir: Path, pki: LoopbackPki, tmp_path: Path
+) -> None:
+    """--targets-file scans what --target would; off a terminal progress comes as lines."""
+    creds = tmp_path / "credentials.yaml"
+    creds.write_text(yaml.safe_dump({"default": {"username": USER, "password": SECRET}}))
+    mutes = tmp_path / "mutes.yaml"
+    mutes.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "mutes": [
+                    {
+                        "control": "OOB-*",
+                        "resource": "bmc/rack-a*",
+                        "reason": "lab BMCs, accepted until the rack is rebuilt",
+                        "expires": "2999-01-01",
+                    }
+                ],
+            }
+        )
+    )
+    with mockup_server(shared_dir, tmp_path, pki, ("dmtf",), count=2) as ports:
+        listing = tmp_path / "targets.txt"
+        listing.write_text(
+            "# two lab BMCs\n\n"
+            + "".join(f"rack-a{i}=https://127.0.0.1:{p}  # port {p}\n" for i, p in enumerate(ports))
+        )
+        common = ["--credentials", str(creds), "--ca-bundle", str(pki.ca), "--no-ipmi"]
+        common += ["--format", "json"]
+        argv = ["scan", "bmc", "--targets-file", str(listing), "--out", str(tmp_path / "a.json")]
+        argv += [*common, "--mutelist", str(mutes), "--no-progress"]
+        done = _run(argv, env={"GPUFENCE_PROGRESS_SECONDS": "0.05"})
+        argv = ["scan", "bmc", "--out", str(tmp_path / "b.json"), *common]
+        argv += [a for i, p in enumerate(ports) for a in ("-t", f"rack-a{i}=https://127.0.0.1:{p}")]
+        by_target = _run(argv)
+    assert done.returncode in (0, 1), done.stderr.decode()
+    muted = json.loads(done.stdout)["findings"]
+    plain = json.loads(by_target.stdout)["findings"]
+    assert {f["resource"] for f in muted} == {f["resource"] for f in plain}
+
+    def oob(findings: list[dict[str, Any]], status: str) -> int:
+        return sum(
+            f["status"] == status and f["control"].startswith("OOB-") and "/rack-a" in f["resource"]
+            for f in findings
+        )
+
+    assert oob(plain, "FAIL") > 0 and oob(plain, "MUTED") == 0
+    # FAIL and NOT_EVALUATED findings are both muted; none of them still fails.
+    assert oob(muted, "FAIL") == 0
+    assert oob(muted, "MUTED") == oob(plain, "FAIL") + oob(plain, "NOT_EVALUATED")
+    assert b"gpufence: scan bmc: BMCs scanned: " in done.stderr

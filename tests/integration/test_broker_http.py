@@ -195,7 +195,7 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
             403,
         )
     # Every decision is in the hash-chained log; tampering is detected by the CLI.
-    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
+    check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--format", "json")
     assert check.returncode == 0, check.stdout + check.stderr
     entries = json.loads(check.stdout)["entries"]
     assert entries >= 20

@@ -170,6 +170,19 @@ def test_cli_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     sarif = json.loads(capsys.readouterr().out)
     assert sarif["runs"][0]["results"]
     assert main(["k8s", "scan", str(bad), "--fail-on", "never"]) == 0
+    mutes = tmp_path / "mutes.yaml"
+    mutes.write_text(
+        "version: 1\nmutes:\n  - {control: K8S-003, reason: accepted for the pilot tenant, "
+        "expires: 2999-01-01}\n"
+    )
+    capsys.readouterr()
+    assert main(["k8s", "scan", str(bad), "--mutelist", str(mutes), "--format", "json"]) == 0
+    statuses = {
+        f["status"]
+        for f in json.loads(capsys.readouterr().out)["findings"]
+        if f["control"] == "K8S-003"
+    }
+    assert statuses == {"MUTED"} or statuses == {"MUTED", "PASS"}
 
 
 def test_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +202,12 @@ def test_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_evidence_feeds_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = write_cluster(tmp_path / "c", planted("K8S-006"))
     evidence = tmp_path / "k8s.json"
-    main(["k8s", "scan", str(directory), "--evidence-out", str(evidence), "--fail-on", "never"])
+    main(["k8s", "scan", str(directory), "--out", str(evidence), "--fail-on", "never"])
+    # The old spelling writes the same evidence, with a deprecation warning.
+    old = tmp_path / "old.json"
+    main(["k8s", "scan", str(directory), "--evidence-out", str(old), "--fail-on", "never"])
+    assert "--evidence-out is deprecated" in capsys.readouterr().err
+    assert json.loads(old.read_text())["raw"] == json.loads(evidence.read_text())["raw"]
     from gpufence.audit import audit
     from gpufence.controls import k8s
 

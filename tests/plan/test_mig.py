@@ -129,17 +129,17 @@ def test_nos_geometries(catalog: Catalog) -> None:
 @pytest.mark.parametrize(
     ("model", "profiles", "reason"),
     [
-        ("h100", "4g.40gb,4g.40gb", "at most 1 per GPU"),
-        ("h100", "3g.40gb*3", "at most 2 per GPU"),
-        ("h100", "1g.10gb+me,1g.10gb+me", "at most 1 per GPU"),
+        ("H100-SXM5-80GB", "4g.40gb,4g.40gb", "at most 1 per GPU"),
+        ("H100-SXM5-80GB", "3g.40gb*3", "at most 2 per GPU"),
+        ("H100-SXM5-80GB", "1g.10gb+me,1g.10gb+me", "at most 1 per GPU"),
         ("A100 40GB", "1g.5gb.me*2", "at most 1 per GPU"),
-        ("h100", "3g.40gb,3g.40gb,1g.10gb", "needs 9 memory slices"),
-        ("h100", "4g.40gb,2g.20gb,2g.20gb", "needs 8 compute slices"),
-        ("h100", "7g.80gb,1g.10gb", "needs 8 compute slices"),
+        ("H100-SXM5-80GB", "3g.40gb,3g.40gb,1g.10gb", "needs 9 memory slices"),
+        ("H100-SXM5-80GB", "4g.40gb,2g.20gb,2g.20gb", "needs 8 compute slices"),
+        ("H100-SXM5-80GB", "7g.80gb,1g.10gb", "needs 8 compute slices"),
         ("A30", "2g.12gb,2g.12gb,1g.6gb", "needs 5 compute slices"),
         ("A30", "1g.6gb+me,2g.12gb+me", "media extensions"),
-        ("rtx pro 6000", "4g.96gb,1g.24gb", "needs 5 compute slices"),
-        ("rtx pro 6000", "1g.24gb+me.all,1g.24gb+me", "media extensions"),
+        ("RTX PRO 6000 BSE", "4g.96gb,1g.24gb", "needs 5 compute slices"),
+        ("RTX PRO 6000 BSE", "1g.24gb+me.all,1g.24gb+me", "media extensions"),
         ("h200", "1g.35gb*5", "at most 4 per GPU"),
         ("gb300", "1g.35gb*8", "at most 7 per GPU"),
     ],
@@ -157,14 +157,14 @@ def test_impossible_geometries_are_rejected(
     [
         # 3g must take slices 4-7 so the 2g and both 1g fit below it (MIG User Guide example).
         (
-            "h100",
+            "H100-SXM5-80GB",
             "3g.40gb,2g.20gb,1g.10gb,1g.10gb",
             {"3g.40gb": [4], "2g.20gb": [2], "1g.10gb": [0, 1]},
         ),
-        ("h100", "4g.40gb,3g.40gb", {"4g.40gb": [0], "3g.40gb": [4]}),
-        ("h100", "1g.20gb,1g.10gb*6", {"1g.20gb": [6], "1g.10gb": [0, 1, 2, 3, 4, 5]}),
+        ("H100-SXM5-80GB", "4g.40gb,3g.40gb", {"4g.40gb": [0], "3g.40gb": [4]}),
+        ("H100-SXM5-80GB", "1g.20gb,1g.10gb*6", {"1g.20gb": [6], "1g.10gb": [0, 1, 2, 3, 4, 5]}),
         ("A30", "2g.12gb,1g.6gb*2", {"2g.12gb": [2], "1g.6gb": [0, 1]}),
-        ("rtx pro 6000", "2g.48gb,1g.24gb*2", {"2g.48gb": [6], "1g.24gb": [0, 3]}),
+        ("RTX PRO 6000 BSE", "2g.48gb,1g.24gb*2", {"2g.48gb": [6], "1g.24gb": [0, 3]}),
     ],
 )
 def test_placements(
@@ -181,7 +181,7 @@ def test_placements(
 
 def test_enumeration_matches_the_notes_brute_force(catalog: Catalog) -> None:
     """Notes §2.2: 77 count-combinations without +me, 17 of them using all 7 compute slices."""
-    grid = grid_for(catalog.lookup("h100"))
+    grid = grid_for(catalog.lookup("H100-SXM5-80GB"))
     me = grid.index("1g.10gb+me")
     plain = [g for g in grid.geometries if g[me] == 0]
     assert len(plain) == 77
@@ -192,7 +192,7 @@ def test_enumeration_matches_the_notes_brute_force(catalog: Catalog) -> None:
     assert len(grid.geometries) == 127
 
 
-@pytest.mark.parametrize("model", ["h100", "A30", "rtx pro 6000"])
+@pytest.mark.parametrize("model", ["H100-SXM5-80GB", "A30", "RTX PRO 6000 BSE"])
 def test_enumeration_agrees_with_the_checker_on_every_count_vector(
     catalog: Catalog, model: str
 ) -> None:
@@ -209,7 +209,7 @@ def test_enumeration_agrees_with_the_checker_on_every_count_vector(
 
 
 def test_maximal_geometries_cannot_grow(catalog: Catalog) -> None:
-    grid = grid_for(catalog.lookup("h100"))
+    grid = grid_for(catalog.lookup("H100-SXM5-80GB"))
     valid = set(grid.geometries)
     for counts in grid.maximal_geometries:
         for i in range(len(counts)):
@@ -256,7 +256,7 @@ def test_parse_profile_list() -> None:
 
 
 def test_resolve_profiles_names_what_the_model_has(catalog: Catalog) -> None:
-    h100 = catalog.lookup("h100")
+    h100 = catalog.lookup("H100-SXM5-80GB")
     with pytest.raises(InputError) as info:
         resolve_profiles(h100, ["1g.5gb", "3g.40gb"])
     assert "1g.5gb" in info.value.message and "3g.40gb" in (info.value.hint or "")
@@ -267,6 +267,6 @@ def test_resolve_profiles_names_what_the_model_has(catalog: Catalog) -> None:
 
 
 def test_empty_geometry_is_valid(catalog: Catalog) -> None:
-    result = check_geometry(catalog.lookup("h100"), [])
+    result = check_geometry(catalog.lookup("H100-SXM5-80GB"), [])
     assert result.valid and result.placements == ()
     assert set(result.public_dict()) == {"valid", "placements", "reason"}

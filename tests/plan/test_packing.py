@@ -12,7 +12,7 @@ from gpufence.catalog import load_catalog
 from gpufence.plan.mig import MigGrid, grid_for
 from gpufence.plan.packing import GpuFill, first_fit, lower_bound, pack, slice_bound
 
-MODELS = ["h100", "A30", "rtx pro 6000", "A100 40GB"]
+MODELS = ["H100-SXM5-80GB", "A30", "RTX PRO 6000 BSE", "A100 40GB"]
 
 
 def _optimum(grid: MigGrid, demand: tuple[int, ...]) -> int:
@@ -73,7 +73,7 @@ def test_pack_is_optimal_on_small_demands(model: str, data: st.DataObject) -> No
 
 
 def test_pack_hits_the_optimum_on_known_cases() -> None:
-    grid = grid_for(load_catalog().lookup("h100"))
+    grid = grid_for(load_catalog().lookup("H100-SXM5-80GB"))
 
     def counts(**named: int) -> list[int]:
         out = [0] * len(grid.shapes)
@@ -109,7 +109,7 @@ def test_bounds_pack_and_first_fit_on_large_demands(model: str, raw: list[int]) 
 
 
 def test_lower_bound_beats_the_slice_bound_where_placement_binds() -> None:
-    grid = grid_for(load_catalog().lookup("h100"))
+    grid = grid_for(load_catalog().lookup("H100-SXM5-80GB"))
     four = grid.index("4g.40gb")
     assert four is not None
     demand = [0] * len(grid.shapes)

@@ -67,6 +67,7 @@ def rim_root() -> x509.Certificate:
 
 
 def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER encoding, hex."""
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
@@ -124,6 +125,8 @@ def _parse_pem_chain(data: bytes) -> tuple[x509.Certificate, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ChainResult:
+    """The outcome of validating a certificate chain to a pinned root, with the chain and detail."""
+
     status: ChainStatus
     detail: str
     chain: tuple[x509.Certificate, ...]
@@ -133,6 +136,7 @@ class ChainResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain validated."""
         return self.status == "valid"
 
 

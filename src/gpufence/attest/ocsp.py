@@ -43,6 +43,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class RevocationResult:
+    """One certificate's OCSP answer: good, revoked or unknown, with the detail."""
+
     status: RevocationStatus
     detail: str
     nonce_matches: bool | None = None
@@ -140,6 +142,7 @@ class OcspChecker:
     def check_one(
         self, cert: x509.Certificate, issuer: x509.Certificate, at: datetime
     ) -> RevocationResult:
+        """Ask the responder about ``cert`` (issued by ``issuer``) as of ``at``, with a nonce."""
         name = cert.subject.rfc4514_string()
         url = self.url or _ocsp_url(cert) or _ocsp_url(issuer)
         if url is None:

@@ -77,6 +77,8 @@ def _pdis(value: bytes | None, count: int | None = None) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DeviceFacts:
+    """What a device's attestation report says about it: versions, FWID, project and SKUs."""
+
     kind: DeviceKind
     driver_version: str | None
     vbios_version: str | None
@@ -105,6 +107,7 @@ class DeviceFacts:
 
 
 def device_facts(report: AttestationReport, kind: DeviceKind) -> DeviceFacts:
+    """The facts in the opaque data of ``report`` for a device of ``kind``."""
     opaque = report.response.opaque
     raw_vbios = opaque.get(VBIOS_VERSION)
     if raw_vbios is None:

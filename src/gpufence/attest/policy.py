@@ -144,20 +144,26 @@ class Policy(Frozen):
         return value
 
     def digest(self) -> str:
+        """SHA-256 of the policy's canonical JSON: which policy decided, in logs and tokens."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def accepts_unchecked_revocation(self) -> bool:
+        """Whether the policy accepts a revocation step that was not evaluated (offline)."""
         return any(fnmatch.fnmatch("revocation", p) for p in self.accept_not_evaluated)
 
 
 class Reason(Frozen):
+    """Why a policy allowed or denied: a code and the detail."""
+
     code: str
     detail: str
 
 
 class Decision(Frozen):
+    """A policy's verdict on a verification result, with the reasons."""
+
     allowed: bool
     reasons: tuple[Reason, ...]
     waived: tuple[str, ...] = ()

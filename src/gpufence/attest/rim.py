@@ -58,6 +58,8 @@ class RimError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Reference:
+    """One reference measurement of a RIM: index, whether active, size and accepted values."""
+
     index: int
     """RIM index (SPDM block index - 1)."""
     active: bool
@@ -67,6 +69,8 @@ class Reference:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceManifest:
+    """The reference measurements of a RIM (SWID tag) by measurement index."""
+
     kind: ManifestKind
     tag_id: str
     product: str
@@ -76,11 +80,14 @@ class ReferenceManifest:
 
     @property
     def active(self) -> dict[int, Reference]:
+        """The references that are active (compared against the device)."""
         return {i: r for i, r in self.references.items() if r.active}
 
 
 @dataclass(frozen=True, slots=True)
 class RimCheck:
+    """A RIM checked: kind, version, signature and chain verdicts, and its measurements."""
+
     source: str
     kind: ManifestKind
     version: str
@@ -194,6 +201,8 @@ def check_rim(
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
+    """Device measurements compared with the RIMs: mismatches, conflicts and skipped indices."""
+
     compared: int
     mismatches: tuple[dict[str, JsonValue], ...]
     conflicts: tuple[int, ...]
@@ -202,6 +211,7 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing mismatched and no RIMs conflicted."""
         return not self.mismatches and not self.conflicts
 
 

@@ -98,6 +98,7 @@ SWITCH_OPAQUE_NAMES: dict[int, str] = {
 
 
 def opaque_name(type_id: int, kind: DeviceKind) -> str:
+    """The name of an opaque-data field type for a GPU or NVSwitch (``UNKNOWN_<n>`` if unknown)."""
     names = SWITCH_OPAQUE_NAMES if kind == "nvswitch" else GPU_OPAQUE_NAMES
     return names.get(type_id, f"UNKNOWN_{type_id}")
 
@@ -112,6 +113,8 @@ class SpdmParseError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MeasurementBlock:
+    """One SPDM measurement block: index, type and value."""
+
     index: int
     """SPDM measurement index (1-based on NVIDIA devices)."""
     specification: int
@@ -122,6 +125,8 @@ class MeasurementBlock:
 
 @dataclass(frozen=True, slots=True)
 class OpaqueField:
+    """One field of the opaque data NVIDIA appends to the measurements."""
+
     type_id: int
     value: bytes
     value_type: int | None = None
@@ -130,6 +135,8 @@ class OpaqueField:
 
 @dataclass(frozen=True, slots=True)
 class OpaqueData:
+    """The opaque data of a measurements response, as fields."""
+
     fields: tuple[OpaqueField, ...]
     header_version: tuple[int, int] | None = None
     """(major, minor) of an NVDAOD header; None for the legacy layout."""
@@ -142,11 +149,14 @@ class OpaqueData:
         return None
 
     def type_ids(self) -> tuple[int, ...]:
+        """The field type IDs in order."""
         return tuple(item.type_id for item in self.fields)
 
 
 @dataclass(frozen=True, slots=True)
 class MeasurementsRequest:
+    """The SPDM GET_MEASUREMENTS request of an attestation report (carries the nonce)."""
+
     version: int
     param1: int
     param2: int
@@ -156,6 +166,8 @@ class MeasurementsRequest:
 
 @dataclass(frozen=True, slots=True)
 class MeasurementsResponse:
+    """The SPDM MEASUREMENTS response: blocks, nonce, opaque data and signature."""
+
     version: int
     param1: int
     param2: int
@@ -168,6 +180,7 @@ class MeasurementsResponse:
     signature: bytes
 
     def block(self, index: int) -> MeasurementBlock | None:
+        """The measurement block with ``index``, None when absent."""
         for item in self.blocks:
             if item.index == index:
                 return item
@@ -176,6 +189,8 @@ class MeasurementsResponse:
 
 @dataclass(frozen=True, slots=True)
 class AttestationReport:
+    """A parsed attestation report: request, response, the signed bytes and anything trailing."""
+
     request: MeasurementsRequest
     response: MeasurementsResponse
     signed_bytes: bytes
@@ -185,6 +200,7 @@ class AttestationReport:
 
     @property
     def length(self) -> int:
+        """The report's length in bytes as parsed."""
         return len(self.signed_bytes) + len(self.response.signature) + len(self.trailing)
 
 

@@ -120,16 +120,21 @@ RIM_KINDS: dict[DeviceKind, tuple[ManifestKind, ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One verification step's outcome: name, pass/fail/not_evaluated, detail."""
+
     name: str
     status: StepStatus
     detail: str
 
     def as_json(self) -> dict[str, JsonValue]:
+        """The step as JSON."""
         return {"name": self.name, "status": self.status, "detail": self.detail}
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """How to verify: the time for certificate validity, the expected nonce, revocation checking."""
+
     at: datetime
     """Certificates must be valid at this time."""
     expected_nonce: bytes | None = None
@@ -150,6 +155,8 @@ class RimOutcome:
 
 @dataclass(frozen=True)
 class DeviceResult:
+    """One device's verification: its steps, chain, facts and claims."""
+
     name: str
     kind: DeviceKind
     steps: tuple[Step, ...]
@@ -173,15 +180,19 @@ class DeviceResult:
         return _verdict(self.steps, waivers)
 
     def step(self, name: str) -> Step | None:
+        """The step called ``name``, None when it did not run."""
         return next((s for s in self.steps if s.name == name), None)
 
     @property
     def ueid(self) -> str | None:
+        """The device's unique ID (its certificate serial), when the chain was read."""
         return str(self.chain.chain[0].serial_number) if self.chain and self.chain.chain else None
 
 
 @dataclass(frozen=True)
 class SetResult:
+    """The verification of a set of devices (one CVM's GPUs and switches) with set-wide steps."""
+
     devices: tuple[DeviceResult, ...]
     steps: tuple[Step, ...]
 
@@ -209,6 +220,7 @@ class SetResult:
         ]
 
     def all_steps(self) -> list[tuple[str, Step]]:
+        """Every step with whom it belongs to ('set' or the device name)."""
         found = [("set", s) for s in self.steps]
         found += [(d.name, s) for d in self.devices for s in d.steps]
         return found

@@ -16,9 +16,10 @@ from pydantic import Field, ValidationError
 
 from gpufence._frozen import Frozen
 from gpufence.catalog._models import Confidence, GpuModel, MigProfile
-from gpufence.errors import InternalError, UnknownGpuModelError
+from gpufence.errors import AmbiguousGpuModelError, InternalError, UnknownGpuModelError
 
 __all__ = [
+    "CONTROL_PROPERTIES",
     "Catalog",
     "load_catalog",
     "lookup",
@@ -40,6 +41,27 @@ _PCI_FORMS = (
 # GPU feature discovery decorates nvidia.com/gpu.product: "-SHARED" when time-sliced/MPS without
 # rename, "-MIG-<profile>" under the single strategy (notes §3.4).
 _GFD_SUFFIX = re.compile(r"(?:-mig-[1-8]g\.[0-9]+gb(?:\+me\.all|\+me|\+gfx|-me)?)?(?:-shared)?$")
+
+
+CONTROL_PROPERTIES = (
+    "architecture",
+    "mig_max_instances",
+    "mig_grid_units",
+    "mig_profiles",
+    "vgpu",
+    "cc",
+    "ecc",
+    "ecc_default_on",
+    "consumer",
+    "export_controlled",
+)
+"""GpuModel fields that controls and the planner read: variants that differ in one of them
+must not hide behind one name (grep of controls/ and plan/ for model attributes)."""
+
+
+def _product_string(raw: str) -> bool:
+    """An nvidia-smi product name or GFD label ("NVIDIA H200", "NVIDIA-H200"): authoritative."""
+    return raw.casefold().startswith(("nvidia ", "nvidia-"))
 
 
 def normalize_name(name: str) -> str:
@@ -108,10 +130,53 @@ class Catalog:
                 # Suggest the shortest spelling ("H20" rather than "NVIDIA H20").
                 if len(raw) < len(spelling.get(norm, raw + " ")):
                     spelling[norm] = raw
+        ambiguous: dict[str, tuple[tuple[GpuModel, ...], tuple[str, ...]]] = {}
+        for norm in list(by_name):
+            family = self._family(norm)
+            if family is not None:
+                ambiguous[norm] = family
+        for model in self.models:
+            for raw in (model.key, model.name, *model.aliases):
+                norm = normalize_name(raw)
+                if norm in ambiguous and _product_string(raw):
+                    # nvidia-smi prints exactly this for one model ("NVIDIA H200" is the SXM
+                    # part; the NVL prints "NVIDIA H200 NVL"): the name is that model's.
+                    del ambiguous[norm]
+        for norm, (variants, _) in ambiguous.items():
+            owner = by_name[norm]
+            if normalize_name(owner.key) == norm or normalize_name(owner.name) == norm:
+                raise ValueError(f"{owner.key}: its own key/name {norm!r} is ambiguous")
+            raise ValueError(
+                f"alias {self._spelling_of(owner, norm)!r} of {owner.key} is ambiguous "
+                f"({', '.join(v.key for v in variants)} differ); drop it from the data"
+            )
         object.__setattr__(self, "_by_key", MappingProxyType(by_key))
         object.__setattr__(self, "_by_name", MappingProxyType(by_name))
         object.__setattr__(self, "_by_pci", MappingProxyType(by_pci))
         object.__setattr__(self, "_spelling", MappingProxyType(spelling))
+
+    def _family(self, norm: str) -> tuple[tuple[GpuModel, ...], tuple[str, ...]] | None:
+        """The models whose key extends ``norm`` ("a100" -> A100-SXM4-40GB, ...) when they are
+        two or more and differ in a control property, with those properties; else None."""
+        variants = tuple(
+            m
+            for m in self.models
+            if normalize_name(m.key) == norm or normalize_name(m.key).startswith(norm + "-")
+        )
+        if len(variants) < 2:
+            return None
+        differ = tuple(
+            prop
+            for prop in CONTROL_PROPERTIES
+            if len({repr(getattr(v, prop)) for v in variants}) > 1
+        )
+        return (variants, differ) if differ else None
+
+    @staticmethod
+    def _spelling_of(model: GpuModel, norm: str) -> str:
+        return next(
+            (r for r in (model.key, model.name, *model.aliases) if normalize_name(r) == norm), norm
+        )
 
     def __iter__(self) -> Iterator[GpuModel]:
         return iter(self.models)
@@ -137,10 +202,17 @@ class Catalog:
     def lookup(self, name: str) -> GpuModel:
         """Resolve a key, display name, alias, GFD product label or PCI device ID to its row.
 
-        Raises UnknownGpuModelError (with up to five close names) when nothing matches.
+        Raises AmbiguousGpuModelError when ``name`` is a family name ("a100", "h100") whose
+        variants differ in a property a control reads (the error lists them), and
+        UnknownGpuModelError (with up to five close names) when nothing matches.
         """
         norm = normalize_name(name)
         found = self._by_name.get(norm)
+        if found is None:
+            family = self._family(_GFD_SUFFIX.sub("", norm) or norm)
+            if family is not None:
+                variants, differ = family
+                raise AmbiguousGpuModelError(name, [v.key for v in variants], differ)
         if found is None:
             pci = parse_pci_device_id(norm)
             if pci is not None:

@@ -63,6 +63,8 @@ class MembershipChange(Frozen):
 
 
 class CountryGroup(Frozen):
+    """An EAR country group: its members as of the review date, their history, and the source."""
+
     name: str
     members: tuple[str, ...] = Field(min_length=1)
     """Members as of the rule set's review date."""
@@ -135,6 +137,8 @@ class Requirement(Frozen):
 
 
 class RuleVersion(Frozen):
+    """One version of the export rules: when it took effect and what it requires."""
+
     id: str
     effective: dt.date
     title: str

@@ -47,6 +47,8 @@ def _compile(pattern: str | None) -> re.Pattern[str] | None:
 
 
 class BmcProduct(Frozen):
+    """A BMC firmware product line, matched by vendor/model regexes, with its version scheme."""
+
     id: str
     title: str
     vendor: str
@@ -78,6 +80,8 @@ class OemRange(Frozen):
 
 
 class BmcVulnerability(Frozen):
+    """A BMC firmware vulnerability: affected version ranges per product (and OEM builds)."""
+
     cve: str = Field(pattern=_CVE)
     title: str
     products: tuple[str, ...] = Field(min_length=1)
@@ -94,6 +98,8 @@ class BmcVulnerability(Frozen):
 
 
 class DriverEntry(Frozen):
+    """An NVIDIA GPU driver security bulletin: CVEs and the first fixed version per branch."""
+
     id: str
     cves: tuple[str, ...] = Field(min_length=1)
     title: str
@@ -113,6 +119,8 @@ class DriverEntry(Frozen):
 
 
 class ToolkitEntry(Frozen):
+    """An NVIDIA Container Toolkit security bulletin: CVEs and the fixed version."""
+
     id: str
     cves: tuple[str, ...] = Field(min_length=1)
     title: str
@@ -133,6 +141,8 @@ class _ToolkitTable(Frozen):
 
 
 class VulnerabilityCatalog(Frozen):
+    """The shipped vulnerability data: BMC firmware, GPU drivers and the container toolkit."""
+
     reviewed: dt.date
     bmc_products: tuple[BmcProduct, ...]
     bmc: tuple[BmcVulnerability, ...]

@@ -1,5 +1,8 @@
 """Command-line interface. Thin: parse arguments, call the library, render, set the exit code.
 
+Command modules are imported when their command runs (see :mod:`gpufence.cli._app`), so that
+``gpufence --help`` and ``gpufence --version`` start fast.
+
 Errors are caught once, in :func:`main`: a :class:`~gpufence.errors.GpufenceError` prints its
 diagnostics and exits with its code (2 for bad input); anything else is a bug (exit 3, traceback
 only with ``--debug``).
@@ -15,24 +18,6 @@ from typing import Annotated
 import typer
 
 from gpufence import __version__
-from gpufence.cli import (  # noqa: F401 - importing a command module registers its commands
-    attest,
-    attest_cvm,
-    audit,
-    broker,
-    catalog,
-    collect,
-    controls,
-    exporter,
-    fabric,
-    k8s,
-    mig,
-    plan,
-    policy,
-    runs,
-    scan,
-    schema,
-)
 from gpufence.cli._app import app
 from gpufence.errors import GpufenceError, redact_secrets
 

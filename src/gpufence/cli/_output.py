@@ -3,6 +3,7 @@ display filters and ``--baseline``, shared by every finding-producing command.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -32,6 +33,7 @@ from gpufence.model.history import (
     policy_digest,
     state_of,
 )
+from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.report import OutputFormat, TextOptions, render
 
 __all__ = [
@@ -45,7 +47,9 @@ __all__ = [
     "StoreOption",
     "Triage",
     "emit",
+    "muted",
     "report_findings",
+    "warn_mutes",
 ]
 
 StoreOption = Annotated[
@@ -53,6 +57,7 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         envvar="GPUFENCE_STORE",
+        metavar="STORE",
         help="Record this run in a findings store: 'default' (SQLite under $XDG_STATE_HOME/"
         "gpufence), a file path, sqlite:///PATH or postgresql://USER@HOST/DB.",
     ),
@@ -61,6 +66,7 @@ BaselineOption = Annotated[
     str | None,
     typer.Option(
         "--baseline",
+        metavar="RUN|FILE",
         help="Report only what is new relative to a stored run (id, 'latest', 'latest~N'; "
         "needs --store) or a saved JSON report (file).",
     ),
@@ -68,12 +74,16 @@ BaselineOption = Annotated[
 SeverityOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--severity", help="Text output: list only these severities (comma list, repeatable)."
+        "--severity",
+        metavar="LEVELS",
+        help="Text output: list only these severities (comma list, repeatable).",
     ),
 ]
 StatusOption = Annotated[
     list[str] | None,
-    typer.Option("--status", help="Text output: list only these statuses (comma list)."),
+    typer.Option(
+        "--status", metavar="STATUSES", help="Text output: list only these statuses (comma list)."
+    ),
 ]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Text output: only the failures and the verdict.")
@@ -276,3 +286,25 @@ def report_findings(
     if summary.verdict == "fail" or (triage.require_evidence and summary.verdict == "incomplete"):
         return 1
     return 0
+
+
+def warn_mutes(expired: tuple[Mute, ...], unused: tuple[Mute, ...]) -> None:
+    """Report expired and unused mutelist entries on stderr (they are never silent)."""
+    for mute in expired:
+        sys.stderr.write(
+            f"warning: mute {mute.control} {mute.resource} expired on {mute.expires}; "
+            "it muted nothing\n"
+        )
+    for mute in unused:
+        sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
+
+
+def muted(result: AuditResult, mutelist: Path | None) -> AuditResult:
+    """``result`` with the mutelist applied (warnings on stderr); unchanged without one."""
+    if mutelist is None:
+        return result
+    from gpufence.load.mutelist import load_mutelist
+
+    outcome = apply_mutes(result.findings, load_mutelist(mutelist), dt.date.today())
+    warn_mutes(outcome.expired, outcome.unused)
+    return result.model_copy(update={"findings": outcome.findings})

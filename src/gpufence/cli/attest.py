@@ -5,25 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import OutputOpt, TextJson, format_option
 from gpufence.cli._output import emit
 from gpufence.errors import InputError
 
-attest_app = typer.Typer(
-    help="Verify NVIDIA GPU/NVSwitch attestation evidence offline.", no_args_is_help=True
-)
-app.add_typer(attest_app, name="attest")
+app = sub_app("Verify NVIDIA GPU/NVSwitch attestation evidence offline.")
 
 
-class AttestFormat(StrEnum):
-    text = "text"
-    json = "json"
+@app.callback()
+def _group() -> None:
+    """Verify NVIDIA GPU/NVSwitch attestation evidence offline."""
 
 
 def _parse_at(value: str | None) -> datetime:
@@ -52,45 +49,55 @@ def _parse_nonce(value: str | None) -> bytes | None:
     return nonce
 
 
-@attest_app.command("verify")
+@app.command("verify")
 def verify_command(
-    report: Annotated[Path | None, typer.Option(help="Attestation report, hex text.")] = None,
-    certs: Annotated[Path | None, typer.Option(help="Device certificate chain, PEM.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Attestation report, hex text.")
+    ] = None,
+    certs: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Device certificate chain, PEM.")
+    ] = None,
     evidence: Annotated[
-        Path | None, typer.Option(help="NVIDIA serialized evidence JSON (one or many devices).")
+        Path | None,
+        typer.Option(metavar="FILE", help="NVIDIA serialized evidence JSON (one or many devices)."),
     ] = None,
     rim: Annotated[
-        list[Path] | None, typer.Option("--rim", help="Reference manifest (SWID XML); repeatable.")
+        list[Path] | None,
+        typer.Option("--rim", metavar="FILE", help="Reference manifest (SWID XML); repeatable."),
     ] = None,
-    nonce: Annotated[str | None, typer.Option(help="Expected nonce, 64 hex digits.")] = None,
+    nonce: Annotated[
+        str | None, typer.Option(metavar="HEX", help="Expected nonce, 64 hex digits.")
+    ] = None,
     waive: Annotated[
         list[str] | None,
         typer.Option(
             "--waive",
             help="Accept this unchecked step by name (e.g. revocation, 'rim.*.revocation', "
             "nonce); repeatable. Without it a skipped step makes the verdict INCOMPLETE.",
+            metavar="STEP",
         ),
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option(help="Check certificate validity at this ISO 8601 time (default now)."),
+        typer.Option(
+            metavar="TIME", help="Check certificate validity at this ISO 8601 time (default now)."
+        ),
     ] = None,
     policy: Annotated[
         Path | None,
-        typer.Option(help="Appraisal policy YAML; the verdict also needs its approval."),
+        typer.Option(
+            metavar="FILE", help="Appraisal policy YAML; the verdict also needs its approval."
+        ),
     ] = None,
     online: Annotated[
         bool, typer.Option("--online", help="Check revocation with OCSP (network; nonce'd).")
     ] = False,
     ocsp_url: Annotated[
-        str | None, typer.Option(help="OCSP responder (default: from the certificates).")
+        str | None,
+        typer.Option(metavar="URL", help="OCSP responder (default: from the certificates)."),
     ] = None,
-    fmt: Annotated[
-        AttestFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = AttestFormat.text,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
+    fmt: Annotated[TextJson, format_option()] = TextJson.text,
+    output: OutputOpt = None,
 ) -> None:
     """Verify evidence offline against the pinned NVIDIA roots.
 
@@ -137,7 +144,7 @@ def verify_command(
             verdict = "fail"
     document["verdict"] = verdict
     document["checked_at"] = when.isoformat()
-    if fmt is AttestFormat.json:
+    if fmt is TextJson.json:
         text = json.dumps(document, indent=2) + "\n"
     else:
         text = _text(document)
@@ -184,3 +191,7 @@ def _text(document: dict[str, Any]) -> str:
             "--online) or waive them by name (--waive STEP, or the policy's accept_not_evaluated)"
         )
     return "\n".join(lines) + "\n"
+
+
+# `attest verify-cvm` lives in its own module; importing it registers it on this group.
+from gpufence.cli import attest_cvm  # noqa: E402, F401

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gpufence.cli._options import TextJson, format_option
 from gpufence.cli._output import emit
-from gpufence.cli.attest import AttestFormat, _parse_at, attest_app
+from gpufence.cli.attest import _parse_at
+from gpufence.cli.attest import app as attest_app
 from gpufence.errors import InputError, SourceLocation
 
 if TYPE_CHECKING:
@@ -55,47 +57,67 @@ def _min_tcb(value: str) -> TcbVersion:
 @attest_app.command("verify-cvm")
 def verify_cvm_command(
     kind: Annotated[CvmKindOption, typer.Option(help="sev-snp or tdx.")],
-    report: Annotated[Path, typer.Option(help="SNP report or TDX quote (binary or hex).")],
+    report: Annotated[
+        Path, typer.Option(metavar="FILE", help="SNP report or TDX quote (binary or hex).")
+    ],
     certs: Annotated[
         list[Path] | None,
-        typer.Option("--certs", help="SNP: VCEK and ASK/ARK (PEM or DER); repeatable."),
+        typer.Option(
+            "--certs", metavar="FILE", help="SNP: VCEK and ASK/ARK (PEM or DER); repeatable."
+        ),
     ] = None,
     collateral: Annotated[
         Path | None,
         typer.Option(
-            help="TDX: directory with tcb_info.json, qe_identity.json, tcb_signing_chain.pem."
+            metavar="DIR",
+            help="TDX: directory with tcb_info.json, qe_identity.json, tcb_signing_chain.pem.",
         ),
     ] = None,
     report_data: Annotated[
-        str | None, typer.Option(help="Expected report data, 128 hex digits.")
+        str | None, typer.Option(metavar="HEX", help="Expected report data, 128 hex digits.")
     ] = None,
     measurement: Annotated[
         list[str] | None,
-        typer.Option(help="Allowed SNP MEASUREMENT or TDX MRTD (96 hex digits); repeatable."),
+        typer.Option(
+            metavar="HEX", help="Allowed SNP MEASUREMENT or TDX MRTD (96 hex digits); repeatable."
+        ),
     ] = None,
     rtmr: Annotated[
-        list[str] | None, typer.Option(help="TDX: allowed RTMR value, N=HEX; repeatable.")
+        list[str] | None,
+        typer.Option(metavar="N=HEX", help="TDX: allowed RTMR value, N=HEX; repeatable."),
     ] = None,
-    product: Annotated[str | None, typer.Option(help="SNP: Milan or Genoa.")] = None,
+    product: Annotated[
+        str | None, typer.Option(metavar="PRODUCT", help="SNP: Milan or Genoa.")
+    ] = None,
     min_tcb: Annotated[
         str | None,
-        typer.Option(help="SNP: minimum reported TCB as BOOTLOADER,TEE,SNP,MICROCODE SPLs."),
+        typer.Option(
+            metavar="SPLS", help="SNP: minimum reported TCB as BOOTLOADER,TEE,SNP,MICROCODE SPLs."
+        ),
     ] = None,
-    allow_debug: Annotated[bool, typer.Option("--allow-debug")] = False,
-    allow_migration_agent: Annotated[bool, typer.Option("--allow-migration-agent")] = False,
+    allow_debug: Annotated[
+        bool, typer.Option("--allow-debug", help="Accept a guest whose policy allows debugging.")
+    ] = False,
+    allow_migration_agent: Annotated[
+        bool,
+        typer.Option(
+            "--allow-migration-agent", help="SNP: accept a guest bound to a migration agent."
+        ),
+    ] = False,
     no_smt: Annotated[bool, typer.Option("--no-smt", help="SNP: refuse hosts with SMT on.")] = (
         False
     ),
     waive: Annotated[
         list[str] | None,
-        typer.Option(help="Accept this not-evaluated step by name; repeatable, recorded."),
+        typer.Option(
+            metavar="STEP", help="Accept this not-evaluated step by name; repeatable, recorded."
+        ),
     ] = None,
     at: Annotated[
-        str | None, typer.Option(help="Check validity at this ISO 8601 time (default now).")
+        str | None,
+        typer.Option(metavar="TIME", help="Check validity at this ISO 8601 time (default now)."),
     ] = None,
-    fmt: Annotated[
-        AttestFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = AttestFormat.text,
+    fmt: Annotated[TextJson, format_option()] = TextJson.text,
 ) -> None:
     """Verify CPU TEE evidence offline (exit 0 pass, 1 fail or incomplete, 2 input)."""
     from gpufence.attest.cvm.inputs import load_certificates, read_evidence
@@ -154,7 +176,7 @@ def verify_cvm_command(
         )
     document = result.as_json()
     document["checked_at"] = when.isoformat()
-    if fmt is AttestFormat.json:
+    if fmt is TextJson.json:
         emit(json.dumps(document, indent=2) + "\n", None)
     else:
         marks = {"pass": "PASS", "fail": "FAIL", "not_evaluated": "N/E "}

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gpufence.audit import audit as run_audit
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import (
+    EvidenceOpt,
+    FailOn,
+    FailOnOpt,
+    InventoryArg,
+    MutelistOpt,
+    OutputOpt,
+    ShowPassOpt,
+    format_option,
+)
 from gpufence.cli._output import (
     BaselineOption,
     HideMutedOption,
@@ -22,68 +31,51 @@ from gpufence.cli._output import (
     StoreOption,
     Triage,
     report_findings,
+    warn_mutes,
 )
+from gpufence.cli._progress import heartbeat
 from gpufence.load.evidence import EvidenceRules, parse_max_ages
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS
-from gpufence.model.findings import Severity
 from gpufence.report import OutputFormat
 
+__all__ = ["app", "audit_command"]
 
-class FailOn(StrEnum):
-    critical = "critical"
-    high = "high"
-    medium = "medium"
-    low = "low"
-    info = "info"
-    never = "never"
-
-    def severity(self) -> Severity | None:
-        return None if self is FailOn.never else Severity(self.value)
+app = sub_app("Evaluate every control over the inventory and evidence; print findings.")
 
 
 @app.command("audit")
 def audit_command(
-    inventory: Annotated[Path, typer.Argument(help="Inventory YAML file.")],
-    evidence: Annotated[
-        list[Path] | None,
-        typer.Option("--evidence", "-e", help="Evidence file or directory (repeatable)."),
-    ] = None,
-    fail_on: Annotated[
-        FailOn,
-        typer.Option(
-            help="Exit 1 when a FAIL at or above this severity exists ('never': report only)."
-        ),
-    ] = FailOn.low,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
-        OutputFormat.text
-    ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
-    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
-    mutelist: Annotated[
-        Path | None,
-        typer.Option(help="YAML of accepted risks (control, resource, reason, expires)."),
-    ] = None,
+    inventory: InventoryArg,
+    evidence: EvidenceOpt = None,
+    fail_on: FailOnOpt = FailOn.low,
+    fmt: Annotated[OutputFormat, format_option()] = OutputFormat.text,
+    output: OutputOpt = None,
+    show_pass: ShowPassOpt = False,
+    mutelist: MutelistOpt = None,
     as_of: Annotated[
         dt.datetime | None,
         typer.Option(
             "--as-of",
             formats=["%Y-%m-%d"],
+            metavar="DATE",
             help="Judge dated rules (export controls) as in force on this day (YYYY-MM-DD).",
         ),
     ] = None,
     kev: Annotated[
         Path | None,
         typer.Option(
+            "--kev",
+            metavar="FILE",
+            dir_okay=False,
             help="CISA KEV catalog JSON file (offline) adding known-exploited flags to the "
-            "vulnerability catalog's entries."
+            "vulnerability catalog's entries.",
         ),
     ] = None,
     export_rules_max_age: Annotated[
         int,
         typer.Option(
             min=0,
+            metavar="DAYS",
             help="Days after its review date the export rule set is trusted; older: NOT_EVALUATED.",
         ),
     ] = DEFAULT_EXPORT_RULES_MAX_AGE_DAYS,
@@ -97,9 +89,10 @@ def audit_command(
     max_evidence_age: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="[KIND=]AGE",
             help="Evidence older than this is not current: its facts are unknown "
             "(default 7d; units s m h d w). KIND=AGE sets one kind of subject, e.g. bmc=30d "
-            "(repeatable)."
+            "(repeatable).",
         ),
     ] = None,
     require_evidence: Annotated[
@@ -120,24 +113,19 @@ def audit_command(
     started = Started.now()
     default_age, by_kind = parse_max_ages(max_evidence_age or [])
     rules = EvidenceRules(max_age=default_age, max_age_by_kind=by_kind, skip_bad=skip_bad_evidence)
-    run = run_audit(
-        inventory,
-        evidence or [],
-        mutelist=mutelist,
-        as_of=as_of.date() if as_of is not None else None,
-        kev=kev,
-        export_rules_max_age_days=export_rules_max_age,
-        rules=rules,
-    )
+    with heartbeat("audit"):
+        run = run_audit(
+            inventory,
+            evidence or [],
+            mutelist=mutelist,
+            as_of=as_of.date() if as_of is not None else None,
+            kev=kev,
+            export_rules_max_age_days=export_rules_max_age,
+            rules=rules,
+        )
     for problem in run.skipped_evidence:
         sys.stderr.write(f"warning: skipped evidence: {problem.diagnostics()}\n")
-    for mute in run.expired_mutes:
-        sys.stderr.write(
-            f"warning: mute {mute.control} {mute.resource} expired on {mute.expires}; "
-            "it muted nothing\n"
-        )
-    for mute in run.unused_mutes:
-        sys.stderr.write(f"warning: mute {mute.control} {mute.resource} matched no finding\n")
+    warn_mutes(run.expired_mutes, run.unused_mutes)
     triage = Triage(
         show_pass=show_pass,
         severity=severity,

@@ -11,19 +11,24 @@ from typing import Annotated, Any
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import JsonFlag, OutputOpt, TextJson, format_option, resolve_json
+from gpufence.cli._output import emit
 from gpufence.errors import InputError
 
-broker_app = typer.Typer(
-    help="The attestation-gated key broker: serve, audit log, secrets.", no_args_is_help=True
-)
-app.add_typer(broker_app, name="broker")
-audit_log_app = typer.Typer(help="The broker's hash-chained decision log.", no_args_is_help=True)
-broker_app.add_typer(audit_log_app, name="audit-log")
-secret_app = typer.Typer(help="Secrets the broker releases (sealed at rest).", no_args_is_help=True)
-broker_app.add_typer(secret_app, name="secret")
+app = sub_app("The attestation-gated key broker: serve, audit log, secrets.")
+audit_log_app = sub_app("The broker's keyed, hash-chained decision log.")
+app.add_typer(audit_log_app, name="audit-log")
+secret_app = sub_app("Secrets the broker releases (sealed at rest).")
+app.add_typer(secret_app, name="secret")
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Broker configuration YAML.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", metavar="FILE", help="Broker configuration YAML.")
+]
+LogPath = Annotated[
+    Path | None,
+    typer.Argument(metavar="FILE", help="audit.db (default: the config's audit_log)."),
+]
 
 
 def _loopback(host: str) -> bool:
@@ -35,12 +40,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@broker_app.command("serve")
+@app.command("serve")
 def serve_command(
     config: ConfigOption,
-    host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
-    port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Override broker.workers.", min=1)] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Override listen.host.")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Override listen.port.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Override broker.workers.", min=1)
+    ] = None,
 ) -> None:
     """Serve /challenge, /attest and /resource/{id} until interrupted."""
     from gpufence.attest.broker.app import serve
@@ -121,14 +128,18 @@ def _need_signer(signer: Any, config: Path) -> Any:
 @audit_log_app.command("verify")
 def audit_log_verify(
     config: ConfigOption,
-    path: Annotated[
-        Path | None, typer.Argument(help="audit.db (default: the config's audit_log).")
-    ] = None,
+    path: LogPath = None,
     head: Annotated[
         Path | None,
-        typer.Option("--head", help="A head exported by `audit-log head`: detects truncation."),
+        typer.Option(
+            "--head",
+            metavar="FILE",
+            help="A head exported by `audit-log head`: detects truncation.",
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: Annotated[TextJson, format_option()] = TextJson.text,
+    output: OutputOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check the keyed chain (and a head); exit 0 intact, 1 tampered, 2 bad input."""
     import sqlite3
@@ -152,39 +163,32 @@ def audit_log_verify(
         raise InputError(f"{path}: no such audit log") from None
     except (AuditLogError, sqlite3.DatabaseError) as exc:
         raise InputError(f"{path}: not a gpufence audit log for this broker: {exc}") from None
-    if as_json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "entries": result.entries,
-                    "head": result.head,
-                    "anchored_entries": result.anchored,
-                    "first_bad_seq": result.first_bad_seq,
-                    "detail": result.detail,
-                }
-            )
-            + "\n"
-        )
+    if resolve_json(as_json, fmt) is TextJson.json:
+        document = {
+            "ok": result.ok,
+            "entries": result.entries,
+            "head": result.head,
+            "anchored_entries": result.anchored,
+            "first_bad_seq": result.first_bad_seq,
+            "detail": result.detail,
+        }
+        emit(json.dumps(document) + "\n", output)
     else:
         state = "OK" if result.ok else "TAMPERED"
-        sys.stdout.write(f"{state}: {result.detail}\nhead: {result.head}\n")
+        text = f"{state}: {result.detail}\nhead: {result.head}\n"
         if anchor is None and result.ok:
-            sys.stdout.write(
+            text += (
                 "note: without --head, removal of the newest (or all) entries is not detectable\n"
             )
+        emit(text, output)
     raise typer.Exit(0 if result.ok else 1)
 
 
 @audit_log_app.command("head")
 def audit_log_head(
     config: ConfigOption,
-    path: Annotated[
-        Path | None, typer.Argument(help="audit.db (default: the config's audit_log).")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the head here (default stdout).")
-    ] = None,
+    path: LogPath = None,
+    output: OutputOpt = None,
 ) -> None:
     """Export the signed head (entry count + hash) of an intact log, to anchor elsewhere."""
     import sqlite3
@@ -216,8 +220,13 @@ def audit_log_head(
 @secret_app.command("put")
 def secret_put(
     config: ConfigOption,
-    secret_id: Annotated[str, typer.Argument(help="Resource id, e.g. model-weights-key.")],
-    from_file: Annotated[Path, typer.Option("--from-file", help="File holding the secret bytes.")],
+    secret_id: Annotated[
+        str, typer.Argument(metavar="SECRET_ID", help="Resource id, e.g. model-weights-key.")
+    ],
+    from_file: Annotated[
+        Path,
+        typer.Option("--from-file", metavar="FILE", help="File holding the secret bytes."),
+    ],
 ) -> None:
     """Seal a secret under the KEK into the broker database (never printed)."""
     from gpufence.attest.broker.config import load_broker_config

@@ -11,38 +11,59 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import deprecated
 from gpufence.collect.gpu import collect_nvml, gpu_evidence, parse_nvidia_smi
 from gpufence.errors import InputError
 
-collect_app = typer.Typer(
-    help="Node-local collectors: GPU state from NVML or nvidia-smi output.", no_args_is_help=True
-)
-app.add_typer(collect_app, name="collect")
+app = sub_app("Node-local collectors: GPU state from NVML or nvidia-smi output.")
+
+
+@app.callback()
+def _group() -> None:
+    """Node-local collectors: GPU state from NVML or nvidia-smi output."""
+
 
 _NODE_NAME = re.compile(r"^[A-Za-z0-9._:-]+$")
 
 
-@collect_app.command("gpu")
+@app.command("gpu")
 def collect_gpu_command(
     out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Evidence file to write (a directory gets <node>.json)."),
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help="Evidence file to write, required (a directory gets <node>.json).",
+        ),
+    ] = None,
+    legacy_out: Annotated[
+        Path | None, typer.Option("-o", hidden=True, help="Deprecated: use --out.")
+    ] = None,
     from_files: Annotated[
         list[Path] | None,
         typer.Option(
             "--from",
+            metavar="FILE",
             help="Parse saved `nvidia-smi -q -x` or `nvidia-smi -q` output instead of NVML; "
             "repeat to add `nvidia-smi -L` / `nvidia-smi conf-compute` output.",
         ),
     ] = None,
     node: Annotated[
         str | None,
-        typer.Option("--node", help="Node name as in the inventory (default: this host name)."),
+        typer.Option(
+            "--node",
+            metavar="NAME",
+            help="Node name as in the inventory (default: this host name).",
+        ),
     ] = None,
 ) -> None:
     """Read GPU state (MIG, ECC, CC, vGPU) on this node and write evidence for `gpufence audit`."""
+    if legacy_out is not None:
+        deprecated("collect gpu -o", "--out")
+        out = out or legacy_out
+    if out is None:
+        raise InputError("give --out PATH: the evidence file (or a directory for <node>.json)")
     name = node or socket.gethostname()
     if not _NODE_NAME.match(name):
         raise InputError(f"--node {name!r}: use letters, digits, '.', '_', ':' or '-'")

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
-import sys
 from enum import StrEnum
 from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import OutputOpt, format_option
+from gpufence.cli._output import emit
 from gpufence.controls import ALL_CONTROLS
 from gpufence.controls.reference import controls_markdown
 
+__all__ = ["app", "controls_command"]
+
+app = sub_app("List every control with its plane, severity and title.")
+
 
 class ControlsFormat(StrEnum):
+    """Formats of the control list."""
+
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -24,16 +31,22 @@ class ControlsFormat(StrEnum):
 
 @app.command("controls")
 def controls_command(
-    fmt: Annotated[ControlsFormat, typer.Option("--format", "-f")] = ControlsFormat.text,
+    fmt: Annotated[ControlsFormat, format_option()] = ControlsFormat.text,
+    output: OutputOpt = None,
 ) -> None:
     """List every control with its plane, severity and title."""
     if fmt is ControlsFormat.markdown:
-        sys.stdout.write(controls_markdown(ALL_CONTROLS))
+        emit(controls_markdown(ALL_CONTROLS), output)
     elif fmt is ControlsFormat.json:
         rows = [c.meta.info().model_dump(mode="json") for c in ALL_CONTROLS]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        emit(json.dumps(rows, indent=2) + "\n", output)
     else:
         table = Table("ID", "Plane", "Severity", "Title")
         for c in ALL_CONTROLS:
             table.add_row(c.id, c.meta.plane.label, c.meta.severity.value, c.meta.title)
-        Console(width=max(120, Console().width)).print(table)
+        if output is None:
+            Console(width=max(120, Console().width)).print(table)
+            return
+        buffer = io.StringIO()
+        Console(file=buffer, width=120).print(table)
+        emit(buffer.getvalue(), output)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
 from gpufence.cli._output import DEFAULT_STORE
 from gpufence.errors import InputError
 
@@ -21,6 +21,12 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+app = sub_app(
+    "Serve Prometheus metrics: findings by control/plane/severity/status, run times, evidence "
+    "age, broker decisions."
+)
+
+
 @app.command("exporter")
 def exporter_command(
     store: Annotated[
@@ -28,21 +34,29 @@ def exporter_command(
         typer.Option(
             "--store",
             envvar="GPUFENCE_STORE",
+            metavar="STORE",
             help="Findings store: 'default', a file path, sqlite:///PATH or postgresql://...",
         ),
     ] = DEFAULT_STORE,
     listen: Annotated[
-        str, typer.Option(help="HOST:PORT to serve /metrics on (loopback by default).")
+        str,
+        typer.Option(
+            metavar="HOST:PORT", help="HOST:PORT to serve /metrics on (loopback by default)."
+        ),
     ] = "127.0.0.1:9108",
     broker_audit_log: Annotated[
         Path | None,
-        typer.Option(help="The key broker's audit log (SQLite): attestation and release metrics."),
+        typer.Option(
+            metavar="FILE",
+            help="The key broker's audit log (SQLite): attestation and release metrics.",
+        ),
     ] = None,
     broker_config: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="The broker's config: its audit log and the chain key (from the KEK), so that "
-            "gpufence_broker_audit_log_intact is reported."
+            "gpufence_broker_audit_log_intact is reported.",
         ),
     ] = None,
 ) -> None:

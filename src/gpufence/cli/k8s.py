@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import (
+    FailOn,
+    FailOnOpt,
+    InventoryOpt,
+    MutelistOpt,
+    OutputOpt,
+    ShowPassOpt,
+    deprecated,
+    format_option,
+)
 from gpufence.cli._output import (
     BaselineOption,
     HideMutedOption,
@@ -20,9 +30,9 @@ from gpufence.cli._output import (
     StoreOption,
     Triage,
     emit,
+    muted,
     report_findings,
 )
-from gpufence.cli.audit import FailOn
 from gpufence.collect.kubernetes import ClusterState, cluster_evidence, load_manifests
 from gpufence.collect.kubernetes.live import load_live
 from gpufence.controls.k8s import scan_cluster
@@ -32,10 +42,7 @@ from gpufence.kubernetes.view import K8sView
 from gpufence.load.inventory import load_inventory
 from gpufence.report import OutputFormat
 
-k8s_app = typer.Typer(
-    help="Kubernetes GPU-tenancy checks and admission policies.", no_args_is_help=True
-)
-app.add_typer(k8s_app, name="k8s")
+app = sub_app("Kubernetes GPU-tenancy checks and admission policies.")
 
 
 def _inventory_tenants(inventory: Path | None) -> dict[str, str]:
@@ -57,40 +64,49 @@ def _read(
     return load_manifests(paths)
 
 
-@k8s_app.command("scan")
+@app.command("scan")
 def scan_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Manifest files or directories (YAML, multi-document, Helm output)."),
+        typer.Argument(
+            metavar="PATH",
+            help="Manifest files or directories (YAML, multi-document, Helm output).",
+        ),
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Read the cluster of the current kubeconfig context.")
     ] = False,
     kubeconfig: Annotated[
-        str | None, typer.Option(help="Kubeconfig file for --live (default: $KUBECONFIG).")
+        str | None,
+        typer.Option(metavar="FILE", help="Kubeconfig file for --live (default: $KUBECONFIG)."),
     ] = None,
-    context: Annotated[str | None, typer.Option(help="Kubeconfig context for --live.")] = None,
-    inventory: Annotated[
+    context: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Kubeconfig context for --live.")
+    ] = None,
+    inventory: InventoryOpt = None,
+    fail_on: FailOnOpt = FailOn.low,
+    fmt: Annotated[OutputFormat, format_option()] = OutputFormat.text,
+    output: OutputOpt = None,
+    show_pass: ShowPassOpt = False,
+    mutelist: MutelistOpt = None,
+    out: Annotated[
         Path | None,
-        typer.Option(help="Inventory: its tenants name namespaces and give data sensitivity."),
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write what was read as evidence for `gpufence audit`.",
+        ),
     ] = None,
-    fail_on: Annotated[
-        FailOn, typer.Option(help="Exit 1 when a FAIL at or above this severity exists.")
-    ] = FailOn.low,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
-        OutputFormat.text
-    ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
-    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
     require_evidence: Annotated[
         bool,
-        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+        typer.Option(
+            "--require-evidence",
+            help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated).",
+        ),
     ] = False,
     evidence_out: Annotated[
-        Path | None,
-        typer.Option(help="Also write what was read as evidence for `gpufence audit`."),
+        Path | None, typer.Option("--evidence-out", hidden=True, help="Deprecated: use --out.")
     ] = None,
     store: StoreOption = None,
     baseline: BaselineOption = None,
@@ -101,15 +117,19 @@ def scan_command(
 ) -> None:
     """Check Kubernetes GPU tenancy (sharing, privileged pods, policies) in manifests or live."""
     started = Started.now()
+    if evidence_out is not None:
+        deprecated("--evidence-out", "--out")
+        out = out or evidence_out
     state = _read(paths, live, kubeconfig, context)
     result = scan_cluster(state, _inventory_tenants(inventory))
     for note in state.notes:
         sys.stderr.write(f"note: {note}\n")
     for kind, reason in sorted(state.unreadable.items()):
         sys.stderr.write(f"warning: could not read {kind}: {reason}\n")
-    if evidence_out is not None:
+    if out is not None:
         doc = cluster_evidence(state)
-        emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", evidence_out)
+        emit(json.dumps(doc.model_dump(mode="json", by_alias=True)) + "\n", out)
+    result = muted(result, mutelist)
     triage = Triage(
         show_pass=show_pass,
         severity=severity,
@@ -125,32 +145,60 @@ def scan_command(
     raise typer.Exit(report_findings(result, fmt, output, fail_on.severity(), triage=triage))
 
 
-@k8s_app.command("policies")
+@app.command("policies")
 def policies_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write manifests into.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Directory to write manifests into (required)."),
+    ] = None,
+    legacy_out: Annotated[
+        Path | None, typer.Option("-o", hidden=True, help="Deprecated: use --out.")
+    ] = None,
     from_paths: Annotated[
         list[Path] | None,
-        typer.Option("--from", help="Manifests whose labelled namespaces are the tenants."),
+        typer.Option(
+            "--from", metavar="PATH", help="Manifests whose labelled namespaces are the tenants."
+        ),
     ] = None,
     inventory: Annotated[
-        Path | None, typer.Option(help="Inventory: each tenant gets a namespace of its name.")
+        Path | None,
+        typer.Option(
+            "--inventory",
+            "-i",
+            metavar="INVENTORY",
+            dir_okay=False,
+            help="Inventory: each tenant gets a namespace of its name.",
+        ),
     ] = None,
     namespace: Annotated[
         list[str] | None,
-        typer.Option("--namespace", help="Tenant namespace NAME or NAME=TENANT (repeatable)."),
+        typer.Option(
+            "--namespace",
+            metavar="NAME[=TENANT]",
+            help="Tenant namespace NAME or NAME=TENANT (repeatable).",
+        ),
     ] = None,
     gpu_quota: Annotated[
         int | None,
-        typer.Option(min=0, help="GPUs (and MIG instances) each tenant namespace may request."),
+        typer.Option(
+            min=0, metavar="N", help="GPUs (and MIG instances) each tenant namespace may request."
+        ),
     ] = None,
     signature_issuer: Annotated[
-        str | None, typer.Option(help="OIDC issuer of the image signers (keyless Sigstore).")
+        str | None,
+        typer.Option(metavar="URL", help="OIDC issuer of the image signers (keyless Sigstore)."),
     ] = None,
     signature_subject: Annotated[
-        str | None, typer.Option(help="Signer identity (e.g. a CI workflow URL).")
+        str | None,
+        typer.Option(metavar="IDENTITY", help="Signer identity (e.g. a CI workflow URL)."),
     ] = None,
 ) -> None:
     """Write admission policies (ValidatingAdmissionPolicy + Kyverno) and tenant manifests."""
+    if legacy_out is not None:
+        deprecated("k8s policies -o", "--out")
+        out = out or legacy_out
+    if out is None:
+        raise InputError("give --out DIR: the directory to write the manifests into")
     tenants = _inventory_tenants(inventory)
     found: dict[str, TenantNamespace] = {
         name: TenantNamespace(name, name, sensitivity) for name, sensitivity in tenants.items()

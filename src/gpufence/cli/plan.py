@@ -4,36 +4,35 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import InventoryArg, OutputOpt, TextJson, format_option
 from gpufence.cli._output import emit
+from gpufence.cli._progress import heartbeat
 from gpufence.errors import InternalError
 from gpufence.load.inventory import load_snapshot
 from gpufence.plan import Strategy, place, verify_plan
 from gpufence.plan.emit import render_artifacts, write_artifacts
 from gpufence.plan.planned import PLAN_DECIDES
 
+__all__ = ["app", "plan_command"]
 
-class PlanFormat(StrEnum):
-    text = "text"
-    json = "json"
+app = sub_app("Decide each tenant's isolation, place all demand, write mig-parted/k8s configs.")
 
 
 @app.command("plan")
 def plan_command(
-    inventory: Annotated[Path, typer.Argument(help="Inventory YAML file (tenants with demand).")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the generated artifacts.")],
-    fmt: Annotated[
-        PlanFormat, typer.Option("--format", "-f", help="Summary format on stdout.")
-    ] = PlanFormat.text,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the summary to this file.")
-    ] = None,
+    inventory: InventoryArg,
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="DIR", help="Directory for the generated artifacts."),
+    ],
+    fmt: Annotated[TextJson, format_option("Summary format.")] = TextJson.text,
+    output: OutputOpt = None,
     recommended: Annotated[
         bool,
         typer.Option(
@@ -50,9 +49,10 @@ def plan_command(
     Exit 0 when every demand is placed, 1 when some is not (reported with the reason),
     2 for bad input (including a demand no pool could ever serve).
     """
-    snapshot = load_snapshot(inventory)
-    plan = place(snapshot, recommended=recommended, strategy=strategy)
-    everything = verify_plan(snapshot, plan, advisory=True)
+    with heartbeat("plan"):
+        snapshot = load_snapshot(inventory)
+        plan = place(snapshot, recommended=recommended, strategy=strategy)
+        everything = verify_plan(snapshot, plan, advisory=True)
     failures = [f for f in everything if f.evidence.get("advisory") is not True]
     ours = [f for f in failures if f.control in PLAN_DECIDES]
     if ours:
@@ -71,9 +71,10 @@ def plan_command(
                 f"{finding.resource} ({finding.control}, low): {finding.message}; "
                 "--recommended follows it where the silicon allows\n"
             )
-    artifacts = render_artifacts(snapshot, plan, out)
-    write_artifacts(out, artifacts)
-    if fmt is PlanFormat.json:
+    with heartbeat("plan: writing artifacts"):
+        artifacts = render_artifacts(snapshot, plan, out)
+        write_artifacts(out, artifacts)
+    if fmt is TextJson.json:
         emit(json.dumps(artifacts.summary, indent=2) + "\n", output)
     else:
         emit(artifacts.summary_text, output)

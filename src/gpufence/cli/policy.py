@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import json
 import textwrap
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import OutputOpt, TextJson, format_option
 from gpufence.cli._output import emit
 from gpufence.policy import Policy, load_policy
 
-policy_app = typer.Typer(
-    help="The isolation policy: tier rules shared by `plan` and `audit`.", no_args_is_help=True
-)
-app.add_typer(policy_app, name="policy")
+__all__ = ["app", "policy_text", "show_command"]
+
+app = sub_app("The isolation policy: tier rules shared by `plan` and `audit`.")
 
 
-class PolicyFormat(StrEnum):
-    text = "text"
-    json = "json"
+@app.callback()
+def _group() -> None:
+    """The isolation policy: tier rules shared by `plan` and `audit`."""
 
 
 def policy_text(policy: Policy) -> str:
@@ -41,18 +37,14 @@ def policy_text(policy: Policy) -> str:
     return "\n".join(out)
 
 
-@policy_app.command("show")
+@app.command("show")
 def show_command(
-    fmt: Annotated[
-        PolicyFormat, typer.Option("--format", "-f", help="text (default) or json.")
-    ] = PolicyFormat.text,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
+    fmt: Annotated[TextJson, format_option()] = TextJson.text,
+    output: OutputOpt = None,
 ) -> None:
     """Print every tier rule: id, text, rationale, the controls that judge it, sources."""
     policy = load_policy()
-    if fmt is PolicyFormat.json:
+    if fmt is TextJson.json:
         emit(json.dumps(policy.model_dump(mode="json"), indent=2) + "\n", output)
     else:
         emit(policy_text(policy), output)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import _SETTINGS, GpufenceGroup, GpufenceTyper, sub_app
 from gpufence.cli._output import DEFAULT_STORE, emit, resolve_findings
 from gpufence.errors import InputError
 from gpufence.model.history import ChangeKind, diff_findings
@@ -31,17 +31,21 @@ StoreArg = Annotated[
     typer.Option(
         "--store",
         envvar="GPUFENCE_STORE",
+        metavar="STORE",
         help="Findings store: 'default' (SQLite under $XDG_STATE_HOME/gpufence), a file path, "
         "sqlite:///PATH or postgresql://USER@HOST/DB.",
     ),
 ]
 FormatArg = Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")]
 
-runs_app = typer.Typer(
+runs_app = GpufenceTyper(
+    cls=GpufenceGroup,
     help="Recorded runs of a findings store: list (default), prune.",
+    **{**_SETTINGS, "no_args_is_help": False},
     invoke_without_command=True,
 )
-app.add_typer(runs_app, name="runs")
+app = runs_app
+diff_app = sub_app("Compare two runs by fingerprint: new, fixed, changed status or severity.")
 
 
 def _list(store: str, fmt: ListFormat, limit: int | None) -> None:
@@ -57,7 +61,9 @@ def runs_default(
     ctx: typer.Context,
     store: StoreArg = DEFAULT_STORE,
     fmt: FormatArg = ListFormat.text,
-    limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs only.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Newest N runs only.")
+    ] = None,
 ) -> None:
     """List recorded runs, newest first (same as `gpufence runs list`)."""
     if ctx.invoked_subcommand is None:
@@ -68,7 +74,9 @@ def runs_default(
 def runs_list(
     store: StoreArg = DEFAULT_STORE,
     fmt: FormatArg = ListFormat.text,
-    limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs only.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Newest N runs only.")
+    ] = None,
 ) -> None:
     """List recorded runs, newest first: id, time, duration, command, verdict, counts, target."""
     _list(store, fmt, limit)
@@ -77,9 +85,11 @@ def runs_list(
 @runs_app.command("prune")
 def runs_prune(
     store: StoreArg = DEFAULT_STORE,
-    keep: Annotated[int | None, typer.Option(min=0, help="Keep the newest N runs.")] = None,
+    keep: Annotated[
+        int | None, typer.Option(min=0, metavar="N", help="Keep the newest N runs.")
+    ] = None,
     older_than: Annotated[
-        float | None, typer.Option(min=0, help="Delete runs older than DAYS days.")
+        float | None, typer.Option(min=0, metavar="DAYS", help="Delete runs older than DAYS days.")
     ] = None,
 ) -> None:
     """Delete old runs and their findings (retention)."""
@@ -95,15 +105,19 @@ def runs_prune(
     sys.stderr.write(f"pruned {len(removed)} run(s); {left} left in {opened.url}\n")
 
 
-@app.command("diff")
+@diff_app.command("diff")
 def diff_command(
     run_a: Annotated[
         str | None,
-        typer.Argument(help="Base: run id, 'latest~N', or a JSON report (default: latest~1)."),
+        typer.Argument(
+            metavar="BASE", help="Base: run id, 'latest~N', or a JSON report (default: latest~1)."
+        ),
     ] = None,
     run_b: Annotated[
         str | None,
-        typer.Argument(help="Head: run id, 'latest', or a JSON report (default: latest)."),
+        typer.Argument(
+            metavar="HEAD", help="Head: run id, 'latest', or a JSON report (default: latest)."
+        ),
     ] = None,
     store: StoreArg = DEFAULT_STORE,
     fmt: FormatArg = ListFormat.text,

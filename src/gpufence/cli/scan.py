@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import (
+    FailOn,
+    FailOnOpt,
+    MutelistOpt,
+    OutputOpt,
+    ShowPassOpt,
+    format_option,
+)
 from gpufence.cli._output import (
     BaselineOption,
     HideMutedOption,
@@ -20,14 +26,20 @@ from gpufence.cli._output import (
     StatusOption,
     StoreOption,
     Triage,
+    muted,
     report_findings,
 )
-from gpufence.cli.audit import FailOn
+from gpufence.cli._progress import counter
 from gpufence.collect.bmc.credentials import load_credentials
 from gpufence.collect.bmc.evidence import EvidenceWriter, scan_snapshot
 from gpufence.collect.bmc.parallel import Document, default_workers, scan_streaming
 from gpufence.collect.bmc.scanner import ScanOptions
-from gpufence.collect.bmc.targets import BmcTarget, parse_targets, targets_from_inventory
+from gpufence.collect.bmc.targets import (
+    BmcTarget,
+    parse_targets,
+    read_targets_file,
+    targets_from_inventory,
+)
 from gpufence.collect.shard import parse_shard
 from gpufence.controls import ALL_CONTROLS, audit_snapshot
 from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
@@ -37,29 +49,12 @@ from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import Finding, Plane
 from gpufence.report import OutputFormat
 
-scan_app = typer.Typer(help="Live scans: scan bmc.", no_args_is_help=True)
-app.add_typer(scan_app, name="scan")
+app = sub_app("Live scans: scan bmc.")
 
 
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[object]:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("scanning BMCs", total=total)
-        yield lambda: bar.advance(task)
+@app.callback()
+def _group() -> None:
+    """Live scans: scan bmc."""
 
 
 _KEPT_RAW = ("state", "reason")
@@ -70,7 +65,7 @@ def _run(
     targets: list[BmcTarget],
     opts: ScanOptions,
     credentials: Path | None,
-    bar: bool,
+    bar: bool | None,
     workers: int | None,
     out: Path,
 ) -> tuple[list[EvidenceDocument], bool]:
@@ -82,15 +77,17 @@ def _run(
     store = load_credentials(credentials)
     count = workers if workers is not None else default_workers(len(targets))
     slim: dict[int, EvidenceDocument] = {}
-    with _progress(len(targets), bar) as advance, EvidenceWriter(out) as writer:
+    with (
+        counter("scan bmc: BMCs scanned", len(targets), bar) as advance,
+        EvidenceWriter(out) as writer,
+    ):
 
         def emit(index: int, document: Document) -> None:
             writer.add(document)
             raw = document.get("raw") or {}
             kept = {key: raw[key] for key in _KEPT_RAW if key in raw}
             slim[index] = EvidenceDocument.model_validate({**document, "raw": kept})
-            if callable(advance):
-                advance()
+            advance()
 
         interrupted = scan_streaming(targets, store, opts, emit, workers=count)
     if interrupted:
@@ -107,12 +104,14 @@ def _related(finding: Finding, names: set[str], nodes: set[str]) -> bool:
     return resource.startswith("node/") and resource.split("/")[1] in nodes
 
 
-@scan_app.command("bmc")
+@app.command("bmc")
 def scan_bmc(
     out: Annotated[
         Path,
         typer.Option(
             "--out",
+            metavar="FILE",
+            dir_okay=False,
             help="Evidence file to write, one document per BMC as it finishes (*.jsonl: JSON "
             "Lines; otherwise one JSON document).",
         ),
@@ -122,22 +121,43 @@ def scan_bmc(
         typer.Option(
             "--target",
             "-t",
+            metavar="TARGET",
             help="[NAME=]https://HOST[:PORT] (Redfish) or [NAME=]ipmi://HOST[:PORT]; repeatable.",
         ),
     ] = None,
+    targets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--targets-file",
+            metavar="FILE",
+            dir_okay=False,
+            help="Targets, one [NAME=]URL per line ('#' comments and blank lines allowed).",
+        ),
+    ] = None,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", "-i", help="Scan the BMCs of this inventory.")
+        Path | None,
+        typer.Option(
+            "--inventory",
+            "-i",
+            metavar="INVENTORY",
+            dir_okay=False,
+            help="Scan the BMCs of this inventory.",
+        ),
     ] = None,
     credentials: Annotated[
         Path | None,
         typer.Option(
             "--credentials",
             "-c",
+            metavar="FILE",
             help="Credentials YAML (default: $GPUFENCE_BMC_USERNAME / $GPUFENCE_BMC_PASSWORD).",
         ),
     ] = None,
     ca_bundle: Annotated[
-        Path | None, typer.Option("--ca-bundle", help="CA certificates that sign the BMC certs.")
+        Path | None,
+        typer.Option(
+            "--ca-bundle", metavar="FILE", help="CA certificates that sign the BMC certs."
+        ),
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Do not verify BMC certificates (not advised).")
@@ -150,41 +170,61 @@ def scan_bmc(
             "policy) and an unauthenticated write.",
         ),
     ] = False,
-    concurrency: Annotated[int, typer.Option(min=1, max=4096, help="BMCs at once.")] = 64,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=4096, metavar="N", help="BMCs at once.")
+    ] = 64,
     bmc_timeout: Annotated[
-        float, typer.Option("--bmc-timeout", min=1, help="Seconds allowed per BMC.")
+        float,
+        typer.Option("--bmc-timeout", min=1, metavar="SECONDS", help="Seconds allowed per BMC."),
     ] = 60.0,
     budget: Annotated[
-        float | None, typer.Option(min=1, help="Seconds allowed for the whole scan.")
+        float | None,
+        typer.Option(min=1, metavar="SECONDS", help="Seconds allowed for the whole scan."),
     ] = None,
-    connect_timeout: Annotated[float, typer.Option(min=0.1)] = 5.0,
-    read_timeout: Annotated[float, typer.Option(min=0.1)] = 10.0,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, metavar="SECONDS", help="Seconds to open a connection to a BMC."),
+    ] = 5.0,
+    read_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, metavar="SECONDS", help="Seconds to wait for a BMC's response."),
+    ] = 10.0,
     no_ipmi: Annotated[
         bool, typer.Option("--no-ipmi", help="Skip the UDP 623 probe of Redfish targets.")
     ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Findings format.")] = (
-        OutputFormat.text
-    ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the findings to this file.")
-    ] = None,
-    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 on a FAIL at/above this.")] = FailOn.low,
-    show_pass: Annotated[bool, typer.Option(help="List PASS findings in text output.")] = False,
+    fmt: Annotated[OutputFormat, format_option()] = OutputFormat.text,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.low,
+    show_pass: ShowPassOpt = False,
+    mutelist: MutelistOpt = None,
     require_evidence: Annotated[
         bool,
-        typer.Option(help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated)."),
+        typer.Option(
+            "--require-evidence",
+            help="Exit 1 when the verdict is INCOMPLETE (controls not evaluated).",
+        ),
     ] = False,
     progress: Annotated[
-        bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
+        bool | None,
+        typer.Option(
+            help="Progress bar on stderr (default: when stderr is a terminal; otherwise a "
+            "progress line every GPUFENCE_PROGRESS_SECONDS, default 10)."
+        ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="Scanner processes (default: one per CPU, from 64 BMCs)."),
+        typer.Option(
+            min=1,
+            max=64,
+            metavar="N",
+            help="Scanner processes (default: one per CPU, from 64 BMCs).",
+        ),
     ] = None,
     shard: Annotated[
         str | None,
         typer.Option(
             "--shard",
+            metavar="I/N",
             help="I/N: scan only shard I (0 to N-1) of the targets, split by a hash of the BMC "
             "name; the N evidence files together give one audit (pass them all to --evidence).",
         ),
@@ -198,8 +238,11 @@ def scan_bmc(
 ) -> None:
     """Scan BMCs over Redfish and IPMI, write evidence, print the OOB/FW findings."""
     started = Started.now()
-    if (inventory is None) == (not target):
-        raise InputError("give --inventory INVENTORY or at least one --target (not both)")
+    given = [inventory is not None, bool(target), targets_file is not None]
+    if sum(given) != 1:
+        raise InputError(
+            "give one of --inventory INVENTORY, --target TARGET (repeatable), --targets-file FILE"
+        )
     if insecure and ca_bundle is not None:
         raise InputError("--insecure and --ca-bundle contradict each other; give one")
     if ca_bundle is not None and not ca_bundle.is_file():
@@ -210,7 +253,8 @@ def scan_bmc(
         if not targets:
             raise InputError(f"{inventory}: the inventory declares no BMCs")
     else:
-        targets = parse_targets(target or [], ipmi_probe=not no_ipmi)
+        values = read_targets_file(targets_file) if targets_file is not None else target or []
+        targets = parse_targets(values, ipmi_probe=not no_ipmi)
     if shard is not None:
         part = parse_shard(shard)
         everything = len(targets)
@@ -226,8 +270,7 @@ def scan_bmc(
         insecure=insecure,
         intrusive=intrusive,
     )
-    show_bar = progress if progress is not None else sys.stderr.isatty()
-    documents, interrupted = _run(targets, opts, credentials, show_bar, workers, out)
+    documents, interrupted = _run(targets, opts, credentials, progress, workers, out)
     _summary(documents, out)
     triage = Triage(
         show_pass=show_pass,
@@ -242,7 +285,7 @@ def scan_bmc(
         evidence=documents,
         require_evidence=require_evidence,
     )
-    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage)
+    code = _findings(documents, targets, inventory, out, fmt, output, fail_on, triage, mutelist)
     raise typer.Exit(130 if interrupted else code)
 
 
@@ -266,6 +309,7 @@ def _findings(
     output: Path | None,
     fail_on: FailOn,
     triage: Triage,
+    mutelist: Path | None,
 ) -> int:
     """Run the OOB/FW controls over what was scanned and print them; returns the exit code."""
     planes = (Plane.OOB, Plane.FW)
@@ -284,5 +328,5 @@ def _findings(
     if inventory is None:
         # No inventory file to point into: a location would name the evidence file's line 1.
         kept = tuple(f.model_copy(update={"location": None}) for f in kept)
-    result = result.model_copy(update={"findings": kept})
+    result = muted(result.model_copy(update={"findings": kept}), mutelist)
     return report_findings(result, fmt, output, fail_on.severity(), triage=triage)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from gpufence.cli._app import app
+from gpufence.cli._app import sub_app
+from gpufence.cli._options import OutputOpt
+from gpufence.cli._output import emit
 from gpufence.model.schemas import schema_for
+
+__all__ = ["app", "schema_command"]
+
+app = sub_app("Print the JSON Schema of the inventory, findings or evidence format.")
 
 
 class SchemaName(StrEnum):
+    """The file formats that have a schema."""
+
     inventory = "inventory"
     findings = "findings"
     evidence = "evidence"
@@ -22,6 +29,7 @@ class SchemaName(StrEnum):
 @app.command("schema")
 def schema_command(
     name: Annotated[SchemaName, typer.Argument(help="Which format.")] = SchemaName.inventory,
+    output: OutputOpt = None,
 ) -> None:
     """Print the JSON Schema of the inventory, findings or evidence format."""
-    sys.stdout.write(json.dumps(schema_for(name.value), indent=2) + "\n")
+    emit(json.dumps(schema_for(name.value), indent=2) + "\n", output)

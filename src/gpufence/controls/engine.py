@@ -100,6 +100,7 @@ class ControlMeta(Frozen):
         return self
 
     def info(self) -> ControlInfo:
+        """The metadata as the public :class:`ControlInfo` (for listings and reports)."""
         return ControlInfo(**self.model_dump())
 
 
@@ -124,11 +125,14 @@ Check = Callable[[Snapshot], Iterable[Outcome]]
 
 @dataclass(frozen=True)
 class Control:
+    """A control: its metadata and the check that yields outcomes over a snapshot."""
+
     meta: ControlMeta
     check: Check
 
     @property
     def id(self) -> str:
+        """The control's ID, e.g. ``GPU-001``."""
         return self.meta.id
 
 

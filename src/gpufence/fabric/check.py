@@ -51,12 +51,16 @@ Plane = Literal["infiniband", "ethernet", "oob"]
 
 
 class ReachFinding(Frozen):
+    """One tenant reaching another (or a management/OOB network), with the steps that prove it."""
+
     source: str = Field(description="The tenant that reaches.")
     target: str = Field(description="The tenant (or management/OOB network) reached.")
     path: tuple[str, ...] = Field(description="Steps that prove it, in order.")
 
 
 class PlaneReport(Frozen):
+    """Who reaches whom on one plane (InfiniBand network, Ethernet/L3 or OOB) and on what basis."""
+
     plane: Plane
     scope: str = Field(description="The InfiniBand network, or 'declared networks'.")
     basis: str = Field(description="What the verdict rests on.")
@@ -72,16 +76,20 @@ class PlaneReport(Frozen):
 
 
 class FabricReport(Frozen):
+    """The reachability report of every plane of an inventory."""
+
     inventory: str
     tenants: tuple[str, ...]
     planes: tuple[PlaneReport, ...]
 
     @property
     def leaks(self) -> bool:
+        """Whether any plane has a tenant reaching what it must not."""
         return any(p.reach for p in self.planes)
 
 
 def latest_partitions(snap: Snapshot, network: str) -> tuple[PartitionsRecord, str] | None:
+    """The last partitions.conf record of ``network`` in the evidence, with its origin."""
     found = None
     for doc, origin in snap.evidence_for(f"network/{network}"):
         record = partitions_of(doc)
@@ -91,6 +99,7 @@ def latest_partitions(snap: Snapshot, network: str) -> tuple[PartitionsRecord, s
 
 
 def latest_observed(snap: Snapshot, network: str) -> tuple[ObservedFabric, str] | None:
+    """The last observed PKey tables for ``network`` in the snapshot's evidence, with its origin."""
     found = None
     for doc, origin in snap.evidence_for(f"fabric/{network}"):
         observed = observed_of(doc)
@@ -109,6 +118,7 @@ class IbPlaneInputs(Frozen):
 
 
 def ib_inputs(snap: Snapshot, network: str) -> IbPlaneInputs:
+    """Which tenants own which port GUIDs on ``network``, from the inventory."""
     owners: dict[int, tuple[str, ...]] = {}
     nodes: dict[int, str] = {}
     tenants: dict[str, None] = {}
@@ -304,6 +314,7 @@ def l3_plane_reports(snap: Snapshot) -> list[PlaneReport]:
 
 
 def fabric_report(snap: Snapshot) -> FabricReport:
+    """Who reaches whom on every plane of the snapshot (pure)."""
     planes = [*ib_plane_reports(snap), *l3_plane_reports(snap)]
     return FabricReport(
         inventory=snap.source_file, tenants=tuple(sorted(snap.tenants)), planes=tuple(planes)
@@ -314,6 +325,7 @@ _TITLES = {"infiniband": "InfiniBand", "ethernet": "Ethernet/L3", "oob": "OOB/ma
 
 
 def format_text(report: FabricReport, *, limit: int = 20) -> str:
+    """The report as text, at most ``limit`` pairs per plane."""
     lines = [f"fabric reachability for {report.inventory}", ""]
     for plane in report.planes:
         head = f"{_TITLES[plane.plane]} — {plane.scope} ({plane.basis})"

@@ -21,6 +21,8 @@ __all__ = ["PortDrift", "drift"]
 
 @dataclass(frozen=True, slots=True)
 class PortDrift:
+    """How one port's programmed PKey table differs from the partitions.conf intent."""
+
     guid: str
     node: str
     expected: tuple[str, ...]
@@ -28,13 +30,16 @@ class PortDrift:
 
     @property
     def missing(self) -> tuple[str, ...]:
+        """PKeys the intent gives the port that the table lacks."""
         return tuple(e for e in self.expected if e not in self.observed)
 
     @property
     def unexpected(self) -> tuple[str, ...]:
+        """PKeys in the table that the intent does not give the port."""
         return tuple(e for e in self.observed if e not in self.expected)
 
     def describe(self) -> str:
+        """The drift as one line for finding messages."""
         parts = []
         if self.unexpected:
             parts.append("unexpected " + " ".join(self.unexpected))

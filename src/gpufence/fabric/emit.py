@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from gpufence.errors import InputError
 from gpufence.fabric.partitions import DEFAULT_PKEY
+from gpufence.model.inventory import Inventory, NetworkKind
 
-__all__ = ["STORAGE_PKEY", "TENANT_PKEY_BASE", "emit_partitions", "guid_value"]
+__all__ = [
+    "STORAGE_PKEY",
+    "TENANT_PKEY_BASE",
+    "TenantPorts",
+    "emit_partitions",
+    "guid_value",
+    "tenant_ports",
+]
 
 TENANT_PKEY_BASE = 0x0100
 STORAGE_PKEY = 0x0010
@@ -143,3 +152,57 @@ def _assign_pkeys(
         used[candidate] = tenant
         chosen[tenant] = candidate
     return chosen
+
+
+@dataclass(frozen=True)
+class TenantPorts:
+    """Port GUIDs per tenant gathered from an inventory, and the nodes left out (with why)."""
+
+    tenants: dict[str, list[str]]
+    skipped: list[str]
+
+
+def tenant_ports(
+    inventory: Inventory,
+    network: str | None = None,
+    node_tenants: Mapping[str, Iterable[str]] | None = None,
+) -> TenantPorts:
+    """Each tenant's InfiniBand port GUIDs from the inventory's ``ib_port_guids`` (pure).
+
+    ``network`` limits to node pools attached to that network (needed when the inventory has
+    more than one InfiniBand network). ``node_tenants`` (node -> tenants, from a plan) overrides
+    the inventory's node/pool tenants. A node serving several tenants joins no tenant partition:
+    one port cannot be a full member for two tenants without joining them, so it is left out
+    and named in ``skipped``.
+    """
+    ib_networks = [n.name for n in inventory.networks if n.kind is NetworkKind.INFINIBAND]
+    if network is None and len(ib_networks) > 1:
+        raise InputError(
+            f"the inventory has {len(ib_networks)} InfiniBand networks "
+            f"({', '.join(ib_networks)}); give --network NAME"
+        )
+    if network is not None and network not in ib_networks:
+        raise InputError(
+            f"--network {network!r} is not an InfiniBand network of the inventory "
+            f"(known: {', '.join(ib_networks) or 'none'})"
+        )
+    tenants: dict[str, list[str]] = {t.name: [] for t in inventory.tenants}
+    skipped: list[str] = []
+    for pool in inventory.node_pools:
+        if network is not None and network not in pool.networks:
+            continue
+        for node in pool.nodes:
+            if not node.ib_port_guids:
+                continue
+            if node_tenants is not None:
+                names = tuple(node_tenants.get(node.name, ()))
+            elif node.tenants is not None:
+                names = node.tenants
+            else:
+                names = tuple(dict.fromkeys(w.tenant for w in pool.workloads))
+            if len(names) != 1:
+                why = "no tenant" if not names else f"tenants {', '.join(names)}"
+                skipped.append(f"{node.name} ({why}): its ports join no tenant partition")
+                continue
+            tenants.setdefault(names[0], []).extend(node.ib_port_guids)
+    return TenantPorts(tenants, skipped)

@@ -20,11 +20,14 @@ __all__ = ["IbLeak", "IbPort", "IbVerdict", "tenant_reach"]
 
 @dataclass(frozen=True, slots=True)
 class IbPort:
+    """One InfiniBand port: GUID, owning node and tenants."""
+
     guid: int
     node: str | None
     full: bool
 
     def describe(self) -> str:
+        """The port as text: GUID and node."""
         where = f" ({self.node})" if self.node else ""
         return f"0x{self.guid:016x}{where} {'full' if self.full else 'limited'}"
 
@@ -41,6 +44,7 @@ class IbLeak:
     b_port: IbPort
 
     def describe(self) -> str:
+        """The leak as one line: which ports share which PKey with full membership."""
         return (
             f"PKey 0x{self.pkey:04x} ({self.pkey_name}): {self.a} port {self.a_port.describe()}"
             f" <-> {self.b} port {self.b_port.describe()}"
@@ -49,12 +53,15 @@ class IbLeak:
 
 @dataclass(frozen=True)
 class IbVerdict:
+    """Tenant pairs that can talk over InfiniBand partitions, with the proof."""
+
     leaks: Mapping[tuple[str, str], IbLeak]
     """(a, b) with a < b -> the first witness (lowest PKey)."""
     leaking_pkeys: tuple[int, ...]
     ports_with_owner: int
 
     def reachable(self, tenant: str) -> dict[str, IbLeak]:
+        """Tenants ``tenant`` reaches, each with the leak that proves it."""
         out = {}
         for (a, b), leak in self.leaks.items():
             if a == tenant:

@@ -51,16 +51,21 @@ _FULL_DEFAULT = (
 
 
 class LintSeverity(StrEnum):
+    """How serious a partitions.conf diagnostic is: error, warning or info."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
 
     @property
     def rank(self) -> int:
+        """Order of severities: error 2, warning 1, info 0."""
         return {"error": 2, "warning": 1, "info": 0}[self.value]
 
 
 class Diagnostic(Frozen):
+    """One problem in a partitions.conf: where, what, what OpenSM will do, and the fix."""
+
     line: int
     column: int
     severity: LintSeverity
@@ -91,6 +96,8 @@ class PartitionSummary(Frozen):
 
 
 class LintReport(Frozen):
+    """The lint of one partitions.conf: diagnostics, partitions and whether OpenSM fails open."""
+
     file: str
     fails_open: bool
     opensm_applies: str
@@ -98,10 +105,12 @@ class LintReport(Frozen):
     partitions: tuple[PartitionSummary, ...]
 
     def counts(self) -> dict[str, int]:
+        """Diagnostics per severity (every severity present, zero when none)."""
         counter = Counter(d.severity.value for d in self.diagnostics)
         return {s.value: counter.get(s.value, 0) for s in LintSeverity}
 
     def worst(self) -> LintSeverity | None:
+        """The most severe diagnostic's severity, None when clean."""
         ranked = sorted(self.diagnostics, key=lambda d: d.severity.rank, reverse=True)
         return ranked[0].severity if ranked else None
 
@@ -614,4 +623,5 @@ def lint(
 def lint_bytes(
     data: bytes, source: str = "<partitions.conf>", *, allow_both_pkeys: bool = False
 ) -> LintReport:
+    """Lint partitions.conf bytes (``source`` names it in the report)."""
     return lint(parse_partitions(data, source), data, allow_both_pkeys=allow_both_pkeys)

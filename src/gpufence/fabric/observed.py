@@ -46,6 +46,7 @@ _TYPES |= {"rt": PortType.ROUTER, "router": PortType.ROUTER}
 
 
 def guid_text(guid: int) -> str:
+    """A port GUID as 0x-prefixed 16-digit hex."""
     return f"0x{guid:016x}"
 
 
@@ -61,16 +62,22 @@ class TopologyPort(Frozen):
 
 
 class Topology(Frozen):
+    """The subnet as ibnetdiscover saw it: switches, channel adapters and links."""
+
     ports: tuple[TopologyPort, ...]
 
     def subnet(self, sm_port: int | None) -> SubnetPorts:
+        """The subnet's ports by GUID and type, with the subnet manager's port GUID."""
         return SubnetPorts({p.guid: p.node_type for p in self.ports}, sm_port)
 
     def by_lid_port(self) -> dict[tuple[int, int], TopologyPort]:
+        """Ports by (LID, port number), as smpquery addresses them."""
         return {(p.lid, p.port): p for p in self.ports if p.lid is not None}
 
 
 class ObservedPort(Frozen):
+    """One port's programmed PKey table as read from the fabric."""
+
     guid: str
     node_name: str
     node_type: str = Field(description="CA, SW (port 0) or RT.")
@@ -82,6 +89,7 @@ class ObservedPort(Frozen):
     )
 
     def table(self) -> dict[int, int] | None:
+        """The PKey table as the partition-table model reads it, None when it was not read."""
         return None if self.pkeys is None else table_from_values(int(v, 16) for v in self.pkeys)
 
 
@@ -103,6 +111,7 @@ class ObservedFabric(Frozen):
     paths: tuple[PathAnswer, ...] = ()
 
     def subnet(self) -> SubnetPorts:
+        """The observed subnet's ports."""
         kinds = {"CA": PortType.CA, "SW": PortType.SWITCH, "RT": PortType.ROUTER}
         sm = int(self.sm_guid, 16) if self.sm_guid else None
         return SubnetPorts({int(p.guid, 16): kinds[p.node_type] for p in self.ports}, sm)

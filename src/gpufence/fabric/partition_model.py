@@ -26,12 +26,16 @@ FGETS_CHUNK = 4094
 
 
 class Membership(StrEnum):
+    """A port's membership in a partition: full, limited or both."""
+
     FULL = "full"
     LIMITED = "limited"
     BOTH = "both"
 
 
 class MemberKind(StrEnum):
+    """What a partitions.conf member names: a GUID or a keyword (ALL, SELF, ...)."""
+
     GUID = "guid"
     ALL = "ALL"
     ALL_CAS = "ALL_CAS"
@@ -63,6 +67,8 @@ class MemberOp(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Multicast:
+    """A multicast group a partition declares, where, and whether OpenSM accepts it."""
+
     mgid: str
     line: int
     column: int

@@ -38,6 +38,8 @@ Op = tuple[int, str, str | None, str, int]
 
 
 class PartitionsRecord(Frozen):
+    """A partitions.conf as evidence: path, digest, PKey names, membership operations and lint."""
+
     path: str
     sha256: str
     fails_open: bool
@@ -51,6 +53,7 @@ class PartitionsRecord(Frozen):
     def of(
         cls, config: PartitionsConfig, data: bytes, *, allow_both_pkeys: bool = False
     ) -> PartitionsRecord:
+        """The record of a parsed partitions.conf and its bytes."""
         return cls(
             path=config.source,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -104,6 +107,7 @@ class PartitionsRecord(Frozen):
 
 
 def partitions_of(doc: EvidenceDocument) -> PartitionsRecord | None:
+    """The partitions.conf record in an evidence document, None if it holds none."""
     if doc.collector != PARTITIONS_COLLECTOR or "partitions_conf" not in doc.raw:
         return None
     try:
@@ -113,6 +117,7 @@ def partitions_of(doc: EvidenceDocument) -> PartitionsRecord | None:
 
 
 def observed_of(doc: EvidenceDocument) -> ObservedFabric | None:
+    """The observed PKey tables in an evidence document, None if it holds none."""
     if doc.collector != OBSERVED_COLLECTOR or "subnet" not in doc.raw:
         return None
     try:

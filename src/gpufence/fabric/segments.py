@@ -25,6 +25,7 @@ __all__ = ["Attachment", "Hop", "SegmentGraph", "label", "segment_key"]
 
 
 def segment_key(switch: str, vlan: int) -> tuple[str, str, int]:
+    """The graph key of a VLAN on a switch."""
     return ("vlan", switch, vlan)
 
 
@@ -39,6 +40,8 @@ class Hop:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A tenant's (or a network's) endpoint attached to a segment, with the reason."""
+
     owner: str
     endpoint: str
     segment: str
@@ -84,6 +87,7 @@ class SegmentGraph:
         once per tenant."""
 
     def node(self, key: Hashable) -> int:
+        """The graph index of ``key``, added when new."""
         index = self._index.get(key)
         if index is None:
             index = self._index[key] = len(self._keys)
@@ -101,6 +105,7 @@ class SegmentGraph:
         return root
 
     def join(self, a: Hashable, b: Hashable, reason: str) -> None:
+        """Record that segments ``a`` and ``b`` are one (union), with the reason."""
         ia, ib = self.node(a), self.node(b)
         self._joins.append((ia, ib, reason))
         ra, rb = self._find(ia), self._find(ib)
@@ -111,6 +116,7 @@ class SegmentGraph:
         self._trees = {}
 
     def attach(self, owner: str, endpoint: str, segment: Hashable, reason: str) -> None:
+        """Attach ``owner``'s ``endpoint`` to ``segment``."""
         oi = self._owner_index.get(owner)
         if oi is None:
             oi = self._owner_index[owner] = len(self._owners)
@@ -118,6 +124,7 @@ class SegmentGraph:
         self._attached.append((oi, self.node(segment), endpoint, reason))
 
     def same_segment(self, a: Hashable, b: Hashable) -> bool:
+        """Whether ``a`` and ``b`` ended up in one segment."""
         if a not in self._index or b not in self._index:
             return a == b
         return self._find(self._index[a]) == self._find(self._index[b])
@@ -175,4 +182,5 @@ class SegmentGraph:
         return hops[::-1]
 
     def keys(self) -> Iterable[Hashable]:
+        """Every segment key seen."""
         return iter(self._keys)

@@ -82,6 +82,7 @@ class K8sObject:
 
     @property
     def key(self) -> str:
+        """The kind key (``Kind`` or ``Kind.group``), as :meth:`ClusterState.of` takes it."""
         return kind_key(self.kind, self.api_version)
 
     @property
@@ -95,12 +96,14 @@ class K8sObject:
 
     @cached_property
     def labels(self) -> Mapping[str, str]:
+        """``metadata.labels`` as strings (empty when absent or malformed)."""
         meta = self.body.get("metadata") or {}
         labels = meta.get("labels") if isinstance(meta, Mapping) else None
         return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
 
     @cached_property
     def annotations(self) -> Mapping[str, str]:
+        """``metadata.annotations`` as strings (empty when absent or malformed)."""
         meta = self.body.get("metadata") or {}
         notes = meta.get("annotations") if isinstance(meta, Mapping) else None
         return {str(k): str(v) for k, v in notes.items()} if isinstance(notes, Mapping) else {}
@@ -114,6 +117,7 @@ class K8sObject:
         return self.line, self.column
 
     def to_json(self) -> dict[str, JsonValue]:
+        """The object as JSON-ready data (for evidence files)."""
         return {
             "source": self.source,
             "line": self.line,
@@ -142,9 +146,11 @@ class ClusterState:
 
     @cached_property
     def by_ref(self) -> Mapping[str, K8sObject]:
+        """Every object by its reference (``kind/namespace/name``)."""
         return {obj.ref: obj for obj in self.objects}
 
     def of(self, *keys: str) -> Iterator[K8sObject]:
+        """Objects of the given kind keys, in the order read."""
         for key in keys:
             yield from self._by_kind.get(key, ())
 

@@ -280,6 +280,8 @@ def _kyverno(rule: AdmissionRule) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class TenantNamespace:
+    """A tenant namespace to write policies for: tenant, data sensitivity, GPU resources used."""
+
     name: str
     tenant: str
     sensitivity: str | None = None

@@ -131,16 +131,19 @@ class PodSpec:
 
     @property
     def namespace(self) -> str:
+        """The namespace of the workload (``default`` when unset)."""
         return self.owner.namespace or "default"
 
     @property
     def annotations(self) -> Mapping[str, str]:
+        """The pod template's annotations (the pod's own for a bare Pod)."""
         if self.owner.kind == "Pod":
             return self.owner.annotations
         notes = dig(self.owner.body, *self.pointer[:-1], "metadata", "annotations")
         return {str(k): str(v) for k, v in notes.items()} if isinstance(notes, Mapping) else {}
 
     def containers(self) -> Iterator[tuple[Pointer, Mapping[str, Any]]]:
+        """Every container, init and ephemeral container, with its pointer into the manifest."""
         for field in _CONTAINER_LISTS:
             items = self.spec.get(field)
             if isinstance(items, list):
@@ -160,6 +163,7 @@ class PodSpec:
         return frozenset(names)
 
     def uses_gpu(self, claims_with_gpu: frozenset[tuple[str, str]] = frozenset()) -> bool:
+        """Whether the pod requests an NVIDIA GPU: a GPU resource or a claim on a GPU class."""
         if self.gpu_resources:
             return True
         refs = self.spec.get("resourceClaims")
@@ -182,6 +186,7 @@ class PodSpec:
 
     @property
     def runtime_class(self) -> str | None:
+        """The pod's ``runtimeClassName``, None when unset."""
         name = self.spec.get("runtimeClassName")
         return str(name) if name else None
 
@@ -213,6 +218,7 @@ class PodSpec:
         return out
 
     def node_selector(self) -> Mapping[str, str]:
+        """The pod's ``nodeSelector``."""
         selector = self.spec.get("nodeSelector")
         return (
             {str(k): str(v) for k, v in selector.items()} if isinstance(selector, Mapping) else {}
@@ -313,6 +319,7 @@ class DevicePluginConfig:
 
     @property
     def label(self) -> str:
+        """How the config is named in messages (a ConfigMap key or the config file)."""
         return f"config {self.key!r}" if self.owner.kind == "ConfigMap" else "config file"
 
     def _sharing(self, kind: str) -> Mapping[str, Any]:
@@ -320,6 +327,7 @@ class DevicePluginConfig:
         return value if isinstance(value, Mapping) else {}
 
     def replicas(self, kind: str) -> dict[str, int]:
+        """Replicas per resource name under ``sharing.<kind>`` (timeSlicing or mps)."""
         out: dict[str, int] = {}
         for item in self._sharing(kind).get("resources") or []:
             try:
@@ -338,6 +346,7 @@ class DevicePluginConfig:
         return "none"
 
     def flag(self, kind: str, name: str) -> bool | None:
+        """A boolean setting under ``sharing.<kind>``, None when absent or not a boolean."""
         value = self._sharing(kind).get(name)
         return value if isinstance(value, bool) else None
 
@@ -383,6 +392,8 @@ def _claim_classes(obj: K8sObject) -> set[str]:
 
 @dataclass(frozen=True)
 class NodeSharing:
+    """How GPUs of one node are shared (strategy, replicas) and which config says so."""
+
     strategy: str
     replicas: int | None
     source: str
@@ -406,15 +417,18 @@ class K8sView:
 
     @cached_property
     def namespaces(self) -> Mapping[str, K8sObject]:
+        """Namespaces by name."""
         return {ns.name: ns for ns in self.state.of("Namespace")}
 
     def tenant_of(self, namespace: str) -> str | None:
+        """The tenant a namespace belongs to (label or inventory), None for other namespaces."""
         ns = self.namespaces.get(namespace)
         if ns is not None and ns.labels.get(TENANT_LABEL):
             return ns.labels[TENANT_LABEL]
         return namespace if namespace in self.inventory_tenants else None
 
     def sensitivity(self, namespace: str) -> str | None:
+        """The data sensitivity of a namespace's tenant, when known."""
         tenant = self.tenant_of(namespace)
         if tenant is None:
             return None
@@ -424,16 +438,19 @@ class K8sView:
         return ns.labels.get(SENSITIVITY_LABEL) if ns is not None else None
 
     def confidential(self, namespace: str) -> bool:
+        """Whether the namespace's tenant brings confidential or regulated data."""
         return self.sensitivity(namespace) in CONFIDENTIAL
 
     @cached_property
     def tenant_namespaces(self) -> tuple[K8sObject, ...]:
+        """Namespaces that belong to a tenant."""
         return tuple(ns for ns in self.namespaces.values() if self.tenant_of(ns.name))
 
     # -- workloads -------------------------------------------------------------------------
 
     @cached_property
     def pods(self) -> tuple[PodSpec, ...]:
+        """Every workload's pod spec (Pods and pod templates of controllers)."""
         out: list[PodSpec] = []
         for kind, path in _TEMPLATE_PATHS.items():
             for obj in self.state.of(kind):
@@ -444,6 +461,7 @@ class K8sView:
 
     @cached_property
     def pods_by_namespace(self) -> Mapping[str, tuple[PodSpec, ...]]:
+        """Pod specs grouped by namespace."""
         index: dict[str, list[PodSpec]] = {}
         for pod in self.pods:
             index.setdefault(pod.namespace, []).append(pod)
@@ -451,6 +469,7 @@ class K8sView:
 
     @cached_property
     def tenant_pods(self) -> tuple[PodSpec, ...]:
+        """Pod specs in tenant namespaces."""
         return tuple(p for p in self.pods if self.tenant_of(p.namespace))
 
     @cached_property
@@ -468,6 +487,7 @@ class K8sView:
         return frozenset(found)
 
     def uses_gpu(self, pod: PodSpec) -> bool:
+        """Whether ``pod`` requests an NVIDIA GPU (resources or claims on GPU device classes)."""
         return pod.uses_gpu(self.gpu_claims)
 
     @cached_property
@@ -512,6 +532,7 @@ class K8sView:
 
     @cached_property
     def gpu_nodes(self) -> tuple[K8sObject, ...]:
+        """Nodes that expose NVIDIA GPUs (allocatable or capacity)."""
         out = []
         for node in self.state.of("Node"):
             capacity = dig(node.body, "status", "allocatable") or dig(
@@ -547,10 +568,12 @@ class K8sView:
 
     @cached_property
     def cluster_policy(self) -> K8sObject | None:
+        """The GPU Operator's ClusterPolicy, if the cluster has one."""
         return next(self.state.of("ClusterPolicy.nvidia.com"), None)
 
     @cached_property
     def device_plugin_configs(self) -> tuple[DevicePluginConfig, ...]:
+        """Every device-plugin sharing config found (ConfigMaps and config files)."""
         named = (
             dig(self.cluster_policy.body, "spec", "devicePlugin", "config", "name")
             if (self.cluster_policy)

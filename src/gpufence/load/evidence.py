@@ -109,6 +109,7 @@ class EvidenceRules:
     """Keep unreadable or rejected files as :class:`BadEvidence` instead of failing the run."""
 
     def limit_for(self, subject: str) -> timedelta:
+        """The maximum age of evidence for ``subject`` (its kind's limit, else the default)."""
         return self.max_age_by_kind.get(subject.split("/", 1)[0], self.max_age)
 
 
@@ -124,6 +125,8 @@ class BadEvidence:
 
 @dataclass(frozen=True)
 class EvidenceLoad:
+    """Evidence documents read (with the file each came from) and files skipped as unreadable."""
+
     documents: tuple[tuple[EvidenceDocument, str], ...]
     """Each current document with the file it came from."""
     stale: tuple[StaleEvidence, ...] = ()

@@ -14,6 +14,7 @@ __all__ = ["load_mutelist"]
 
 
 def load_mutelist(path: Path) -> Mutelist:
+    """Read and validate a mutelist YAML file; InputError with file:line:column on bad input."""
     doc = load_yaml(path)
     try:
         return Mutelist.model_validate(doc.data)

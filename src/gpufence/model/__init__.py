@@ -1,0 +1,1 @@
+"""The frozen data types the pipeline passes along: inventory, evidence, findings, snapshot."""

@@ -81,6 +81,8 @@ class CollectorName(StrEnum):
 
 
 class Unobserved(Frozen):
+    """A fact a collector tried to read and could not, with the reason (never a silent gap)."""
+
     fact: str = Field(description="Dotted fact name, e.g. 'gpu_state.cc_mode'.")
     reason: str = Field(description="Why it could not be observed (403, timeout, unsupported).")
 

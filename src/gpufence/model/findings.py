@@ -30,6 +30,8 @@ __all__ = [
 
 
 class Severity(StrEnum):
+    """How bad a failing control is: critical, high, medium, low or info."""
+
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
@@ -52,6 +54,8 @@ _SEVERITY_RANK = {
 
 
 class Status(StrEnum):
+    """A finding's outcome: FAIL, PASS, NOT_EVALUATED (facts missing), ERROR (a bug) or MUTED."""
+
     FAIL = "FAIL"
     PASS = "PASS"  # noqa: S105 - a status, not a password
     NOT_EVALUATED = "NOT_EVALUATED"
@@ -117,6 +121,8 @@ def fingerprint_of(control: str, resource: str) -> str:
 
 
 class Finding(Frozen):
+    """One control's verdict on one resource, with evidence, remediation and inventory location."""
+
     control: str
     title: str
     plane: Plane
@@ -132,6 +138,7 @@ class Finding(Frozen):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
+        """A stable identity (control + resource) for diffing runs."""
         return fingerprint_of(self.control, self.resource)
 
 
@@ -148,6 +155,8 @@ def is_internal_error(finding: Finding) -> bool:
 
 
 class Summary(Frozen):
+    """Counts per status and severity and the verdict against ``--fail-on``."""
+
     total: int
     by_status: dict[Status, int]
     failed_by_severity: dict[Severity, int]
@@ -206,6 +215,8 @@ def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity |
 
 
 class ToolInfo(Frozen):
+    """The tool that produced a report (name, version), for SARIF and JSON output."""
+
     name: str
     version: str
 

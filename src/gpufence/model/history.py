@@ -93,6 +93,8 @@ class RunInfo(Frozen):
 
 
 class ChangeKind(StrEnum):
+    """How a finding changed between two runs: new, fixed, changed or still open."""
+
     NEW = "new"
     FIXED = "fixed"
     CHANGED = "changed"

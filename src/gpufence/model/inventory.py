@@ -73,12 +73,16 @@ class Ownership(StrEnum):
 
 
 class Trust(StrEnum):
+    """How far the operator trusts a tenant: internal, partner or untrusted."""
+
     INTERNAL = "internal"
     PARTNER = "partner"
     UNTRUSTED = "untrusted"
 
 
 class DataSensitivity(StrEnum):
+    """The most sensitive data a tenant brings, from public to regulated."""
+
     PUBLIC = "public"
     INTERNAL = "internal"
     CONFIDENTIAL = "confidential"
@@ -136,11 +140,15 @@ class CcMultiGpuMode(StrEnum):
 
 
 class NetworkKind(StrEnum):
+    """The link layer of a network: Ethernet or InfiniBand."""
+
     ETHERNET = "ethernet"
     INFINIBAND = "infiniband"
 
 
 class NetworkPurpose(StrEnum):
+    """What a network carries (compute, storage, management, OOB, ...)."""
+
     COMPUTE = "compute"
     STORAGE = "storage"
     MANAGEMENT = "management"
@@ -160,6 +168,8 @@ class TenantIsolation(StrEnum):
 
 
 class KmsKind(StrEnum):
+    """The kind of key management system that holds data keys."""
+
     VAULT = "vault"
     CLOUD_KMS = "cloud-kms"
     HSM = "hsm"
@@ -174,6 +184,8 @@ class KmsKind(StrEnum):
 
 
 class Organization(Frozen):
+    """The operator of the cluster (its country matters for export rules)."""
+
     name: str = Field(description="Operator of the cluster.")
     country: CountryCode = Field(
         description="Country of the owning entity (ISO 3166-1 alpha-2); its headquarters unless "
@@ -198,6 +210,8 @@ class Organization(Frozen):
 
 
 class ExportAuthorizationKind(StrEnum):
+    """How an export is authorised: a licence or a licence exception."""
+
     LICENCE = "licence"
     LICENCE_EXCEPTION = "licence-exception"
 
@@ -217,6 +231,8 @@ class ExportAuthorization(Frozen):
 
 
 class Site(Frozen):
+    """A data centre the cluster runs in, with its country and ownership."""
+
     name: Name
     country: CountryCode
     ownership: Ownership = Field(
@@ -257,6 +273,8 @@ class Demand(Frozen):
 
 
 class Tenant(Frozen):
+    """A customer or team using the cluster: trust, data sensitivity and GPU demand."""
+
     name: Name
     trust: Trust
     data_sensitivity: DataSensitivity
@@ -306,6 +324,8 @@ class HostState(Frozen):
 
 
 class Node(Frozen):
+    """One GPU server of a pool, with per-node overrides and InfiniBand port GUIDs."""
+
     name: Name
     bmc: Name | None = Field(default=None, description="Name of this node's BMC (bmcs section).")
     tenants: tuple[Name, ...] | None = Field(
@@ -320,6 +340,8 @@ class Node(Frozen):
 
 
 class NodePool(Frozen):
+    """Identical GPU servers: model, sharing mode, workloads, networks and declared state."""
+
     name: Name
     site: Name
     gpu_model: str = Field(description="Any name, alias or PCI ID that `gpufence catalog` knows.")
@@ -340,6 +362,8 @@ class NodePool(Frozen):
 
 
 class Bmc(Frozen):
+    """A baseboard management controller: where it is reachable and what is known about it."""
+
     name: Name
     address: str = Field(description="Host name, IP address or https URL of the BMC.")
     network: Name = Field(description="Network the BMC's management port sits on.")
@@ -355,6 +379,8 @@ class Bmc(Frozen):
 
 
 class Network(Frozen):
+    """A network segment: kind, purposes, tenants, isolation and L3 reachability."""
+
     name: Name
     kind: NetworkKind
     purposes: tuple[NetworkPurpose, ...] = Field(min_length=1)
@@ -398,6 +424,8 @@ class Network(Frozen):
 
 
 class Storage(Frozen):
+    """A storage system and what it holds for whom."""
+
     name: Name
     holds: tuple[Literal["weights", "datasets", "checkpoints", "logs"], ...] = Field(min_length=1)
     tenants: tuple[Name, ...] = ()
@@ -406,6 +434,8 @@ class Storage(Frozen):
 
 
 class Kms(Frozen):
+    """A key management system."""
+
     name: Name
     kind: KmsKind
 
@@ -424,6 +454,8 @@ class KeyRelease(Frozen):
 
 
 class Secrets(Frozen):
+    """Where keys live and how model-weight keys reach the GPUs."""
+
     kms: tuple[Kms, ...] = ()
     key_release: KeyRelease | None = None
 

@@ -21,6 +21,8 @@ __all__ = ["Mute", "MuteOutcome", "Mutelist", "apply_mutes"]
 
 
 class Mute(Frozen):
+    """One accepted risk: the control and resource it mutes, why, and until when."""
+
     control: str = Field(description="Control ID, or a glob such as 'OOB-*'.")
     resource: str = Field(default="*", description="Resource path glob, e.g. 'node/lab-*'.")
     reason: str = Field(min_length=10, description="Why the risk is accepted (kept in reports).")
@@ -28,18 +30,23 @@ class Mute(Frozen):
     owner: str | None = Field(default=None, description="Who accepted the risk.")
 
     def matches(self, finding: Finding) -> bool:
+        """Whether this entry's control and resource globs match ``finding``."""
         return fnmatch.fnmatchcase(finding.control, self.control) and fnmatch.fnmatchcase(
             finding.resource, self.resource
         )
 
 
 class Mutelist(Frozen):
+    """A mutelist file (version 1): the accepted risks."""
+
     version: Literal[1]
     mutes: tuple[Mute, ...] = ()
 
 
 @dataclass(frozen=True)
 class MuteOutcome:
+    """Findings after muting, and the entries that expired or matched nothing."""
+
     findings: tuple[Finding, ...]
     expired: tuple[Mute, ...]
     """Entries past their expiry: they muted nothing."""

@@ -20,6 +20,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
 
 
 def schema_for(name: str) -> dict[str, Any]:
+    """The JSON Schema of ``name``: 'inventory', 'findings' or 'evidence'."""
     model, title = SCHEMAS[name]
     # Validation mode for inputs; serialization mode for what gpufence writes (computed fields).
     mode: Literal["validation", "serialization"] = (

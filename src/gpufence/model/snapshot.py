@@ -61,14 +61,18 @@ class Fact(Generic[T]):
 
     @property
     def known(self) -> bool:
+        """Whether the fact has a value (declared or observed)."""
         return self.value is not None
 
     def describe(self) -> str:
+        """The value with where it came from, for finding messages."""
         return f"{self.value!r} ({self.source}: {self.origin})"
 
 
 @dataclass(frozen=True)
 class NodeView:
+    """One node with its pool, site, GPU model, tenants and resolved declared/observed state."""
+
     node: Node
     pool: NodePool
     site: Site
@@ -81,18 +85,23 @@ class NodeView:
 
     @cached_property
     def resource(self) -> str:
+        """The node's finding resource, ``node/NAME``."""
         return f"node/{self.node.name}"
 
     @property
     def multi_tenant(self) -> bool:
+        """Whether more than one tenant runs on this node."""
         return len(self.tenants) > 1
 
     def gpu_fact(self, name: str) -> Fact[object]:
+        """The GPU-state fact ``name`` (observed when evidence has it, else declared)."""
         return self.gpu_state[name]
 
 
 @dataclass(frozen=True)
 class BmcView:
+    """One BMC with the network it sits on and the nodes it manages."""
+
     bmc: Bmc
     facts: Mapping[str, Fact[object]]
     nodes: tuple[str, ...]
@@ -100,6 +109,7 @@ class BmcView:
 
     @cached_property
     def resource(self) -> str:
+        """The BMC's finding resource, ``bmc/NAME``."""
         return f"bmc/{self.bmc.name}"
 
 
@@ -319,18 +329,22 @@ class Snapshot:
 
     @cached_property
     def tenants(self) -> Mapping[str, Tenant]:
+        """Tenants by name."""
         return {t.name: t for t in self.inventory.tenants}
 
     @cached_property
     def sites(self) -> Mapping[str, Site]:
+        """Sites by name."""
         return {s.name: s for s in self.inventory.sites}
 
     @cached_property
     def networks(self) -> Mapping[str, Network]:
+        """Networks by name."""
         return {n.name: n for n in self.inventory.networks}
 
     @cached_property
     def nodes(self) -> tuple[NodeView, ...]:
+        """Every node of every pool as a :class:`NodeView` (built once)."""
         views: list[NodeView] = []
         for p_index, pool in enumerate(self.inventory.node_pools):
             pool_ptr: Pointer = ("node_pools", p_index)
@@ -378,6 +392,7 @@ class Snapshot:
 
     @cached_property
     def bmcs(self) -> tuple[BmcView, ...]:
+        """Every BMC as a :class:`BmcView` (built once)."""
         served: dict[str, list[str]] = {}
         for view in self.nodes:
             if view.node.bmc:

@@ -190,6 +190,7 @@ class MigGrid:
         return tuple(chosen) if dfs(0, 0, 0) else None
 
     def placements(self, counts: Sequence[int]) -> tuple[Placement, ...] | None:
+        """Legal placements of ``counts`` instances of each shape, by start; None if none."""
         placed = self.place(counts)
         if placed is None:
             return None

@@ -45,6 +45,8 @@ __all__ = ["Strategy", "place"]
 
 
 class Strategy(StrEnum):
+    """MIG packing strategy: packed (default) or first-fit (the baseline)."""
+
     PACKED = "packed"
     FIRST_FIT = "first-fit"
 

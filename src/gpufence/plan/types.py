@@ -43,14 +43,18 @@ class GpuPlan(Frozen):
 
     @property
     def used(self) -> bool:
+        """Whether the GPU has an owner or MIG instances."""
         return self.tenant is not None or bool(self.instances)
 
     @property
     def geometry(self) -> tuple[str, ...]:
+        """The GPU's MIG profiles, sorted."""
         return tuple(sorted(i.profile for i in self.instances))
 
 
 class NodePlan(Frozen):
+    """What the plan does with one node: its tenants, exclusivity, MIG/CC mode and GPUs."""
+
     name: str
     tenants: tuple[str, ...]
     exclusive: bool = Field(description="Reserved for its one tenant (tainted for it).")
@@ -69,6 +73,8 @@ class NodePlan(Frozen):
 
 
 class PoolPlan(Frozen):
+    """What the plan does with one pool: strategy, workloads and nodes."""
+
     name: str
     gpu_model: str = Field(description="Catalog key of the pool's GPUs.")
     site: str
@@ -102,6 +108,8 @@ class LowerBound(Frozen):
 
 
 class PlanStats(Frozen):
+    """GPU usage of the plan against a lower bound (how close to optimal the packing is)."""
+
     gpus_total: int
     gpus_used: int
     whole_gpus: int
@@ -126,8 +134,10 @@ class Plan(Frozen):
 
     @property
     def unplaced(self) -> tuple[DemandOutcome, ...]:
+        """Demand that was not fully placed."""
         return tuple(o for o in self.outcomes if o.placed < o.requested)
 
     def mechanism_of(self, tenant: str) -> Mechanism:
+        """The isolation mechanism the plan uses for ``tenant``."""
         tier = next(t for t in self.tiers if t.tenant == tenant)
         return tier.mechanism(self.mechanism_policy == "recommended")

@@ -49,6 +49,7 @@ class Mechanism(StrEnum):
 
     @property
     def strength(self) -> int:
+        """Rank of the isolation mechanism: higher isolates more."""
         return list(Mechanism).index(self)
 
     @property
@@ -81,6 +82,10 @@ def may_share_gpu(tenant: Tenant) -> bool:
 
 
 class TierDecision(Frozen):
+    """A tenant's isolation tier: the weakest acceptable and the recommended mechanism, with the
+    rules.
+    """
+
     tenant: str
     trust: Trust
     data_sensitivity: DataSensitivity
@@ -94,6 +99,7 @@ class TierDecision(Frozen):
     rationale: tuple[Rule, ...]
 
     def mechanism(self, recommended: bool = False) -> Mechanism:
+        """The recommended mechanism when ``recommended``, else the weakest acceptable one."""
         return self.recommended if recommended else self.weakest
 
 

@@ -79,6 +79,7 @@ class MockupTree:
         self._expanded: dict[str, bytes | None] = {}
 
     def get(self, path: str, query: str = "") -> bytes | None:
+        """The mockup's response body for ``path`` (and query), None when it has none."""
         if self.expands and "$expand=" in query.replace("%24", "$"):
             return self._expand(path)
         return self.documents.get(path)
@@ -108,6 +109,8 @@ class MockupTree:
 
 @dataclass(frozen=True)
 class LoopbackPki:
+    """A test CA and a server certificate for 127.0.0.1 (paths on disk)."""
+
     ca: Path
     cert: Path
     key: Path
@@ -115,6 +118,8 @@ class LoopbackPki:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """How a mockup server behaves: mockup, credentials, TLS and faults to inject."""
+
     trees: tuple[MockupTree, ...]
     count: int = 1
     certfile: Path | None = None
@@ -408,6 +413,7 @@ def _raise_fd_limit(wanted: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Serve Redfish mockups on loopback (``python -m gpufence.testing.mockup_server``)."""
     parser = argparse.ArgumentParser(prog="python -m gpufence.testing.mockup_server")
     parser.add_argument("--tree", type=Path, action="append", required=True)
     parser.add_argument("--count", type=int, default=1, help="Ports to listen on.")

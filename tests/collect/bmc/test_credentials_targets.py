@@ -124,3 +124,62 @@ def test_inventory_targets() -> None:
         ("n1-bmc", "https://10.0.0.1:443", None),
         ("b2", "https://10.1.1.1:8443", None),
     ]
+
+
+# --- --targets-file ------------------------------------------------------------------------
+
+
+def test_targets_file_skips_comments_and_blank_lines(tmp_path: Path) -> None:
+    from gpufence.collect.bmc.targets import read_targets_file
+
+    path = tmp_path / "targets.txt"
+    path.write_text(
+        "# rack 12\n\nr12-n01=https://10.0.12.1\n  r12-n02=https://10.0.12.2:8443  # spare\n"
+        "ipmi://10.0.12.3\n",
+        encoding="utf-8",
+    )
+    values = read_targets_file(path)
+    assert values == [
+        "r12-n01=https://10.0.12.1",
+        "r12-n02=https://10.0.12.2:8443",
+        "ipmi://10.0.12.3",
+    ]
+    targets = parse_targets(values)
+    assert [t.name for t in targets][:2] == ["r12-n01", "r12-n02"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "n1=https://admin:Sup3rS3cret@10.0.0.1",
+        "n1=https://admin:Sup3rS3cret#x@10.0.0.1",
+        "https://admin:Sup3rS3cret@bmc:notaport",
+    ],
+)
+def test_targets_file_error_names_line_never_the_secret(tmp_path: Path, line: str) -> None:
+    from gpufence.collect.bmc.targets import read_targets_file
+
+    path = tmp_path / "targets.txt"
+    path.write_text(f"# ok\nn0=https://10.0.0.9\n{line}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_targets_file(path)
+    text = caught.value.diagnostics()
+    assert f"{path}:3" in text
+    assert "Sup3rS3cret" not in text and "S3cret" not in text
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_target_option_message_redacts_credentials() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_targets(["n1=https://admin:Sup3rS3cret@10.0.0.1"])
+    assert "Sup3rS3cret" not in caught.value.diagnostics()
+    assert "admin:***@10.0.0.1" in caught.value.diagnostics()
+
+
+def test_targets_file_empty_is_an_error(tmp_path: Path) -> None:
+    from gpufence.collect.bmc.targets import read_targets_file
+
+    path = tmp_path / "targets.txt"
+    path.write_text("# nothing yet\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no targets"):
+        read_targets_file(path)

@@ -193,6 +193,7 @@ class AuditLog:
                 raise
 
     def close(self) -> None:
+        """Close the database."""
         with self._lock:
             self._db.close()
 
@@ -222,6 +223,7 @@ class AuditLog:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     def entries(self) -> list[dict[str, Any]]:
+        """Every entry in order."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, ts, event, decision, reason, detail FROM audit ORDER BY seq"
@@ -241,6 +243,8 @@ class AuditLog:
 
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
+    """The result of recomputing the chain: intact or where it breaks."""
+
     ok: bool
     entries: int
     head: str

@@ -21,12 +21,15 @@ __all__ = ["Requester"]
 
 @dataclass
 class Requester:
+    """A workload's side of key release: an ephemeral key pair that opens sealed secrets."""
+
     key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP384R1())
     )
 
     @property
     def public_pem(self) -> str:
+        """The public key as PEM, sent with the attestation request."""
         return (
             self.key.public_key()
             .public_bytes(
@@ -50,4 +53,5 @@ class Requester:
         return expected_report_data(b64d(challenge_nonce_b64), spki, gpu_evidence_digest(reports))
 
     def open(self, release: dict[str, object]) -> bytes:
+        """Open a released secret (HPKE-sealed to this requester's key)."""
         return hpke_open(b64d(str(release["ciphertext"])), self.key, str(release["info"]).encode())

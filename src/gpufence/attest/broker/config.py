@@ -65,6 +65,8 @@ SUBJECT = "secrets/key-release"
 
 
 class KekConfig(Frozen):
+    """Where the key-encryption key that seals secrets at rest comes from."""
+
     source: str = Field(
         default="embedded",
         description="file | env | embedded (a built-in development key) | a registered provider.",
@@ -137,6 +139,8 @@ DEFAULT_POLICY = "default"
 
 
 class BrokerConfig(Frozen):
+    """The broker configuration file: listen address, policy, RIMs, KEK, token and log."""
+
     audience: str = Field(min_length=1)
     issuer: str = "gpufence-broker"
     listen: Listen = Listen()
@@ -167,6 +171,8 @@ class BrokerConfig(Frozen):
 
 
 class LoadedBrokerConfig(Frozen):
+    """A broker configuration with its policy loaded and the directory paths resolve against."""
+
     config: BrokerConfig
     policy: Policy | None
     """The default policy (``broker.policy``), if any."""
@@ -176,10 +182,12 @@ class LoadedBrokerConfig(Frozen):
     source: str
 
     def path(self, relative: str) -> Path:
+        """``relative`` resolved against the configuration file's directory."""
         return (Path(self.base_dir) / relative).resolve()
 
     @property
     def resources_declared(self) -> bool:
+        """Whether the configuration declares its resources (owner tenant and policy each)."""
         return bool(self.config.resources)
 
     def rule(self, resource: str) -> ResourceRule | None:

@@ -61,10 +61,12 @@ DEV_KEK = hashlib.sha256(b"gpufence embedded development KEK - never use in prod
 
 
 def b64e(data: bytes) -> str:
+    """URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def b64d(text: str) -> bytes:
+    """Decode URL-safe base64 with or without padding."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -84,6 +86,7 @@ def load_public_key(pem_or_der: bytes) -> ec.EllipticCurvePublicKey:
 
 
 def spki_der(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The public key as DER SubjectPublicKeyInfo (what tokens bind to)."""
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -100,10 +103,13 @@ def hpke_seal(plaintext: bytes, recipient: ec.EllipticCurvePublicKey, info: byte
 
 
 def hpke_open(sealed: bytes, private_key: ec.EllipticCurvePrivateKey, info: bytes) -> bytes:
+    """Open an HPKE-sealed message with ``private_key`` and the ``info`` it was sealed with."""
     return _SUITE.decrypt(sealed, private_key, info=info)
 
 
 class TokenError(ValueError):
+    """A release token that is malformed, forged, expired or for another audience."""
+
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
@@ -126,6 +132,7 @@ class TokenSigner:
 
     @classmethod
     def load(cls, path: Path | None) -> TokenSigner:
+        """The token signing key from ``path`` (a fresh key when None)."""
         if path is None:
             return cls(ec.generate_private_key(ec.SECP384R1()))
         try:
@@ -137,6 +144,7 @@ class TokenSigner:
         return cls(key)
 
     def sign(self, claims: Mapping[str, Any]) -> str:
+        """A signed token carrying ``claims``."""
         payload = b64e(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         signing_input = f"{self._header}.{payload}".encode()
         r, s = decode_dss_signature(self._key.sign(signing_input, ec.ECDSA(hashes.SHA384())))
@@ -193,9 +201,13 @@ class KeyEncryptionKey(Protocol):
 
     name: str
 
-    def seal(self, plaintext: bytes, aad: bytes) -> bytes: ...
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt ``plaintext`` bound to ``aad``."""
+        ...
 
-    def open(self, sealed: bytes, aad: bytes) -> bytes: ...
+    def open(self, sealed: bytes, aad: bytes) -> bytes:
+        """Decrypt what :meth:`seal` produced with the same ``aad``."""
+        ...
 
     def derive_key(self, info: bytes) -> bytes:
         """32 bytes derived from the KEK (HKDF-SHA256, ``info``); keys the audit log's chain."""
@@ -213,13 +225,16 @@ class LocalKek:
         self.name = name
 
     def derive_key(self, info: bytes) -> bytes:
+        """A 32-byte key for ``info`` derived from the KEK (HKDF-SHA256), e.g. the log key."""
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._key)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt ``plaintext`` bound to ``aad`` (AES-GCM)."""
         nonce = secrets.token_bytes(12)
         return nonce + self._aead.encrypt(nonce, plaintext, aad)
 
     def open(self, sealed: bytes, aad: bytes) -> bytes:
+        """Decrypt what :meth:`seal` produced with the same ``aad``."""
         try:
             return self._aead.decrypt(sealed[:12], sealed[12:], aad)
         except InvalidTag:
@@ -252,6 +267,7 @@ def _key_bytes(raw: bytes, where: str) -> bytes:
 def load_kek(
     source: str, *, path: Path | None, env: str | None, options: Mapping[str, str]
 ) -> KeyEncryptionKey:
+    """The key-encryption key from its configured source (embedded for development, a file, ...)."""
     if source == "embedded":
         return LocalKek(DEV_KEK, "embedded")
     if source == "file":

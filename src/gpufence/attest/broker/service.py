@@ -76,6 +76,8 @@ REASONS: dict[str, int] = {
 
 
 class Refusal(Exception):
+    """A request the broker refuses: a code for the client and the audit log, and the detail."""
+
     def __init__(
         self, code: str, detail: str, extra: Mapping[str, JsonValue] | None = None
     ) -> None:
@@ -159,6 +161,8 @@ class CvmCheck:
 
 @dataclass
 class BrokerService:
+    """The broker's logic: challenges, attestation appraisal, token issue and secret release."""
+
     loaded: LoadedBrokerConfig
     signer: TokenSigner
     store: BrokerStore
@@ -177,6 +181,7 @@ class BrokerService:
     def from_config(
         cls, loaded: LoadedBrokerConfig, clock: Callable[[], float] = time.time
     ) -> BrokerService:
+        """A service over a loaded configuration (opens the store and the audit log)."""
         config = loaded.config
         kek = load_kek(
             config.kek.source,
@@ -227,6 +232,7 @@ class BrokerService:
         )
 
     def close(self) -> None:
+        """Close the store and the audit log."""
         self.store.close()
         self.audit.close()
 
@@ -255,6 +261,7 @@ class BrokerService:
     # -- endpoints ----------------------------------------------------------------------
 
     def challenge(self) -> dict[str, JsonValue]:
+        """Issue a fresh nonce for one attestation."""
         now = self.clock()
         nonce = secrets.token_bytes(32)
         expires = now + self.loaded.config.nonce_ttl_s
@@ -313,6 +320,7 @@ class BrokerService:
         tenant: str | None = None,
         cvm: Mapping[str, JsonValue] | None = None,
     ) -> dict[str, JsonValue]:
+        """Appraise evidence for a nonce we issued; a token bound to ``public_key`` if it passes."""
         now = self.clock()
         try:
             nonce = base64.urlsafe_b64decode(nonce_b64 + "=" * (-len(nonce_b64) % 4))
@@ -479,6 +487,7 @@ class BrokerService:
         return granted, denied, sorted(waived)
 
     def release(self, authorization: str | None, resource_id: str) -> dict[str, JsonValue]:
+        """Release a secret, sealed to the token's key, when the token allows ``resource_id``."""
         now = self.clock()
         record: dict[str, Any] = {"resource": resource_id}
         if not authorization or not authorization.startswith("Bearer "):

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS spent_tokens (jti TEXT PRIMARY KEY, spent_at REAL NOT
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
+    """An issued nonce and when it expires."""
+
     nonce: bytes
     expires_at: float
 
@@ -47,6 +49,8 @@ def _digest(data: bytes) -> str:
 
 
 class BrokerStore:
+    """The broker's database: secrets sealed under the KEK, and outstanding challenges."""
+
     def __init__(
         self, path: Path | str, kek: KeyEncryptionKey, *, synchronous: str = "NORMAL"
     ) -> None:
@@ -62,12 +66,14 @@ class BrokerStore:
         self.kek = kek
 
     def close(self) -> None:
+        """Close the database."""
         with self._lock:
             self._db.close()
 
     # -- secrets ------------------------------------------------------------------------
 
     def put_secret(self, secret_id: str, plaintext: bytes, now: float) -> None:
+        """Seal ``plaintext`` under the KEK and store it as ``secret_id``."""
         sealed = self.kek.seal(plaintext, secret_id.encode())
         with self._lock:
             self._db.execute(
@@ -76,6 +82,7 @@ class BrokerStore:
             )
 
     def get_secret(self, secret_id: str) -> bytes | None:
+        """The secret ``secret_id`` unsealed, None when there is none."""
         with self._lock:
             row = self._db.execute(
                 "SELECT sealed FROM secrets WHERE id = ?", (secret_id,)
@@ -85,12 +92,14 @@ class BrokerStore:
         return self.kek.open(bytes(row[0]), secret_id.encode())
 
     def secret_ids(self) -> list[str]:
+        """The IDs of stored secrets."""
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM secrets ORDER BY id")]
 
     # -- challenges ---------------------------------------------------------------------
 
     def add_challenge(self, nonce: bytes, expires_at: float) -> None:
+        """Remember a nonce until ``expires_at``."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO challenges (digest, nonce, expires_at) VALUES (?,?,?)",
@@ -117,6 +126,7 @@ class BrokerStore:
         return "ok", challenge
 
     def purge(self, now: float) -> None:
+        """Drop challenges that expired before ``now``."""
         with self._lock:
             self._db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 3600,))
 

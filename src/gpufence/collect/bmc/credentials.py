@@ -69,6 +69,8 @@ class Credential:
 
 @dataclass(frozen=True)
 class CredentialStore:
+    """BMC credentials by BMC name, host or URL, with a default (never printed)."""
+
     default: Credential | None
     by_key: Mapping[str, Credential]
     """Exact keys: URL, host:port, host or BMC name."""
@@ -78,6 +80,9 @@ class CredentialStore:
     def lookup(
         self, *, name: str, host: str, port: int | None, url: str | None
     ) -> Credential | None:
+        """The credential for a BMC: by URL, host:port, host or name, then by glob group, else the
+        default.
+        """
         keys = [url.rstrip("/") if url else None, f"{host}:{port}" if port else None, host, name]
         for key in keys:
             if key and key in self.by_key:

@@ -33,6 +33,7 @@ _DEFAULT_COMMUNITIES = {"public", "private"}
 
 
 def services(obs: Observations, walk: Walk, params: dict[str, Json], dell: dict[str, Any]) -> None:
+    """Record the BMC's network services (protocols, ports, settings) from the walk."""
     protocol = walk.first("network_protocol")
     protocols: dict[str, Any] = {}
     if protocol is not None:
@@ -236,6 +237,7 @@ def _logging_and_time(
 
 
 def placement(obs: Observations, walk: Walk) -> None:
+    """Record how the BMC's management port is placed (dedicated or shared NIC)."""
     nics = walk.all("manager_nic")
     if not nics and not walk.counts.get("shared_ports"):
         obs.miss("bmc.shared_nic", walk.why_missing("manager_nics"))

@@ -51,6 +51,8 @@ class BodyTooLarge(Exception):
 
 @dataclass(frozen=True)
 class Response:
+    """One HTTP response: status, lower-cased headers and the (capped) body."""
+
     status: int
     headers: dict[str, str]
     """Lower-case names; a repeated header keeps its last value."""
@@ -110,6 +112,7 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close every pooled connection."""
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
             writer.close()

@@ -70,6 +70,7 @@ def build_asf_ping(tag: int = 0x01) -> bytes:
 
 
 def build_auth_caps_request(seq: int = 0) -> bytes:
+    """An RMCP/IPMI Get Channel Authentication Capabilities request."""
     message = _ipmi_message(0x06, 0x38, bytes([0x8E, 0x04]), seq)
     session = bytes([0x00]) + b"\x00" * 8 + bytes([len(message)])
     return _RMCP_IPMI + session + message
@@ -207,6 +208,8 @@ class _Udp:
 
 @dataclass(frozen=True)
 class IpmiProbe:
+    """What the UDP 623 probe learnt: whether the BMC answered, ASF pong and auth capabilities."""
+
     answered: bool
     asf_pong: bool | None = None
     ipmi_in_pong: bool | None = None
@@ -365,6 +368,8 @@ async def _close_session(udp: _Udp, bmc_sid: int) -> None:
 
 @dataclass(frozen=True)
 class IntrusiveIpmi:
+    """What the intrusive IPMI checks found: cipher-suite-0 and default-password users."""
+
     cipher0_users: tuple[str, ...] = ()
     """User names that got a session with cipher suite 0 (no password checked)."""
     default_password_users: tuple[str, ...] = ()

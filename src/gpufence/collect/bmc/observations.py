@@ -75,6 +75,7 @@ class Observations:
         self.missing: dict[str, str] = {}
 
     def set(self, fact: str, value: Any) -> None:
+        """Record an observed fact."""
         if value is None:
             return
         self.observed[fact] = value
@@ -86,6 +87,7 @@ class Observations:
             self.set(fact, value)
 
     def miss(self, fact: str, reason: str) -> None:
+        """Record that a fact could not be observed, and why."""
         if fact not in self.observed:
             self.missing.setdefault(fact, reason)
 
@@ -96,6 +98,7 @@ class Observations:
 
 
 def get(doc: Json | None, dotted: str) -> Any:
+    """The value at a dotted path in a Redfish document, None when absent."""
     node: Any = doc
     for part in dotted.split("."):
         if not isinstance(node, dict):

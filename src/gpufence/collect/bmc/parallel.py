@@ -36,6 +36,7 @@ _PER_WORKER = 64
 
 
 def default_workers(targets: int) -> int:
+    """Scanner processes for ``targets`` BMCs: one per 64, at most one per CPU, at least one."""
     return max(1, min(os.cpu_count() or 1, targets // _PER_WORKER))
 
 

@@ -101,6 +101,8 @@ PARENTS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Fetch:
+    """One Redfish GET: status, JSON body or the error."""
+
     path: str
     status: int | None
     data: Json | None
@@ -109,6 +111,7 @@ class Fetch:
 
     @property
     def ok(self) -> bool:
+        """Whether the GET returned a JSON document."""
         return self.error is None and self.data is not None
 
 
@@ -133,6 +136,7 @@ class HttpxClient:
         headers: dict[str, str] | None = None,
         max_body: int = 4 * 1024 * 1024,
     ) -> Response:
+        """One request through httpx, answered in the scanner's response shape."""
         sent = {**(headers or {}), **({"Authorization": authorization} if authorization else {})}
         try:
             async with self.client.stream(
@@ -159,6 +163,7 @@ class HttpxClient:
             raise _from_httpx(exc) from None
 
     async def aclose(self) -> None:
+        """Close the underlying httpx client."""
         await self.client.aclose()
 
 
@@ -208,9 +213,11 @@ class RedfishReader:
 
     @property
     def has_credentials(self) -> bool:
+        """Whether a credential is configured for this BMC."""
         return self._authorization is not None
 
     async def get(self, path: str, *, anonymous: bool = False) -> Fetch:
+        """GET ``path`` (with the session or anonymously), bounded in time and size."""
         self.requests += 1
         started = time.perf_counter()
         try:
@@ -293,13 +300,16 @@ class Walk:
     """Why the walk stopped early (401, deadline, resource cap)."""
 
     def first(self, role: str) -> Json | None:
+        """The first document read for ``role``, None when none was."""
         items = self.by_role.get(role)
         return items[0][1] if items else None
 
     def all(self, role: str) -> list[Json]:
+        """Every document read for ``role``."""
         return [doc for _, doc in self.by_role.get(role, [])]
 
     def why_missing(self, role: str) -> str:
+        """Why no document for ``role`` was read (failed, absent, or its parent missing)."""
         parent = PARENTS.get(role)
         if (
             role not in self.failed

@@ -39,6 +39,8 @@ __all__ = ["BmcScan", "ScanOptions", "scan_fleet", "verify_context"]
 
 @dataclass(frozen=True)
 class ScanOptions:
+    """How to scan: concurrency, timeouts, budget, TLS trust and intrusive checks."""
+
     concurrency: int = 64
     """BMCs scanned at the same time."""
     connect_timeout: float = 5.0
@@ -88,6 +90,7 @@ class BmcScan:
 
     @property
     def duration(self) -> float:
+        """Seconds the scan of this BMC took."""
         end = self.finished or time.perf_counter()
         return round(end - self.started, 3) if self.started else 0.0
 

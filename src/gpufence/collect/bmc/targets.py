@@ -14,12 +14,20 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from gpufence.errors import InputError
+from gpufence.errors import InputError, SourceLocation, redact_secrets
 from gpufence.model.inventory import Inventory
 
-__all__ = ["IPMI_PORT", "BmcTarget", "parse_targets", "targets_from_inventory"]
+__all__ = [
+    "IPMI_PORT",
+    "BmcTarget",
+    "parse_targets",
+    "read_targets_file",
+    "redacted",
+    "targets_from_inventory",
+]
 
 IPMI_PORT = 623
 _DEFAULT_PORTS = {"https": 443, "http": 80, "ipmi": IPMI_PORT}
@@ -42,10 +50,12 @@ class BmcTarget:
 
     @property
     def port(self) -> int | None:
+        """The Redfish URL's port, None without Redfish."""
         return urlsplit(self.redfish_url).port if self.redfish_url else None
 
     @property
     def scheme(self) -> str | None:
+        """The Redfish URL's scheme, None without Redfish."""
         return urlsplit(self.redfish_url).scheme if self.redfish_url else None
 
 
@@ -64,8 +74,19 @@ def _derived_name(host: str, scheme: str, port: int) -> str:
     return name[:64].strip("-.") or "bmc"
 
 
-def _parse_one(value: str) -> _Parsed:
+_COMMENT = re.compile(r"(?:^|\s)#")
+
+
+def redacted(value: str) -> str:
+    """``value`` with the password of any URL replaced by ``***`` (``errors.redact_secrets``)."""
+    return redact_secrets(value)
+
+
+def _parse_one(raw: str) -> _Parsed:
+    # Every message names the target redacted: a password pasted into a URL is never echoed.
+    value = redacted(raw)
     name: str | None = None
+    text = raw.strip()
     text = value.strip()
     scheme_at = text.find("://")
     equals_at = text.find("=")
@@ -97,6 +118,38 @@ def _parse_one(value: str) -> _Parsed:
             hint="the scanner walks from /redfish/v1 itself; credentials go in --credentials",
         )
     return _Parsed(name, scheme, host, port or _DEFAULT_PORTS[scheme], value)
+
+
+def read_targets_file(path: Path) -> list[str]:
+    """``--targets-file``: one ``[NAME=]URL`` per line; ``#`` comments and blank lines skipped.
+
+    A comment starts with ``#`` at the start of a line or after a space. Each line is checked
+    here so that a bad one is reported as ``FILE:LINE``, without its text: a file of targets is
+    often generated, and a password pasted into a URL must never reach a log.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text") from exc
+    values = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = _COMMENT.split(line, maxsplit=1)[0].strip()
+        if not entry:
+            continue
+        try:
+            _parse_one(entry)
+        except InputError:
+            raise InputError(
+                "not a target: expected [NAME=]https://HOST[:PORT] or [NAME=]ipmi://HOST[:PORT]",
+                location=SourceLocation(path, number),
+                hint="credentials go in --credentials, never in the URL",
+            ) from None  # the cause quotes the line; --debug would print it
+        values.append(entry)
+    if not values:
+        raise InputError(f"{path}: no targets (one [NAME=]URL per line)")
+    return values
 
 
 def _url(scheme: str, host: str, port: int) -> str:

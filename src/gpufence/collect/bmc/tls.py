@@ -66,6 +66,8 @@ def vendor_default_certificate(issuer: str, subject: str = "") -> str | None:
 
 @dataclass(frozen=True)
 class CertInfo:
+    """The BMC's TLS certificate: subject, issuer, validity, key and signature algorithm."""
+
     subject: str
     issuer: str
     not_before: str
@@ -81,12 +83,14 @@ class CertInfo:
 
     @property
     def weak_key(self) -> bool:
+        """Whether the key is weak (RSA/DSA under 2048 bits, EC under 224)."""
         if self.key_bits is None:
             return False
         return self.key_bits < (2048 if self.key_type in ("RSA", "DSA") else 224)
 
     @property
     def sha1_signature(self) -> bool:
+        """Whether the certificate is signed with SHA-1."""
         return (self.signature_hash or "").lower() in ("sha1", "md5")
 
 
@@ -230,6 +234,8 @@ def local_tls_support(version: str) -> str | None:
 
 @dataclass(frozen=True)
 class TlsProbe:
+    """What the TLS probe found: negotiated version and cipher, certificate, legacy versions."""
+
     negotiated: str | None = None
     cipher: str | None = None
     cert: CertInfo | None = None

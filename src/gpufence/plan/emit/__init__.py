@@ -44,6 +44,8 @@ __all__ = ["Artifacts", "render_artifacts", "write_artifacts"]
 
 @dataclass(frozen=True)
 class Artifacts:
+    """The files a plan writes (relative path -> text) and its summary as text and JSON."""
+
     files: Mapping[str, str]
     """Relative POSIX path -> file text."""
     summary_text: str
@@ -82,6 +84,9 @@ def _relocated(inventory: Inventory, source_dir: Path, out_dir: Path | None) -> 
 
 
 def render_artifacts(snapshot: Snapshot, plan: Plan, out_dir: Path | None = None) -> Artifacts:
+    """Every artifact of ``plan`` (planned inventory, mig-parted, device plugin, Kubernetes,
+    plan.json).
+    """
     catalog = load_catalog()
     models: dict[str, GpuModel] = {}
     for pool in plan.pools:

@@ -27,6 +27,7 @@ def config_key(pool: PoolPlan) -> str:
 
 
 def device_plugin_config(pool: PoolPlan) -> dict[str, Any]:
+    """The NVIDIA device-plugin configuration for one planned pool."""
     return {
         "version": "v1",
         "flags": {"migStrategy": pool.mig_strategy, "failOnInitError": True},

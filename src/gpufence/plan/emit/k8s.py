@@ -69,6 +69,7 @@ def _cc_label(node: NodePlan) -> str:
 def node_objects(
     plan: Plan, mig_labels: Mapping[str, str], models: Mapping[str, GpuModel]
 ) -> list[dict[str, Any]]:
+    """Node label/taint patches for every planned node (MIG config labels, tenant taints)."""
     objects = []
     for pool in plan.pools:
         model = models[pool.gpu_model]

@@ -95,6 +95,7 @@ def _node_line(pool: PoolPlan, node: NodePlan, mig_labels: Mapping[str, str]) ->
 def summary_text(
     plan: Plan, inventory: str, mig_labels: Mapping[str, str], files: Sequence[str]
 ) -> str:
+    """The plan summary as text: tiers, placements, unplaced demand and files written."""
     policy = (
         "recommended mechanism" if plan.mechanism_policy == "recommended" else "weakest acceptable"
     )
