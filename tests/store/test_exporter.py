@@ -20,6 +20,8 @@ from gpufence.store import FindingsStore, open_store
 from gpufence.store.metrics import serve
 from tests.store.test_store import T0, _run, _state
 
+AUDIT_KEY = bytes(range(32))
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -51,7 +53,7 @@ def _fill(store: FindingsStore) -> None:
 
 
 def _broker_log(path: Path) -> Path:
-    log = AuditLog(path)
+    log = AuditLog(path, AUDIT_KEY)
     try:
         log.append("challenge", "issued", ts=100.0)
         log.append("attest", "allowed", ts=101.0)
@@ -66,7 +68,9 @@ def test_scrape_store_and_broker_metrics(store_url: str, tmp_path: Path) -> None
     with open_store(store_url) as store:
         _fill(store)
     port = _free_port()
-    server, thread, store = serve(store_url, "127.0.0.1", port, _broker_log(tmp_path / "a.db"))
+    server, thread, store = serve(
+        store_url, "127.0.0.1", port, _broker_log(tmp_path / "a.db"), AUDIT_KEY
+    )
     try:
         reply = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     finally:
@@ -117,7 +121,9 @@ def test_tampered_broker_log_reads_not_intact(tmp_path: Path) -> None:
     db.commit()
     db.close()
     port = _free_port()
-    server, thread, store = serve(f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1", port, log)
+    server, thread, store = serve(
+        f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1", port, log, AUDIT_KEY
+    )
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
@@ -181,7 +187,9 @@ def test_every_metric_is_documented(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db")) as store:
         _fill(store)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(PostureCollector(store, _broker_log(tmp_path / "a.db")))
+        registry.register(
+            PostureCollector(store, _broker_log(tmp_path / "a.db"), broker_audit_key=AUDIT_KEY)
+        )
         text = generate_latest(registry).decode()
     docs = (REPO / "docs" / "reporting.md").read_text(encoding="utf-8")
     names = {s.name for family in text_string_to_metric_families(text) for s in family.samples}

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from gpufence.attest.broker.audit_log import verify_audit_log
+from gpufence.attest.broker.audit_log import AuditLogError, verify_audit_log
 from gpufence.errors import InputError
 from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import Plane
@@ -48,9 +48,13 @@ class PostureCollector(Collector):
         store: FindingsStore,
         broker_audit_log: Path | None = None,
         clock: Callable[[], float] = time.time,
+        broker_audit_key: bytes | None = None,
     ) -> None:
         self._store = store
         self._broker_log = broker_audit_log
+        # The log's chain is keyed (HMAC from the broker's KEK, issue 12): without the key the
+        # intact gauge is not exported rather than guessed.
+        self._broker_key = broker_audit_key
         self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
@@ -142,8 +146,9 @@ class PostureCollector(Collector):
                 ).fetchall()
             finally:
                 db.close()
-            verified = verify_audit_log(path).ok
-        except (sqlite3.Error, OSError):
+            key = self._broker_key
+            verified = verify_audit_log(path, key).ok if key is not None else None
+        except (sqlite3.Error, OSError, AuditLogError):
             intact.add_metric([], 0)
             yield intact
             return
@@ -153,12 +158,18 @@ class PostureCollector(Collector):
             newest[(event, decision)] = max(newest.get((event, decision), ts), ts)
         for (event, decision), ts in sorted(newest.items()):
             last.add_metric([event, decision], ts)
-        intact.add_metric([], 1 if verified else 0)
-        yield from (decisions, last, intact)
+        yield from (decisions, last)
+        if verified is not None:
+            intact.add_metric([], 1 if verified else 0)
+            yield intact
 
 
 def serve(
-    store_url: str, host: str, port: int, broker_audit_log: Path | None = None
+    store_url: str,
+    host: str,
+    port: int,
+    broker_audit_log: Path | None = None,
+    broker_audit_key: bytes | None = None,
 ) -> tuple[WSGIServer, threading.Thread, FindingsStore]:
     """Start the exporter's HTTP server on ``host:port`` (a thread); returns it and the store.
 
@@ -168,7 +179,7 @@ def serve(
         raise InputError(f"{broker_audit_log}: no such broker audit log")
     store = open_store(store_url)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PostureCollector(store, broker_audit_log))
+    registry.register(PostureCollector(store, broker_audit_log, broker_audit_key=broker_audit_key))
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
