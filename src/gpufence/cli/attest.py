@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +12,8 @@ import typer
 from gpufence.cli._app import sub_app
 from gpufence.cli._options import OutputOpt, TextJson, format_option
 from gpufence.cli._output import emit
+from gpufence.cli._time import parse_at as _parse_at
+from gpufence.cli.attest_cvm import verify_cvm_command
 from gpufence.errors import InputError
 
 app = sub_app("Verify NVIDIA GPU/NVSwitch attestation evidence offline.")
@@ -21,18 +22,6 @@ app = sub_app("Verify NVIDIA GPU/NVSwitch attestation evidence offline.")
 @app.callback()
 def _group() -> None:
     """Verify NVIDIA GPU/NVSwitch attestation evidence offline."""
-
-
-def _parse_at(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"--at {value!r} is not an ISO 8601 time (e.g. 2026-11-25T00:00:00Z)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_nonce(value: str | None) -> bytes | None:
@@ -193,5 +182,5 @@ def _text(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# `attest verify-cvm` lives in its own module; importing it registers it on this group.
-from gpufence.cli import attest_cvm  # noqa: E402, F401
+# `attest verify-cvm` lives in its own module (the CPU TEE verifiers); registered here.
+app.command("verify-cvm")(verify_cvm_command)

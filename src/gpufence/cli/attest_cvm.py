@@ -11,8 +11,7 @@ import typer
 
 from gpufence.cli._options import TextJson, format_option
 from gpufence.cli._output import emit
-from gpufence.cli.attest import _parse_at
-from gpufence.cli.attest import app as attest_app
+from gpufence.cli._time import parse_at as _parse_at
 from gpufence.errors import InputError, SourceLocation
 
 if TYPE_CHECKING:
@@ -54,7 +53,6 @@ def _min_tcb(value: str) -> TcbVersion:
     return TcbVersion.from_u64(int.from_bytes(bytes([bl, tee, 0, 0, 0, 0, snp, ucode]), "little"))
 
 
-@attest_app.command("verify-cvm")
 def verify_cvm_command(
     kind: Annotated[CvmKindOption, typer.Option(help="sev-snp or tdx.")],
     report: Annotated[
