@@ -62,24 +62,38 @@ MAX_INT_DIGITS = 40
 """No field of any gpufence file needs more (a 128-bit GUID has 39 decimal digits)."""
 
 MAX_EVENTS = 120_000
-"""Parser events (about one per value) of one file: a 2,000-node inventory needs a tenth of it;
-a parsed value costs about 0.6 KB until the snapshot is built, so this bounds memory."""
+"""Parser events (about one per value) of a file under :data:`LARGE_FILE` bytes: a 2,000-node
+inventory needs a tenth of it; a parsed value costs about 0.6 KB until the snapshot is built, so
+this bounds the memory a small hostile file can cost."""
+LARGE_FILE = 2_000_000
+BYTES_PER_EVENT = 7
+"""Larger files (fleet inventories: a 16,000-node one is 2.6 MB with one event per 8.4 bytes)
+may hold one event per this many bytes: memory stays proportional to the input's size, and a file
+packed denser than any real inventory is still refused."""
+
+
+def max_events(size: int) -> int:
+    """How many parser events a file of ``size`` bytes may hold."""
+    return MAX_EVENTS if size < LARGE_FILE else max(MAX_EVENTS, size // BYTES_PER_EVENT)
+
 
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
 def _count_events(text: str, path: Path) -> None:
-    """Refuse a document with more than MAX_EVENTS events before building any of it."""
+    """Refuse a document with more events than :func:`max_events` allows, before building it."""
+    limit = max_events(len(text))
     counter = Yaml12Loader(text)
     try:
         count = 0
         while counter.check_event():
             event = counter.get_event()
             count += 1
-            if count > MAX_EVENTS:
+            if count > limit:
                 mark = event.start_mark
                 raise InputError(
-                    f"more than {MAX_EVENTS:,} YAML values: refused (an inventory is far smaller)",
+                    f"more than {limit:,} YAML values in {len(text):,} characters: refused "
+                    "(denser than any inventory)",
                     location=SourceLocation(path, mark.line + 1, mark.column + 1),
                 )
     finally:
@@ -173,7 +187,7 @@ def _decode(path: Path, data: bytes) -> str:
         raise InputError(
             f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
             location=SourceLocation(path, line, column),
-        ) from None
+        ) from exc
 
 
 class LocatedDocument:
@@ -272,7 +286,7 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     loader = Yaml12Loader(text)
     try:
         _count_events(text, path)
@@ -288,16 +302,16 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
         mark = exc.problem_mark or exc.context_mark
         location = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", location=location) from None
+        raise InputError(f"invalid YAML: {problem}", location=location) from exc
     except yaml.reader.ReaderError as exc:
         # Control characters and the like: the reader knows the character offset only.
         line, column = line_column(text, exc.position)
         raise InputError(
             f"invalid YAML: {exc.reason} (character {exc.character!r})",
             location=SourceLocation(path, line, column),
-        ) from None
+        ) from exc
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from None
+        raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from exc
     finally:
         loader.dispose()
     return LocatedDocument(path, data, values, keys)

@@ -91,3 +91,27 @@ def test_loading_any_one_megabyte_input_stays_under_200_mb(tmp_path: Path) -> No
         assert result["code"] == 2, (path.name, done.stderr[-500:])
         assert result["rss_mb"] < 200, (path.name, result)
         assert str(path) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fleet_sized_inventory_loads_but_a_dense_file_of_that_size_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The event cap scales with size for files over 2 MB: a 16,000-node inventory (one event
+    per ~8 bytes) loads; a file of the same size packed with one-byte values does not."""
+    from gpufence._yaml import LARGE_FILE, MAX_EVENTS, load_yaml
+    from gpufence.errors import InputError
+
+    nodes = "".join(
+        f"  - name: gpu-node-{i:05d}\n    bmc: gpu-node-{i:05d}-bmc\n    tenants: [t{i % 7}]\n"
+        for i in range(30_000)
+    )
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("nodes:\n" + nodes)
+    assert fleet.stat().st_size > LARGE_FILE
+    loaded = load_yaml(fleet)
+    assert len(loaded.data["nodes"]) == 30_000 > MAX_EVENTS // 5
+    dense = tmp_path / "dense.yaml"
+    dense.write_text("- 1\n" * (LARGE_FILE // 4 + 1000))
+    with pytest.raises(InputError, match="denser than any inventory") as err:
+        load_yaml(dense)
+    assert err.value.location is not None and err.value.location.line is not None

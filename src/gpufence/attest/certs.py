@@ -117,7 +117,7 @@ def _parse_pem_chain(data: bytes) -> tuple[x509.Certificate, ...]:
     try:
         certs = x509.load_pem_x509_certificates(data)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValueError(f"a certificate does not parse: {exc}") from None
+        raise ValueError(f"a certificate does not parse: {exc}") from exc
     for position, cert in enumerate(certs):
         _fully_readable(cert, position)
     return tuple(certs)

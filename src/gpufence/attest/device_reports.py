@@ -51,7 +51,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def read_hex_report(text: bytes, source: str) -> bytes:
@@ -73,7 +73,7 @@ def _pem_chain(data: bytes, source: str) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(load_pem_chain(data))
     except ValueError as exc:
-        raise InputError(f"{source}: not a PEM certificate chain: {exc}") from None
+        raise InputError(f"{source}: not a PEM certificate chain: {exc}") from exc
 
 
 def load_report_pair(report: Path, certs: Path) -> DeviceEvidence:
@@ -127,5 +127,5 @@ def load_evidence_file(path: Path) -> list[DeviceEvidence]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)
-        raise InputError(f"not JSON: {exc}", location=SourceLocation(path, line, col)) from None
+        raise InputError(f"not JSON: {exc}", location=SourceLocation(path, line, col)) from exc
     return evidence_from_json(data, str(path))

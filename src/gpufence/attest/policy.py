@@ -303,7 +303,7 @@ def policy_from_mapping(
         except OSError as exc:
             raise InputError(
                 f"{path}: cannot read Rego policy: {exc.strerror}", location=where
-            ) from None
+            ) from exc
     try:
         return Policy.model_validate(values)
     except ValidationError as exc:
@@ -312,7 +312,7 @@ def policy_from_mapping(
         location = doc.locate(prefix + loc) if doc else None
         raise InputError(
             f"policy.{'.'.join(map(str, loc))}: {err['msg']}", location=location
-        ) from None
+        ) from exc
 
 
 def load_policy(path: Path) -> Policy:

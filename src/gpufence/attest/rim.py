@@ -126,7 +126,7 @@ def _manifest(root: etree._Element) -> ReferenceManifest:
                 bytes.fromhex(resource.get(f"{{{SHA384_NS}}}Hash{i}") or "") for i in range(count)
             )
         except ValueError as exc:
-            raise RimError(f"Resource at line {resource.sourceline}: {exc}") from None
+            raise RimError(f"Resource at line {resource.sourceline}: {exc}") from exc
         if index in references:
             raise RimError(f"Resource index {index} appears twice")
         if any(len(h) != size for h in hashes):
@@ -154,7 +154,7 @@ def _signer_chain(root: etree._Element) -> list[x509.Certificate]:
         try:
             certs.append(x509.load_pem_x509_certificate(pem))
         except ValueError as exc:
-            raise RimError(f"KeyInfo certificate is unreadable: {exc}") from None
+            raise RimError(f"KeyInfo certificate is unreadable: {exc}") from exc
     return certs
 
 
@@ -165,7 +165,7 @@ def check_rim(
     try:
         tree = etree.fromstring(xml, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise RimError(f"{source}: not well-formed XML: {exc}") from None
+        raise RimError(f"{source}: not well-formed XML: {exc}") from exc
     unsigned = _manifest(tree)
     certs = _signer_chain(tree)
     chain = verify_chain(certs, root_ca or rim_root(), at)

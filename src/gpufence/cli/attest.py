@@ -111,15 +111,15 @@ def verify_command(
         try:
             checks.append(check_rim(path.read_bytes(), when, source=str(path)))
         except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
         except RimError as exc:
-            raise InputError(f"{path}: {exc}") from None
+            raise InputError(f"{path}: {exc}") from exc
     appraisal = load_policy(policy) if policy else None
     waivers = list(waive or [])
     try:
         check_waivers(waivers)
     except ValueError as exc:
-        raise InputError(f"--waive: {exc}") from None
+        raise InputError(f"--waive: {exc}") from exc
     if appraisal is not None:
         waivers += [w for w in appraisal.accept_not_evaluated if w not in waivers]
     revocation = OcspChecker(httpx_fetch(), url=ocsp_url) if online else None

@@ -132,7 +132,7 @@ def verify_cvm_command(
     try:
         check_cvm_waivers(waivers)
     except ValueError as exc:
-        raise InputError(f"--waive: {exc}") from None
+        raise InputError(f"--waive: {exc}") from exc
     if kind is CvmKindOption.sev_snp:
         if collateral is not None or rtmr:
             raise InputError("--collateral and --rtmr are for --kind tdx")

@@ -74,7 +74,7 @@ def collect_gpu_command(
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
     observed = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in document.observed.items())
     sys.stderr.write(
         f"wrote {target}: {document.subject}, {len(report.gpus)} GPU(s) via {report.collector}; "

@@ -690,5 +690,5 @@ def read_partitions(path: Path, location: SourceLocation | None = None) -> Parti
         raise InputError(
             f"cannot read partitions.conf: {exc.strerror or exc}",
             location=location or SourceLocation(path),
-        ) from None
+        ) from exc
     return parse_partitions(data, str(path))

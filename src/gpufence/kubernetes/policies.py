@@ -400,7 +400,7 @@ def write_policies(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"{out}: cannot create: {exc.strerror or exc}") from None
+        raise InputError(f"{out}: cannot create: {exc.strerror or exc}") from exc
     files: dict[str, list[Mapping[str, Any]]] = {
         "admission-policies.yaml": [doc for r in ADMISSION_RULES for doc in _vap(r)],
         "kyverno-policies.yaml": [k for r in ADMISSION_RULES if (k := _kyverno(r))],
@@ -417,6 +417,6 @@ def write_policies(
         try:
             path.write_text(_dump(documents), encoding="utf-8")
         except OSError as exc:
-            raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
         written[name] = path
     return written

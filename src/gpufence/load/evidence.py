@@ -206,13 +206,13 @@ def json_lines(path: Path) -> Iterator[object]:
                     raise InputError(
                         f"invalid JSON: {exc.msg}",
                         location=SourceLocation(path, number, exc.colno),
-                    ) from None
+                    ) from exc
                 except UnicodeDecodeError as exc:
                     raise InputError(
                         f"not UTF-8 text (byte {exc.start})", location=SourceLocation(path, number)
-                    ) from None
+                    ) from exc
     except (OSError, RecursionError) as exc:
-        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from exc
 
 
 def _parse(path: Path) -> tuple[list[EvidenceDocument], object]:
@@ -224,13 +224,13 @@ def _parse(path: Path) -> tuple[list[EvidenceDocument], object]:
     except json.JSONDecodeError as exc:
         raise InputError(
             f"invalid JSON: {exc.msg}", location=SourceLocation(path, exc.lineno, exc.colno)
-        ) from None
+        ) from exc
     except UnicodeDecodeError as exc:
         raise InputError(
             f"not UTF-8 text (byte {exc.start})", location=SourceLocation(path)
-        ) from None
+        ) from exc
     except (OSError, RecursionError) as exc:
-        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from None
+        raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from exc
     return _validated(data, path)
 
 
@@ -248,7 +248,7 @@ def _validated(data: object, path: Path) -> tuple[list[EvidenceDocument], object
             f"not a gpufence evidence document: {where}: {first['msg']}",
             location=SourceLocation(path),
             hint="evidence files are written by `gpufence collect` / `gpufence scan`",
-        ) from None
+        ) from exc
 
 
 def _age(delta: timedelta) -> str:

@@ -161,7 +161,7 @@ def load_inventory(path: Path) -> tuple[Inventory, LocatedDocument]:
         inventory = Inventory.model_validate(doc.data)
     except ValidationError as exc:
         errs = _validation_errors(doc, exc)
-        raise (InputErrors(errs) if len(errs) > 1 else errs[0]) from None
+        raise (InputErrors(errs) if len(errs) > 1 else errs[0]) from exc
     return inventory, doc
 
 

@@ -69,7 +69,7 @@ def load_kev(path: Path) -> dict[str, str]:
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         raise InputError(
             f"KEV file: {where}: {first['msg']}", location=SourceLocation(path), hint=hint
-        ) from None
+        ) from exc
     version = f"catalog {parsed.catalogVersion}, " if parsed.catalogVersion else ""
     return {
         e.cveID: f"CISA KEV {path.name} ({version}added {e.dateAdded})"

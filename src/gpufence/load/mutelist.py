@@ -25,4 +25,4 @@ def load_mutelist(path: Path) -> Mutelist:
             f"{pointer_to_text(loc)}: {first['msg']}",
             location=doc.locate(loc),
             hint="a mute needs control, reason (10+ characters) and expires (YYYY-MM-DD)",
-        ) from None
+        ) from exc

@@ -136,7 +136,7 @@ class _Planner:
                             wanted = lookups[demand.gpu_model] = catalog.lookup(demand.gpu_model)
                         except UnknownGpuModelError as exc:
                             where = _location(self.snapshot, (*at, "gpu_model"))
-                            raise exc.with_location(where) from None
+                            raise exc.with_location(where) from exc
                 key = (
                     tier.data_sensitivity,
                     demand.mig_profile,

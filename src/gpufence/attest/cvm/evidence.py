@@ -55,7 +55,7 @@ def _certificate(value: JsonValue, position: int) -> x509.Certificate:
             return x509.load_pem_x509_certificate(value.encode("ascii"))
         return x509.load_der_x509_certificate(_b64(value, where))
     except (ValueError, UnicodeEncodeError) as exc:
-        raise CvmEvidenceError(f"{where} is not a certificate: {exc}") from None
+        raise CvmEvidenceError(f"{where} is not a certificate: {exc}") from exc
 
 
 def cvm_evidence_from_json(obj: Mapping[str, JsonValue]) -> CvmEvidence:

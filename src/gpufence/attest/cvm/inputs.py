@@ -30,7 +30,7 @@ def _read(path: Path) -> bytes:
         with path.open("rb") as handle:
             data = handle.read(MAX_EVIDENCE_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if len(data) > MAX_EVIDENCE_BYTES:
         raise InputError(f"{path}: larger than {MAX_EVIDENCE_BYTES} bytes; not a report")
     return data
@@ -67,7 +67,7 @@ def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
             raise InputError(
                 f"{path}: not a PEM or DER certificate: {exc}",
                 hint="--certs takes the VCEK (DER or PEM) and the ASK/ARK bundle (PEM)",
-            ) from None
+            ) from exc
     problem = malformed_certificate(certs)
     if problem is not None:
         raise InputError(f"{', '.join(map(str, paths))}: {problem}")

@@ -85,7 +85,7 @@ def _pck_chain(quote: TdxQuote) -> list[x509.Certificate]:
     try:
         certs = list(x509.load_pem_x509_certificates(pem))
     except ValueError as exc:
-        raise CvmParseError(f"PCK certification data is not a PEM chain: {exc}") from None
+        raise CvmParseError(f"PCK certification data is not a PEM chain: {exc}") from exc
     if len(certs) != len(_PEM_BLOCK.findall(pem)):
         raise CvmParseError("PCK certification data has a PEM block that is not a certificate")
     problem = malformed_certificate(certs)

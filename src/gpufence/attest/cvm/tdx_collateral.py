@@ -68,7 +68,7 @@ def _signed_json(path: Path, key: str) -> SignedJson:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 JSON") from None
     prefix = f'{{"{key}":'
@@ -79,7 +79,7 @@ def _signed_json(path: Path, key: str) -> SignedJson:
         value, end = decoder.raw_decode(text, len(prefix))
         whole = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
     signature = whole.get("signature") if isinstance(whole, dict) else None
     if not isinstance(value, dict) or not isinstance(signature, str):
         raise InputError(f"{path}: expected {{{key!r}: object, 'signature': hex}}")
@@ -104,7 +104,7 @@ def load_collateral(directory: Path) -> TdxCollateral:
     try:
         chain = tuple(x509.load_pem_x509_certificates(chain_path.read_bytes()))
     except (OSError, ValueError) as exc:
-        raise InputError(f"{chain_path}: not a PEM certificate chain: {exc}") from None
+        raise InputError(f"{chain_path}: not a PEM certificate chain: {exc}") from exc
     problem = malformed_certificate(chain)
     if problem is not None:
         raise InputError(f"{chain_path}: {problem}")

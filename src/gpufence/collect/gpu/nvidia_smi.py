@@ -553,7 +553,7 @@ def parse_nvidia_smi(paths: Sequence[Path]) -> GpuReport:
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     report: GpuReport | None = None
     for path, text in texts:
         others = [t for p, t in texts if p != path]

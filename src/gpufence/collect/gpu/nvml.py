@@ -49,7 +49,7 @@ def load_pynvml() -> ModuleType:
     try:
         return importlib.import_module("pynvml")
     except ImportError as exc:
-        raise NvmlUnavailableError(f"the nvidia-ml-py package is not installed: {exc}") from None
+        raise NvmlUnavailableError(f"the nvidia-ml-py package is not installed: {exc}") from exc
 
 
 class _Failed:
@@ -339,7 +339,7 @@ def collect_nvml(nvml: ModuleType | None = None) -> GpuReport:
     try:
         module.nvmlInit()
     except module.NVMLError as exc:
-        raise NvmlUnavailableError(str(exc)) from None
+        raise NvmlUnavailableError(str(exc)) from exc
     try:
         reader = _Reader(module)
         count = reader.call("nvmlDeviceGetCount")

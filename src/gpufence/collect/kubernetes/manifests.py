@@ -118,9 +118,9 @@ def _documents(path: Path, text: str) -> Iterator[tuple[Any, _DocumentSpan]]:
         location = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else None
         raise InputError(
             f"invalid YAML: {exc.problem or exc.context or 'syntax error'}", location=location
-        ) from None
+        ) from exc
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from None
+        raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from exc
     finally:
         loader.dispose()
 
@@ -175,7 +175,7 @@ def _objects_in(path: Path) -> tuple[list[K8sObject], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+        raise InputError(f"{path}: cannot read: {exc}") from exc
     source = str(path)
     objects: list[K8sObject] = []
     notes: list[str] = []

@@ -130,5 +130,5 @@ def write_artifacts(out_dir: Path, artifacts: Artifacts) -> list[Path]:
             path.write_text(text, encoding="utf-8")
             written.append(path)
     except OSError as exc:
-        raise InputError(f"{out_dir}: cannot write the plan: {exc.strerror or exc}") from None
+        raise InputError(f"{out_dir}: cannot write the plan: {exc.strerror or exc}") from exc
     return written
