@@ -105,10 +105,10 @@ def _peak_mib() -> float:
 
 def _scan(directory: str, queue) -> None:  # runs in a fresh process: its own peak RSS
     from gpufence.collect.kubernetes import load_manifests
-    from gpufence.collect.kubernetes.scan import scan_state
+    from gpufence.controls.k8s import scan_cluster
 
     start = time.perf_counter()
-    result = scan_state(load_manifests([Path(directory)]))
+    result = scan_cluster(load_manifests([Path(directory)]))
     queue.put((time.perf_counter() - start, _peak_mib(), len(result.findings)))
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "Pointer",
     "Yaml12Loader",
     "check_bounds",
+    "decode_utf8",
     "index_positions",
     "line_column",
     "load_yaml",
@@ -177,7 +178,7 @@ def line_column(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _decode(path: Path, data: bytes) -> str:
+def decode_utf8(path: Path, data: bytes) -> str:
     """UTF-8 text (a BOM allowed), or InputError at the line:column of the first bad byte."""
     try:
         return data.decode("utf-8-sig")
@@ -282,7 +283,7 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
     """Parse one YAML document from ``path``; syntax errors become :class:`InputError`."""
     if text is None:
         try:
-            text = _decode(path, path.read_bytes())
+            text = decode_utf8(path, path.read_bytes())
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except OSError as exc:

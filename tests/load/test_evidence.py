@@ -162,3 +162,21 @@ def test_evidence_writer_round_trips_and_survives_an_interruption(
         raise KeyboardInterrupt
     assert [d for d, _ in load_evidence([path], RULES).documents] == documents[:1]
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("bad.json", b'{"schema": "gpufence.evidence/v1",\n  "subject": "node/a\xff"}\n', ":2:21"),
+        ("bad.jsonl", b'{"a": 1}\n{"subject": "x\xfe"}\n', ":2:15"),
+    ],
+)
+def test_undecodable_evidence_names_line_and_column(
+    tmp_path: Path, name: str, content: bytes, where: str
+) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        load_evidence([bad], RULES)
+    text = caught.value.diagnostics()
+    assert f"{name}{where}:" in text and "not UTF-8" in text

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from gpufence._yaml import decode_utf8
 from gpufence.errors import InputError, SourceLocation
 from gpufence.model.evidence import (
     EVIDENCE_SCHEMA,
@@ -208,8 +209,10 @@ def json_lines(path: Path) -> Iterator[object]:
                         location=SourceLocation(path, number, exc.colno),
                     ) from exc
                 except UnicodeDecodeError as exc:
+                    column = len(line[: exc.start].decode("utf-8", errors="replace")) + 1
                     raise InputError(
-                        f"not UTF-8 text (byte {exc.start})", location=SourceLocation(path, number)
+                        f"not UTF-8 text: byte 0x{line[exc.start]:02x}",
+                        location=SourceLocation(path, number, column),
                     ) from exc
     except (OSError, RecursionError) as exc:
         raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from exc
@@ -220,14 +223,10 @@ def _parse(path: Path) -> tuple[list[EvidenceDocument], object]:
         # One document per line: validated as one {"evidence": [...]} file of those lines.
         return _validated({"evidence": list(json_lines(path))}, path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(decode_utf8(path, path.read_bytes()))
     except json.JSONDecodeError as exc:
         raise InputError(
             f"invalid JSON: {exc.msg}", location=SourceLocation(path, exc.lineno, exc.colno)
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text (byte {exc.start})", location=SourceLocation(path)
         ) from exc
     except (OSError, RecursionError) as exc:
         raise InputError(f"cannot read: {exc}", location=SourceLocation(path)) from exc
