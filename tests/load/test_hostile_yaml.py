@@ -71,11 +71,14 @@ def _one_megabyte_inputs(tmp_path: Path) -> list[Path]:
 
 def test_loading_any_one_megabyte_input_stays_under_200_mb(tmp_path: Path) -> None:
     """Peak RSS of `gpufence audit` on 1 MB hostile inventories, measured in a subprocess."""
+    # VmHWM, not getrusage's ru_maxrss: Linux carries the forking parent's high-water mark across
+    # exec into ru_maxrss, so a large pytest worker inflated the child's figure.
     probe = (
-        "import json, resource, sys\n"
+        "import json, re, sys\n"
         "from gpufence.cli import main\n"
         "code = main(['audit', sys.argv[1]])\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "status = open('/proc/self/status').read()\n"
+        "rss = int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) / 1024\n"
         "print(json.dumps({'code': code, 'rss_mb': rss}))\n"
     )
     for path in _one_megabyte_inputs(tmp_path):
