@@ -17,7 +17,7 @@ for a set: ``set.nonce``, ``set.unique``, ``set.count``.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -83,24 +83,30 @@ EXACT_ONLY = ("nonce", "measurements")
 """Steps a waiver must name exactly: a wildcard never waives freshness or measurements."""
 
 
-def check_waivers(patterns: Sequence[str]) -> None:
-    """ValueError unless each pattern names real steps (fnmatch), and wildcards stay off
-    ``nonce`` and ``measurements``."""
+def check_waivers(
+    patterns: Iterable[str],
+    names: Sequence[str] = STEP_NAMES,
+    exact_only: Sequence[str] = EXACT_ONLY,
+    label: str = "waiver",
+) -> None:
+    """ValueError unless each pattern names real steps among ``names`` (fnmatch), and
+    wildcards stay off the ``exact_only`` steps (freshness, measurements, bindings)."""
     for pattern in patterns:
-        hits = [n for n in STEP_NAMES if fnmatch.fnmatchcase(n, pattern)]
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
-            raise ValueError(f"waiver {pattern!r} names no step (steps: {', '.join(STEP_NAMES)})")
-        blanket = [n for n in hits if n in EXACT_ONLY and pattern != n]
+            raise ValueError(f"{label} {pattern!r} names no step (steps: {', '.join(names)})")
+        blanket = [n for n in hits if n in exact_only and pattern != n]
         if blanket:
             raise ValueError(
-                f"waiver {pattern!r} would waive {', '.join(blanket)}: name it exactly to waive it"
+                f"{label} {pattern!r} would waive {', '.join(blanket)}: name it exactly to waive it"
             )
 
 
-def is_waived(step: str, waivers: Sequence[str]) -> bool:
-    """Whether ``step`` (a name) is waived by one of ``waivers`` (fnmatch patterns)."""
+def is_waived(step: str, waivers: Iterable[str], exact_only: Sequence[str] = EXACT_ONLY) -> bool:
+    """Whether ``step`` (a name) is waived by one of ``waivers`` (fnmatch patterns; the
+    ``exact_only`` steps only by their exact name)."""
     return any(
-        fnmatch.fnmatchcase(step, p) and (step not in EXACT_ONLY or p == step) for p in waivers
+        fnmatch.fnmatchcase(step, p) and (step not in exact_only or p == step) for p in waivers
     )
 
 

@@ -9,14 +9,13 @@ cannot read as a pass.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import JsonValue
 
-from gpufence.attest.verify import Step
+from gpufence.attest.verify import Step, check_waivers, is_waived
 
 __all__ = [
     "CVM_EXACT_ONLY",
@@ -65,22 +64,12 @@ CVM_EXACT_ONLY = ("measurement", "mrtd", *_RTMRS, "report_data")
 def check_cvm_waivers(patterns: Iterable[str]) -> None:
     """ValueError unless each pattern (fnmatch) names CVM steps and no wildcard reaches a
     measurement or the report-data binding."""
-    for pattern in patterns:
-        hits = [n for n in CVM_STEP_NAMES if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
-            raise ValueError(f"CVM waiver {pattern!r} names no step ({', '.join(CVM_STEP_NAMES)})")
-        blanket = [n for n in hits if n in CVM_EXACT_ONLY and pattern != n]
-        if blanket:
-            raise ValueError(
-                f"CVM waiver {pattern!r} would waive {', '.join(blanket)}: name it exactly"
-            )
+    check_waivers(patterns, CVM_STEP_NAMES, CVM_EXACT_ONLY, label="CVM waiver")
 
 
 def cvm_waived(step: str, patterns: Iterable[str]) -> bool:
     """Whether ``step`` is waived by one of ``patterns`` (exact names for measurements)."""
-    return any(
-        fnmatch.fnmatchcase(step, p) and (step not in CVM_EXACT_ONLY or p == step) for p in patterns
-    )
+    return is_waived(step, patterns, CVM_EXACT_ONLY)
 
 
 class CvmParseError(ValueError):
