@@ -21,6 +21,7 @@ class BrokerKit:
     golden: list[bytes]
     signing_key: ec.EllipticCurvePrivateKey
     audit_log: Path
+    """The broker database, which holds the decision log."""
     devices_b: list[f.TestDevice]
     """Tenant B's GPUs: the only ones policy ``tenant-b`` (resource ``tenantB-weights``) allows."""
 
@@ -79,7 +80,7 @@ def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> Brok
     config.write_text(
         "broker:\n  audience: gpufence-test\n  nonce_ttl_s: 60\n"
         f"  token_ttl_s: {token_ttl_s}\n"
-        "  database: broker.db\n  audit_log: audit.db\n  signing_key: signing.pem\n"
+        "  database: broker.db\n  signing_key: signing.pem\n"
         "  kek: {source: file, path: kek.bin}\n  rims: [driver.xml, vbios.xml]\n"
         "  trust_anchors: {device_root: device-root.pem, rim_root: rim-root.pem}\n"
         "  policy: policy.yaml\n"
@@ -88,4 +89,4 @@ def make_broker_kit(tmp: Path, *, gpus: int = 2, token_ttl_s: int = 120) -> Brok
         "    weights: {tenant: tenant-a}\n"
         "    tenantB-weights: {tenant: tenant-b, policy: tenant-b}\n"
     )
-    return BrokerKit(config, devices, golden, key, tmp / "audit.db", devices_b)
+    return BrokerKit(config, devices, golden, key, tmp / "broker.db", devices_b)

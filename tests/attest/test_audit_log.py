@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from gpufence.attest.broker.audit_log import GENESIS, _entry_hash
+from gpufence.attest.broker.audit_log import GENESIS, entry_hash
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import load_broker_config
+from gpufence.attest.broker.database import AuditEntry
 from gpufence.attest.broker.service import BrokerService, Refusal
 from gpufence.cli import main
 
@@ -29,7 +30,7 @@ def written(tmp_path: Path) -> BrokerKit:
     kit = make_broker_kit(tmp_path)
     svc = BrokerService.from_config(load_broker_config(kit.config))
     try:
-        svc.store.put_secret("weights", SECRET, 0.0)
+        svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", 0.0))
         requester = Requester()
         for tamper in (False, True, False):
             nonce = str(svc.challenge()["nonce"])
@@ -145,9 +146,9 @@ def test_rewrite_with_rehash(
         key = b"\x01" * 32
         if how == "hmac-right-key":  # an insider with the KEK: only the head catches it
             svc = BrokerService.from_config(load_broker_config(written.config))
-            key = svc.audit._key
+            key = svc.db._key
             svc.close()
-        rehash = lambda prev, *f: _entry_hash(key, prev, *f)  # noqa: E731
+        rehash = lambda prev, *f: entry_hash(key, prev, *f)  # noqa: E731
     _rechain(written, rehash, _flip_refusal)
     code, text = _cli(capsys, "verify", "--config", str(written.config), "--head", str(head))
     assert code == 1 and "TAMPERED" in text

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import load_broker_config
+from gpufence.attest.broker.database import AuditEntry
 from gpufence.attest.broker.service import BrokerService
 
 from .brokerkit import SECRET, BrokerKit, make_broker_kit
@@ -26,7 +27,7 @@ def _client(kit: BrokerKit, limits: str | None = None) -> tuple[TestClient, Brok
     if limits is not None:
         kit.config.write_text(kit.config.read_text() + f"  limits: {limits}\n")
     service = BrokerService.from_config(load_broker_config(kit.config))
-    service.store.put_secret("weights", SECRET, 0.0)
+    service.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", 0.0))
     from gpufence.attest.broker.app import create_app
 
     return TestClient(create_app(service), raise_server_exceptions=False), service

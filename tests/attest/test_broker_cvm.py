@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import load_broker_config
+from gpufence.attest.broker.database import AuditEntry
 from gpufence.attest.broker.service import BrokerService, Refusal
 
 from .brokerkit import SECRET, BrokerKit, make_broker_kit
@@ -47,7 +48,7 @@ def broker(tmp_path: Path, pki: AmdTestPki):  # type: ignore[no-untyped-def]
     policy.write_text(text + f"  cvm: {requirement}\n")
     clock = Clock()
     svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
-    svc.store.put_secret("weights", SECRET, clock.now)
+    svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", clock.now))
     yield svc, kit
     svc.close()
 
@@ -209,7 +210,7 @@ def test_tdx_cvm_through_the_broker(tmp_path: Path) -> None:
     clock = Clock()
     svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
     try:
-        svc.store.put_secret("weights", SECRET, clock.now)
+        svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", clock.now))
         requester = Requester()
         nonce, gpu = _request(svc, kit, requester)
         quote = intel.quote(report_data=requester.cvm_report_data(nonce, gpu), mrtd=MEASUREMENT)

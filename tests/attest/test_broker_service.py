@@ -11,6 +11,7 @@ from gpufence.attest.broker.audit_log import verify_audit_log
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import key_release_evidence, load_broker_config
 from gpufence.attest.broker.crypto import TokenSigner, b64d
+from gpufence.attest.broker.database import AuditEntry
 from gpufence.attest.broker.service import BrokerService, Refusal
 from gpufence.errors import InputError
 
@@ -31,7 +32,7 @@ def service(tmp_path: Path):  # type: ignore[no-untyped-def]
     kit = make_broker_kit(tmp_path)
     clock = Clock()
     svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
-    svc.store.put_secret("weights", SECRET, clock.now)
+    svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", clock.now))
     yield svc, kit, clock
     svc.close()
 
@@ -68,7 +69,7 @@ def test_secrets_are_sealed_at_rest(service, tmp_path: Path) -> None:  # type: i
         sqlite3.connect(tmp_path / "broker.db").execute("SELECT sealed FROM secrets").fetchone()[0]
     )
     assert SECRET not in bytes(raw)
-    assert svc.store.get_secret("weights") == SECRET
+    assert svc.db.get_secret("weights") == SECRET
 
 
 def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +88,7 @@ def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # ty
 def test_audit_log_chain_detects_tampering(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, _ = service
     _attest(svc, kit, Requester())
-    key = svc.audit._key
+    key = svc.db._key
     assert verify_audit_log(kit.audit_log, key).ok
     db = sqlite3.connect(kit.audit_log)
     db.execute("UPDATE audit SET decision = 'allowed' WHERE seq = 1")
@@ -126,7 +127,7 @@ def _attest_b(svc: BrokerService, kit, requester: Requester, **kw) -> dict:  # t
 
 def test_tenant_a_token_cannot_read_tenant_b_secret(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, clock = service
-    svc.store.put_secret("tenantB-weights", SECRET_B, clock.now)
+    svc.db.put_secret("tenantB-weights", SECRET_B, AuditEntry("secret.put", "stored", clock.now))
     requester = Requester()
     granted = _attest(svc, kit, requester)
     # Tenant A's GPUs pass A's policy, not B's (B's pins B's device identities).
@@ -149,7 +150,7 @@ def test_tenant_a_token_cannot_read_tenant_b_secret(service) -> None:  # type: i
 
 def test_policy_is_enforced_per_resource(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, clock = service
-    svc.store.put_secret("tenantB-weights", SECRET_B, clock.now)
+    svc.db.put_secret("tenantB-weights", SECRET_B, AuditEntry("secret.put", "stored", clock.now))
     requester = Requester()
     # B's GPUs satisfy B's policy; A's default policy does not pin devices, so narrow by tenant.
     granted = _attest_b(svc, kit, requester, tenant="tenant-b")
@@ -161,16 +162,18 @@ def test_policy_is_enforced_per_resource(service) -> None:  # type: ignore[no-un
     assert err.value.code == "RESOURCE_NOT_GRANTED"
     assert requester.open(svc.release(token, "tenantB-weights")) == SECRET_B
     # The decision names tenant, policy and waivers in the log.
-    attest = [e for e in svc.audit.entries() if e["event"] == "attest"][-1]
+    attest = [e for e in svc.db.entries() if e["event"] == "attest"][-1]
     assert attest["detail"]["granted"]["tenantB-weights"]["tenant"] == "tenant-b"
     assert "GPU-0:revocation" in attest["detail"]["waived"]
-    release = [e for e in svc.audit.entries() if e["event"] == "release"][-1]
+    release = [e for e in svc.db.entries() if e["event"] == "release"][-1]
     assert release["detail"]["tenant"] == "tenant-b"
 
 
 def test_undeclared_resource_is_never_granted(service) -> None:  # type: ignore[no-untyped-def]
     svc, kit, clock = service
-    svc.store.put_secret("stray", SECRET, clock.now)  # in the database, not in the config
+    svc.db.put_secret(
+        "stray", SECRET, AuditEntry("secret.put", "stored", clock.now)
+    )  # in the database, not in the config
     requester = Requester()
     nonce = str(svc.challenge()["nonce"])
     with pytest.raises(Refusal) as err:
@@ -191,7 +194,7 @@ def test_policy_change_invalidates_tokens(tmp_path: Path) -> None:
     kit = make_broker_kit(tmp_path)
     clock = Clock()
     svc = BrokerService.from_config(load_broker_config(kit.config), clock=clock)
-    svc.store.put_secret("weights", SECRET, clock.now)
+    svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", clock.now))
     token = str(_attest(svc, kit, Requester())["token"])
     svc.close()
     policy = tmp_path / "policy.yaml"

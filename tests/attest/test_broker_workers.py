@@ -1,63 +1,126 @@
-"""Worker processes sharing one broker's SQLite state (WAL): the audit chain stays intact under
-concurrent appends, and a challenge nonce or a token is consumed exactly once across processes."""
+"""Worker processes (and hosts) sharing one broker database, SQLite (WAL) or a real PostgreSQL:
+the audit chain has no fork under concurrent appends, and a challenge nonce or a token is
+consumed exactly once across processes, each with its one log entry."""
 
 from __future__ import annotations
 
 import multiprocessing
+import uuid
+from collections import Counter
 from pathlib import Path
 
-from gpufence.attest.broker.audit_log import AuditLog, verify_audit_log
+import pytest
+
+from gpufence.attest.broker.audit_log import verify_audit_log
 from gpufence.attest.broker.crypto import LocalKek
-from gpufence.attest.broker.store import BrokerStore
+from gpufence.attest.broker.database import AuditEntry, open_broker_database
 
 KEY = bytes(range(32))
 NONCES = [bytes([i]) * 32 for i in range(40)]
+PROCESSES = 4
 
 
-def _append(path: str, who: int, count: int) -> None:
-    log = AuditLog(path, KEY)
+def _open(target: str):  # type: ignore[no-untyped-def]
+    return open_broker_database(target, LocalKek(KEY, "test"), KEY)
+
+
+def _append(target: str, who: int, count: int) -> None:
+    db = _open(target)
     for i in range(count):
-        log.append("test", "allowed", ts=float(i), detail={"worker": who, "i": i})
-    log.close()
+        db.append(AuditEntry("test", "allowed", float(i), detail={"worker": who, "i": i}))
+    db.close()
 
 
-def _consume(path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    store = BrokerStore(path, LocalKek(KEY, "test"))
-    won = [n.hex() for n in NONCES if store.consume_challenge(n, 0.0)[0] == "ok"]
-    spent = [f"jti-{i}" for i in range(40) if store.spend_token(f"jti-{i}", 0.0)]
-    queue.put((won, spent))
-    store.close()
+def _consume(target: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    db = _open(target)
+
+    def consumed(state: str) -> AuditEntry:
+        return AuditEntry("attest", "allowed" if state == "ok" else "refused", 1.0, state)
+
+    def spent(first: bool) -> AuditEntry:
+        return AuditEntry("release", "allowed" if first else "refused", 1.0)
+
+    won = [n.hex() for n in NONCES if db.consume_challenge(n, 0.0, consumed) == "ok"]
+    tokens = [f"jti-{i}" for i in range(40) if db.spend_token(f"jti-{i}", 0.0, spent)]
+    queue.put((won, tokens))
+    db.close()
 
 
-def test_concurrent_appends_keep_the_chain(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    AuditLog(path, KEY).close()
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append, args=(str(path), w, 150)) for w in range(3)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-        assert proc.exitcode == 0
-    result = verify_audit_log(path, KEY)
-    assert result.ok and result.entries == 450, result.detail
-
-
-def test_nonces_and_tokens_are_single_use_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "broker.db"
-    store = BrokerStore(path, LocalKek(KEY, "test"))
-    for nonce in NONCES:
-        store.add_challenge(nonce, 10.0)
-    store.close()
+def _consume_in_processes(target: str) -> list:  # type: ignore[type-arg]
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_consume, args=(str(path), queue)) for _ in range(3)]
+    procs = [ctx.Process(target=_consume, args=(target, queue)) for _ in range(PROCESSES)]
     for proc in procs:
         proc.start()
-    results = [queue.get(timeout=60) for _ in procs]
+    results = [queue.get(timeout=120) for _ in procs]
     for proc in procs:
-        proc.join(60)
+        proc.join(120)
+        assert proc.exitcode == 0
+    return results
+
+
+def _appends(target: str) -> None:
+    _open(target).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append, args=(target, w, 120)) for w in range(PROCESSES)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    result = verify_audit_log(target, KEY)
+    assert result.ok and result.entries == PROCESSES * 120, result.detail
+
+
+def _single_use(target: str) -> None:
+    db = _open(target)
+    for nonce in NONCES:
+        db.issue_challenge(nonce, 10.0, AuditEntry("challenge", "issued", 0.0))
+    db.close()
+    results = _consume_in_processes(target)
     won = [n for r in results for n in r[0]]
     spent = [t for r in results for t in r[1]]
     assert sorted(won) == sorted(n.hex() for n in NONCES)  # each exactly once
     assert sorted(spent) == sorted(f"jti-{i}" for i in range(40))
+    db = _open(target)
+    try:
+        decisions = Counter((e["event"], e["decision"]) for e in db.entries())
+    finally:
+        db.close()
+    # One entry per attempt, in the same transaction: the winners are logged as allowed, every
+    # loser as refused, and nothing else.
+    assert decisions[("attest", "allowed")] == len(NONCES)
+    assert decisions[("attest", "refused")] == (PROCESSES - 1) * len(NONCES)
+    assert decisions[("release", "allowed")] == 40
+    assert decisions[("release", "refused")] == (PROCESSES - 1) * 40
+    assert verify_audit_log(target, KEY).ok
+
+
+def test_sqlite_concurrent_appends_keep_the_chain(tmp_path: Path) -> None:
+    _appends(str(tmp_path / "broker.db"))
+
+
+def test_sqlite_nonces_and_tokens_are_single_use_across_processes(tmp_path: Path) -> None:
+    _single_use(str(tmp_path / "broker.db"))
+
+
+@pytest.fixture
+def postgres_db(postgres_server_url: str) -> str:
+    """A fresh database on the session's real PostgreSQL server."""
+    import psycopg
+
+    base = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"broker_{uuid.uuid4().hex}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.mark.integration
+def test_postgres_concurrent_appends_keep_the_chain(postgres_db: str) -> None:
+    _appends(postgres_db)
+
+
+@pytest.mark.integration
+def test_postgres_nonces_and_tokens_are_single_use_across_processes(postgres_db: str) -> None:
+    _single_use(postgres_db)

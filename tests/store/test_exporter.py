@@ -14,7 +14,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpufence.attest.broker.audit_log import AuditLog
+from gpufence.attest.broker.crypto import LocalKek
+from gpufence.attest.broker.database import AuditEntry, open_broker_database
 from gpufence.model.findings import Severity, Status
 from gpufence.store import FindingsStore, open_store
 from gpufence.store.metrics import serve
@@ -55,12 +56,12 @@ AUDIT_KEY = bytes(range(32))
 
 
 def _broker_log(path: Path) -> Path:
-    log = AuditLog(path, AUDIT_KEY)
+    log = open_broker_database(path, LocalKek(AUDIT_KEY, "test"), AUDIT_KEY)
     try:
-        log.append("challenge", "issued", ts=100.0)
-        log.append("attest", "allowed", ts=101.0)
-        log.append("attest", "refused", ts=102.0, reason="nonce_mismatch")
-        log.append("release", "allowed", ts=103.0)
+        log.append(AuditEntry("challenge", "issued", 100.0))
+        log.append(AuditEntry("attest", "allowed", 101.0))
+        log.append(AuditEntry("attest", "refused", 102.0, reason="nonce_mismatch"))
+        log.append(AuditEntry("release", "allowed", 103.0))
     finally:
         log.close()
     return path

@@ -14,7 +14,7 @@ import typer
 from gpufence.cli._app import sub_app
 from gpufence.cli._options import JsonFlag, OutputOpt, TextJson, format_option, resolve_json
 from gpufence.cli._output import emit
-from gpufence.errors import InputError
+from gpufence.errors import InputError, redact_secrets
 
 app = sub_app("The attestation-gated key broker: serve, audit log, secrets.")
 audit_log_app = sub_app("The broker's keyed, hash-chained decision log.")
@@ -26,8 +26,12 @@ ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", metavar="FILE", help="Broker configuration YAML.")
 ]
 LogPath = Annotated[
-    Path | None,
-    typer.Argument(metavar="FILE", help="audit.db (default: the config's audit_log)."),
+    str | None,
+    typer.Argument(
+        metavar="DATABASE",
+        help="SQLite file or postgresql:// URL holding the log (default: the config's "
+        "database); an older separate audit.db is accepted too.",
+    ),
 ]
 
 
@@ -95,8 +99,10 @@ def serve_command(
         service.close()
 
 
-def _log_and_key(config: Path, path: Path | None) -> tuple[Path, bytes, Any]:
-    """The audit log path (argument or config), its chain key and the broker's token signer."""
+def _log_and_key(config: Path, path: str | Path | None) -> tuple[Path | str, bytes, Any]:
+    """The database holding the audit log (argument or config: an SQLite path or a PostgreSQL
+    URL), its chain key and the broker's token signer."""
+    from gpufence.attest.broker._url import is_database_url
     from gpufence.attest.broker.audit_log import audit_key
     from gpufence.attest.broker.config import load_broker_config
     from gpufence.attest.broker.crypto import TokenSigner, load_kek
@@ -113,7 +119,28 @@ def _log_and_key(config: Path, path: Path | None) -> tuple[Path, bytes, Any]:
         signer = None
     else:
         signer = TokenSigner.load(loaded.path(loaded.config.signing_key))
-    return path or loaded.path(loaded.config.audit_log), audit_key(kek), signer
+    if path is None:
+        target = loaded.database()
+    elif isinstance(path, str) and is_database_url(path):
+        target = path
+    else:
+        target = Path(path)
+    return target, audit_key(kek), signer
+
+
+def _verify(target: Path | str, key: bytes, anchor: tuple[int, str] | None) -> Any:
+    """verify_audit_log with its errors as input errors (the target's password redacted)."""
+    import sqlite3
+
+    from gpufence.attest.broker.audit_log import AuditLogError, verify_audit_log
+
+    shown = redact_secrets(str(target))
+    try:
+        return verify_audit_log(target, key, head=anchor)
+    except FileNotFoundError:
+        raise InputError(f"{shown}: no such audit log") from None
+    except (AuditLogError, sqlite3.DatabaseError) as exc:
+        raise InputError(f"{shown}: not a gpufence audit log for this broker: {exc}") from None
 
 
 def _need_signer(signer: Any, config: Path) -> Any:
@@ -142,11 +169,9 @@ def audit_log_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check the keyed chain (and a head); exit 0 intact, 1 tampered, 2 bad input."""
-    import sqlite3
+    from gpufence.attest.broker.audit_log import AuditLogError, read_head
 
-    from gpufence.attest.broker.audit_log import AuditLogError, read_head, verify_audit_log
-
-    path, key, signer = _log_and_key(config, path)
+    target, key, signer = _log_and_key(config, path)
     anchor = None
     if head is not None:
         try:
@@ -157,12 +182,7 @@ def audit_log_verify(
             anchor = read_head(data, _need_signer(signer, config))
         except AuditLogError as exc:
             raise InputError(f"{head}: {exc}") from None
-    try:
-        result = verify_audit_log(path, key, head=anchor)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such audit log") from None
-    except (AuditLogError, sqlite3.DatabaseError) as exc:
-        raise InputError(f"{path}: not a gpufence audit log for this broker: {exc}") from None
+    result = _verify(target, key, anchor)
     if resolve_json(as_json, fmt) is TextJson.json:
         document = {
             "ok": result.ok,
@@ -191,18 +211,11 @@ def audit_log_head(
     output: OutputOpt = None,
 ) -> None:
     """Export the signed head (entry count + hash) of an intact log, to anchor elsewhere."""
-    import sqlite3
+    from gpufence.attest.broker.audit_log import sign_head
 
-    from gpufence.attest.broker.audit_log import AuditLogError, sign_head, verify_audit_log
-
-    path, key, signer = _log_and_key(config, path)
+    target, key, signer = _log_and_key(config, path)
     signer = _need_signer(signer, config)
-    try:
-        result = verify_audit_log(path, key)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such audit log") from None
-    except (AuditLogError, sqlite3.DatabaseError) as exc:
-        raise InputError(f"{path}: not a gpufence audit log for this broker: {exc}") from None
+    result = _verify(target, key, None)
     if not result.ok:
         sys.stderr.write(f"TAMPERED: {result.detail}; no head is signed for a broken chain\n")
         raise typer.Exit(1)
@@ -243,10 +256,13 @@ def secret_put(
             hint="declare it with its owner tenant and policy first; undeclared secrets are "
             "never released",
         )
+    from gpufence.attest.broker.database import AuditEntry
+
     service = BrokerService.from_config(loaded)
     try:
-        service.store.put_secret(secret_id, data, time.time())
-        service.audit.append("secret.put", "stored", ts=time.time(), detail={"resource": secret_id})
+        now = time.time()
+        entry = AuditEntry("secret.put", "stored", now, detail={"resource": secret_id})
+        service.db.put_secret(secret_id, data, entry)
     finally:
         service.close()
-    sys.stderr.write(f"sealed {len(data)} bytes as {secret_id!r} (KEK {service.store.kek.name})\n")
+    sys.stderr.write(f"sealed {len(data)} bytes as {secret_id!r} (KEK {service.db.kek.name})\n")

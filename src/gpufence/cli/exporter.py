@@ -69,7 +69,13 @@ def exporter_command(
     if broker_config is not None:
         from gpufence.cli.broker import _log_and_key
 
-        broker_audit_log, key, _signer = _log_and_key(broker_config, broker_audit_log)
+        target, key, _signer = _log_and_key(broker_config, broker_audit_log)
+        if not isinstance(target, Path):
+            raise InputError(
+                "the exporter reads the broker's decision log from SQLite only; "
+                "broker.database is a PostgreSQL URL"
+            )
+        broker_audit_log = target
     server, _thread, opened = serve(store, host, port, broker_audit_log, key)
     sys.stderr.write(f"serving metrics of {opened.url} on http://{host}:{port}/metrics\n")
     try:

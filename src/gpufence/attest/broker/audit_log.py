@@ -1,6 +1,8 @@
-"""Append-only decision log in SQLite, chained under a key only the broker holds, and its head.
+"""The broker's decision log: a chain keyed under the KEK, its signed head, and verification.
 
-Every entry stores ``hash = HMAC-SHA256(K, prev_hash || canonical JSON of the entry)``, where
+The entries live in the broker database (:mod:`gpufence.attest.broker.database`, table
+``audit``), written in the same transaction as the state change they record. Every entry stores
+``hash = HMAC-SHA256(K, prev_hash || canonical JSON of the entry)``, where
 ``K = HKDF-SHA256(KEK, info="gpufence-broker/audit-log/v2")``: editing, deleting or reordering
 an entry breaks the chain at that entry, and so does rewriting entries and recomputing the chain
 without ``K`` (a plain SHA-256 chain could be recomputed by anyone who can write the database).
@@ -20,43 +22,34 @@ import hashlib
 import hmac
 import json
 import sqlite3
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpufence.attest.broker._url import is_database_url, postgres_conninfo
 from gpufence.attest.broker.crypto import KeyEncryptionKey, TokenError, TokenSigner
+from gpufence.errors import redact_secrets
 
 __all__ = [
     "FORMAT",
     "GENESIS",
-    "AuditLog",
     "AuditLogError",
     "AuditVerification",
     "audit_key",
+    "check_meta",
+    "entry_hash",
+    "meta_rows",
     "read_head",
     "sign_head",
     "verify_audit_log",
+    "verify_chain",
 ]
 
 GENESIS = "0" * 64
 FORMAT = "gpufence-broker/audit-log/v2 hmac-sha256"
 AUDIT_KEY_INFO = b"gpufence-broker/audit-log/v2"
 HEAD_FORMAT = "gpufence-broker/audit-head/v1"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, ts REAL NOT NULL, event TEXT NOT NULL, decision TEXT NOT NULL,
-    reason TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-
-def _synchronous(mode: str) -> str:
-    if mode.upper() not in ("NORMAL", "FULL"):
-        raise ValueError(f"synchronous must be NORMAL or FULL, not {mode!r}")
-    return mode.upper()
 
 
 class AuditLogError(ValueError):
@@ -106,7 +99,7 @@ def _key_id(key: bytes) -> str:
     return hmac.new(key, b"gpufence audit key id", hashlib.sha256).hexdigest()[:16]
 
 
-def _entry_hash(
+def entry_hash(
     key: bytes,
     prev: str,
     seq: int,
@@ -131,114 +124,37 @@ def _entry_hash(
     return hmac.new(key, prev.encode() + body.encode(), hashlib.sha256).hexdigest()
 
 
-def _check_meta(db: sqlite3.Connection, key: bytes, *, create: bool) -> None:
-    rows = dict(db.execute("SELECT name, value FROM audit_meta").fetchall())
+def meta_rows(cursor: Any) -> dict[str, str]:
+    """The ``audit_meta`` table (format, key id) read through a DB-API cursor."""
+    return {
+        str(n): str(v) for n, v in cursor.execute("SELECT name, value FROM audit_meta").fetchall()
+    }
+
+
+def check_meta(
+    rows: Mapping[str, str],
+    has_entries: bool,
+    key: bytes,
+    *,
+    write: Callable[[list[tuple[str, str]]], object] | None = None,
+) -> None:
+    """Refuse a log in another format or chained under another key (AuditLogError).
+
+    ``write`` records the format and key id in an empty log (None: read only).
+    """
     if not rows:
-        if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
+        if has_entries:
             raise AuditLogError(
                 "the audit log has entries but no key record: it predates keyed chaining "
                 "(gpufence < issue 12); archive it and start a new one"
             )
-        if create:
-            db.executemany(
-                "INSERT OR IGNORE INTO audit_meta VALUES (?, ?)",
-                [("format", FORMAT), ("key_id", _key_id(key))],
-            )
+        if write is not None:
+            write([("format", FORMAT), ("key_id", _key_id(key))])
         return
     if rows.get("format") != FORMAT:
         raise AuditLogError(f"unknown audit log format {rows.get('format')!r}")
     if rows.get("key_id") != _key_id(key):
         raise AuditLogError("the audit log was chained under another KEK (key id differs)")
-
-
-_APPEND = """
-INSERT INTO audit (seq, ts, event, decision, reason, detail, prev_hash, hash)
-SELECT last.seq + 1, ?1, ?2, ?3, ?4, ?5, last.hash,
-       audit_mac(last.hash, last.seq + 1, ?1, ?2, ?3, ?4, ?5)
-FROM (SELECT COALESCE(MAX(seq), 0) AS seq,
-             COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?6) AS hash
-      FROM audit) AS last
-RETURNING hash
-"""
-
-
-class AuditLog:
-    """Appends entries; safe across threads and processes (one SQLite statement each)."""
-
-    def __init__(self, path: Path | str, key: bytes, *, synchronous: str = "NORMAL") -> None:
-        self._key = key
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={_synchronous(synchronous)}")
-        self._db.create_function(
-            "audit_mac",
-            7,
-            lambda prev, seq, ts, event, decision, reason, detail: _entry_hash(
-                key, prev, seq, ts, event, decision, reason, detail
-            ),
-            deterministic=True,
-        )
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                _check_meta(self._db, key, create=True)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._db.close()
-                raise
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    def append(
-        self,
-        event: str,
-        decision: str,
-        *,
-        ts: float,
-        reason: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> str:
-        """One INSERT ... RETURNING: SQLite holds the write lock for the statement, so the next
-        sequence number and the previous hash are read and chained atomically, also across
-        processes sharing the file (the HMAC runs inside the statement)."""
-        text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
-        with self._lock:
-            row = self._db.execute(_APPEND, (ts, event, decision, reason, text, GENESIS)).fetchone()
-        return str(row[0])
-
-    def head(self) -> tuple[int, str]:
-        """(entries, hash of the newest entry); (0, GENESIS) for an empty log."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
-
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry in order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, ts, event, decision, reason, detail FROM audit ORDER BY seq"
-            ).fetchall()
-        return [
-            {
-                "seq": r[0],
-                "ts": r[1],
-                "event": r[2],
-                "decision": r[3],
-                "reason": r[4],
-                "detail": json.loads(r[5]),
-            }
-            for r in rows
-        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,25 +171,61 @@ class AuditVerification:
     """The entry count of the head it was checked against (None: no head given)."""
 
 
-def verify_audit_log(
-    path: Path, key: bytes, *, head: tuple[int, str] | None = None
-) -> AuditVerification:
-    """Recompute the keyed chain; with ``head`` (entries, hash) also check nothing was cut off.
-
-    Raises FileNotFoundError, AuditLogError (not a keyed log, or another key) or
-    sqlite3.DatabaseError; a tampered log is a result with ``ok`` False.
-    """
+def _sqlite_rows(path: Path, key: bytes) -> list[tuple[Any, ...]]:
     if not path.is_file():
         raise FileNotFoundError(str(path))
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        _check_meta(db, key, create=False)
-        rows = db.execute(
-            "SELECT seq, ts, event, decision, reason, detail, prev_hash, hash "
-            "FROM audit ORDER BY seq"
-        ).fetchall()
+        has_entries = db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
+        check_meta(meta_rows(db), has_entries, key)
+        return db.execute(_CHAIN_ROWS).fetchall()
     finally:
         db.close()
+
+
+def _postgres_rows(url: str, key: bytes) -> list[tuple[Any, ...]]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise AuditLogError("psycopg is not installed: pip install 'gpufence[broker]'") from None
+    try:
+        # One read-only transaction: the rows are one snapshot even while brokers append.
+        with psycopg.connect(postgres_conninfo(url)) as db, db.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            has_entries = cur.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
+            check_meta(meta_rows(cur), has_entries, key)
+            return [tuple(r) for r in cur.execute(_CHAIN_ROWS).fetchall()]
+    except psycopg.Error as exc:
+        reason = redact_secrets(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
+        raise AuditLogError(f"cannot read {redact_secrets(url)}: {reason}") from None
+
+
+_CHAIN_ROWS = (
+    "SELECT seq, ts, event, decision, reason, detail, prev_hash, hash FROM audit ORDER BY seq"
+)
+
+
+def verify_audit_log(
+    target: Path | str, key: bytes, *, head: tuple[int, str] | None = None
+) -> AuditVerification:
+    """Recompute the keyed chain of the broker database ``target`` (an SQLite path or a
+    PostgreSQL URL); with ``head`` (entries, hash) also check nothing was cut off.
+
+    Raises FileNotFoundError, AuditLogError (not a keyed log, another key, a server that cannot
+    be read) or sqlite3.DatabaseError; a tampered log is a result with ``ok`` False.
+    """
+    if isinstance(target, str) and is_database_url(target):
+        rows = _postgres_rows(target, key)
+    else:
+        rows = _sqlite_rows(Path(target), key)
+    return verify_chain(rows, key, head=head)
+
+
+def verify_chain(
+    rows: Sequence[tuple[Any, ...]], key: bytes, *, head: tuple[int, str] | None = None
+) -> AuditVerification:
+    """Recompute the chain over ``rows`` (seq, ts, event, decision, reason, detail, prev_hash,
+    hash, in seq order)."""
     anchored = head[0] if head else None
     prev = GENESIS
     expected_seq = 1
@@ -296,7 +248,7 @@ def verify_audit_log(
                 f"entry {seq} does not chain to entry {seq - 1}",
                 anchored,
             )
-        if _entry_hash(key, prev, seq, ts, event, decision, reason, detail) != digest:
+        if entry_hash(key, prev, seq, ts, event, decision, reason, detail) != digest:
             return AuditVerification(
                 False, seq - 1, prev, seq, f"entry {seq} was modified", anchored
             )

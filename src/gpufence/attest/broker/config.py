@@ -6,14 +6,14 @@ broker:
   listen: {host: 127.0.0.1, port: 8443}  # + tls_cert/tls_key; required off loopback
   nonce_ttl_s: 60                     # challenge lifetime (single use)
   token_ttl_s: 300                    # release-token lifetime (single use)
-  database: broker.db                 # SQLite: sealed secrets, nonces, used tokens
-  audit_log: audit.db                 # SQLite hash-chained decision log
+  database: broker.db                 # SQLite file (one host) or postgresql://USER@HOST/DB:
+                                      # secrets, nonces, spent tokens and the decision log
   signing_key: signing-key.pem        # EC P-384 PEM for ES384 tokens (absent: per-process key)
   kek: {source: file, path: kek.bin}  # file | env (name) | embedded (development only) | <plugin>
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
   limits: {max_body_bytes: 262144, max_devices: 16, rate_per_s: 20, burst: 40}  # per client
   workers: 1                          # processes; >1 needs signing_key (shared token key)
-  sqlite_synchronous: normal          # normal (no fsync per commit, WAL) | full
+  sqlite_synchronous: full            # full (fsync every commit) | normal (WAL, no fsync)
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
   policies:                           # named attestation policies (file or inline mapping)
     acme-h200: acme-policy.yaml
@@ -45,9 +45,10 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from gpufence._frozen import Frozen
-from gpufence._yaml import load_yaml
+from gpufence._yaml import LocatedDocument, load_yaml
+from gpufence.attest.broker._url import is_database_url, postgres_conninfo
 from gpufence.attest.policy import Policy, load_policy, policy_from_mapping
-from gpufence.errors import InputError
+from gpufence.errors import InputError, redact_secrets
 from gpufence.model.evidence import CollectorName, EvidenceDocument
 
 __all__ = [
@@ -146,8 +147,17 @@ class BrokerConfig(Frozen):
     listen: Listen = Listen()
     nonce_ttl_s: int = Field(default=60, ge=1, le=3600)
     token_ttl_s: int = Field(default=300, ge=1, le=86400)
-    database: str = "broker.db"
-    audit_log: str = "audit.db"
+    database: str = Field(
+        default="broker.db",
+        description="SQLite file (relative to this file; one host) or postgresql://USER@HOST/DB "
+        "(several hosts; password from PGPASSWORD or ~/.pgpass, never in this file). Holds the "
+        "secrets, challenges, spent tokens and the decision log.",
+    )
+    audit_log: str | None = Field(
+        default=None,
+        description="Removed: the decision log lives in broker.database now (one transaction per "
+        "decision). Only the database's own path is accepted here.",
+    )
     signing_key: str | None = None
     kek: KekConfig = KekConfig()
     revocation: Revocation = Revocation()
@@ -155,12 +165,16 @@ class BrokerConfig(Frozen):
     trust_anchors: TrustAnchors = TrustAnchors()
     limits: Limits = Limits()
     sqlite_synchronous: Literal["normal", "full"] = Field(
-        default="normal",
-        description="normal: no fsync per commit (WAL; survives process crashes, a power loss "
-        "can roll back the last commits); full: fsync every commit.",
+        default="full",
+        description="full: fsync every commit (a power loss cannot roll back a spent token or "
+        "challenge); normal: no fsync per commit in WAL mode (survives process crashes, a power "
+        "loss can roll back the last commits). PostgreSQL: the server's synchronous_commit.",
     )
     workers: int = Field(
-        default=1, ge=1, le=64, description="Server processes (SQLite WAL shares the state)."
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes on this host (they share the database).",
     )
     tdx_collateral: str | None = None
     """Folder with Intel PCS collateral files (tcb_info.json, qe_identity.json,
@@ -184,6 +198,15 @@ class LoadedBrokerConfig(Frozen):
     def path(self, relative: str) -> Path:
         """``relative`` resolved against the configuration file's directory."""
         return (Path(self.base_dir) / relative).resolve()
+
+    def database(self) -> Path | str:
+        """``broker.database``: the SQLite file's resolved path, or the PostgreSQL URL."""
+        target = self.config.database
+        return target if is_database_url(target) else self.path(target)
+
+    def database_shown(self) -> str:
+        """``broker.database`` safe to print (any password redacted)."""
+        return redact_secrets(str(self.database()))
 
     @property
     def resources_declared(self) -> bool:
@@ -234,6 +257,7 @@ def load_broker_config(path: Path) -> LoadedBrokerConfig:
             f"{'.'.join(map(str, loc))}: {err['msg']}", location=doc.locate(loc)
         ) from None
     base = path.resolve().parent
+    _check_database(config, base, doc)
 
     def one(value: str | dict[str, object], where: tuple[str, ...]) -> Policy:
         if isinstance(value, str):
@@ -267,6 +291,26 @@ def load_broker_config(path: Path) -> LoadedBrokerConfig:
         policies=policies,
         base_dir=str(base),
         source=str(path),
+    )
+
+
+def _check_database(config: BrokerConfig, base: Path, doc: LocatedDocument) -> None:
+    if is_database_url(config.database):
+        try:
+            postgres_conninfo(config.database)
+        except InputError as exc:
+            raise InputError(exc.message, location=doc.locate(("broker", "database"))) from None
+    legacy = config.audit_log
+    if legacy is None or (
+        not is_database_url(config.database)
+        and (base / legacy).resolve() == (base / config.database).resolve()
+    ):
+        return
+    raise InputError(
+        "broker.audit_log: the decision log now lives in broker.database (its state change and "
+        "its log entry commit in one transaction); remove broker.audit_log. An older separate "
+        f"log stays verifiable: gpufence broker audit-log verify --config FILE {legacy}",
+        location=doc.locate(("broker", "audit_log")),
     )
 
 

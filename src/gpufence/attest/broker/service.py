@@ -28,7 +28,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import JsonValue
 
-from gpufence.attest.broker.audit_log import AuditLog, AuditLogError, audit_key
+from gpufence.attest.broker.audit_log import AuditLogError, audit_key
 from gpufence.attest.broker.config import LoadedBrokerConfig
 from gpufence.attest.broker.crypto import (
     HPKE_ALG,
@@ -41,7 +41,12 @@ from gpufence.attest.broker.crypto import (
     load_public_key,
     spki_der,
 )
-from gpufence.attest.broker.store import BrokerStore
+from gpufence.attest.broker.database import (
+    AuditEntry,
+    BrokerDatabase,
+    ConsumeResult,
+    open_broker_database,
+)
 from gpufence.attest.cvm.appraise import CvmPolicy, appraise_cvm
 from gpufence.attest.cvm.binding import expected_report_data, gpu_evidence_digest
 from gpufence.attest.cvm.snp_report import TcbVersion
@@ -72,6 +77,14 @@ REASONS: dict[str, int] = {
     "TOKEN_REPLAYED": 409,
     "RESOURCE_UNKNOWN": 404,
     "RESOURCE_NOT_GRANTED": 403,
+}
+
+
+NONCE_CODES: dict[ConsumeResult, str] = {
+    "ok": "BAD_REQUEST",  # never used: only a state other than ok is refused
+    "unknown": "NONCE_UNKNOWN",
+    "expired": "NONCE_EXPIRED",
+    "replayed": "NONCE_REPLAYED",
 }
 
 
@@ -165,8 +178,9 @@ class BrokerService:
 
     loaded: LoadedBrokerConfig
     signer: TokenSigner
-    store: BrokerStore
-    audit: AuditLog
+    db: BrokerDatabase
+    """Secrets, challenges, spent tokens and the decision log: one database, one transaction
+    per decision."""
     clock: Callable[[], float] = time.time
     rim_sources: Sequence[tuple[str, bytes]] = ()
     device_root: x509.Certificate | None = None
@@ -197,11 +211,13 @@ class BrokerService:
             except OSError as exc:
                 raise InputError(f"{path}: cannot read RIM: {exc.strerror}") from None
         anchors = config.trust_anchors
-        audit_path = loaded.path(config.audit_log)
+        target = loaded.database()
         try:
-            audit = AuditLog(audit_path, audit_key(kek), synchronous=config.sqlite_synchronous)
+            db = open_broker_database(
+                target, kek, audit_key(kek), synchronous=config.sqlite_synchronous
+            )
         except AuditLogError as exc:
-            raise InputError(f"{audit_path}: {exc}") from None
+            raise InputError(f"{loaded.database_shown()}: {exc}") from None
         arks = {
             product: cert
             for product, name in (
@@ -223,25 +239,49 @@ class BrokerService:
             signer=TokenSigner.load(
                 loaded.path(config.signing_key) if config.signing_key else None
             ),
-            store=BrokerStore(
-                loaded.path(config.database), kek, synchronous=config.sqlite_synchronous
-            ),
-            audit=audit,
+            db=db,
             clock=clock,
             rim_sources=tuple(rims),
         )
 
     def close(self) -> None:
-        """Close the store and the audit log."""
-        self.store.close()
-        self.audit.close()
+        """Close the database."""
+        self.db.close()
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _refuse(self, event: str, code: str, detail: str, **record: Any) -> Refusal:
-        self.audit.append(
-            event, "refused", ts=self.clock(), reason=code, detail={"detail": detail, **record}
+    def _refusal(self, event: str, code: str, detail: str, **record: Any) -> AuditEntry:
+        return AuditEntry(
+            event, "refused", self.clock(), reason=code, detail={"detail": detail, **record}
         )
+
+    def _nonce_refusal(self, state: ConsumeResult, record: Mapping[str, Any]) -> AuditEntry:
+        return self._refusal("attest", NONCE_CODES[state], f"challenge nonce is {state}", **record)
+
+    def _refuse_attest(
+        self, nonce: bytes, now: float, code: str, detail: str, **record: Any
+    ) -> Refusal:
+        """Consume the challenge and log this refusal in one transaction.
+
+        When the challenge cannot be consumed (unknown, expired, used by a concurrent request)
+        that is the refusal logged and raised instead.
+        """
+        state = self.db.consume_challenge(
+            nonce,
+            now,
+            lambda st: (
+                self._refusal("attest", code, detail, **record)
+                if st == "ok"
+                else self._nonce_refusal(st, record)
+            ),
+        )
+        if state != "ok":
+            return Refusal(NONCE_CODES[state], f"challenge nonce is {state}")
+        return Refusal(code, detail)
+
+    def _refuse(self, event: str, code: str, detail: str, **record: Any) -> Refusal:
+        """Log a refusal that changes no state, and the exception to raise."""
+        self.db.append(self._refusal(event, code, detail, **record))
         return Refusal(code, detail)
 
     def _rims(self, now: float) -> list[RimCheck]:
@@ -265,8 +305,11 @@ class BrokerService:
         now = self.clock()
         nonce = secrets.token_bytes(32)
         expires = now + self.loaded.config.nonce_ttl_s
-        self.store.add_challenge(nonce, expires)
-        self.audit.append("challenge", "issued", ts=now, detail={"nonce_sha256": _sha(nonce)})
+        self.db.issue_challenge(
+            nonce,
+            expires,
+            AuditEntry("challenge", "issued", now, detail={"nonce_sha256": _sha(nonce)}),
+        )
         return {
             "nonce": b64e(nonce),
             "expires_at": int(expires),
@@ -329,21 +372,22 @@ class BrokerService:
             raise self._refuse(
                 "attest", "BAD_REQUEST", f"nonce or public_key unreadable: {exc}"
             ) from None
-        state, _ = self.store.consume_challenge(nonce, now)
         record: dict[str, Any] = {"nonce_sha256": _sha(nonce)}
         if tenant is not None:
             record["tenant"] = tenant
-        if state != "ok":
-            code = {
-                "unknown": "NONCE_UNKNOWN",
-                "expired": "NONCE_EXPIRED",
-                "replayed": "NONCE_REPLAYED",
-            }[state]
-            raise self._refuse("attest", code, f"challenge nonce is {state}", **record)
+        # A read first, so a stale or unknown nonce costs no verification; the challenge is
+        # consumed (and the decision logged) in one transaction once the outcome is known.
+        early = self.db.challenge_state(nonce, now)
+        if early != "ok":
+            raise self._refuse_attest(
+                nonce, now, NONCE_CODES[early], f"challenge nonce is {early}", **record
+            )
         try:
             devices = evidence_from_json(evidence, "evidence")
         except InputError as exc:
-            raise self._refuse("attest", "EVIDENCE_UNREADABLE", exc.message, **record) from None
+            raise self._refuse_attest(
+                nonce, now, "EVIDENCE_UNREADABLE", exc.message, **record
+            ) from None
         record["evidence_sha256"] = [_sha(d.report) for d in devices]
         spki = spki_der(key)
         expected = binding_nonce(nonce, spki)
@@ -365,16 +409,18 @@ class BrokerService:
         record["ueids"] = [d.ueid for d in result.devices]
         failed = [f"{who}:{s.name}" for who, s in result.all_steps() if s.status == "fail"]
         if any(name.endswith(":nonce") for name in failed):
-            raise self._refuse(
-                "attest",
+            raise self._refuse_attest(
+                nonce,
+                now,
                 "NONCE_MISMATCH",
                 "evidence was not made for this challenge and key",
                 failed_steps=failed,
                 **record,
             )
         if failed:
-            raise self._refuse(
-                "attest",
+            raise self._refuse_attest(
+                nonce,
+                now,
                 "EVIDENCE_REJECTED",
                 "verification failed: " + ", ".join(failed),
                 failed_steps=failed,
@@ -389,8 +435,9 @@ class BrokerService:
         record["denied"] = denied
         if not granted:
             reasons = [f"{r}: {why}" for r, whys in denied.items() for why in whys]
-            raise self._refuse(
-                "attest",
+            raise self._refuse_attest(
+                nonce,
+                now,
                 "POLICY_DENIED",
                 "; ".join(reasons) or "no resource to grant",
                 reasons=reasons,
@@ -410,10 +457,10 @@ class BrokerService:
             "cnf": {"spki": b64e(spki)},
         }
         token = self.signer.sign(claims)
-        self.audit.append(
+        allowed = AuditEntry(
             "attest",
             "allowed",
-            ts=now,
+            now,
             detail={
                 **record,
                 "granted": granted,
@@ -421,6 +468,12 @@ class BrokerService:
                 "jti_sha256": _sha(jti.encode()),
             },
         )
+        # Another request may have consumed the nonce while this one was verified.
+        state = self.db.consume_challenge(
+            nonce, now, lambda st: allowed if st == "ok" else self._nonce_refusal(st, record)
+        )
+        if state != "ok":
+            raise Refusal(NONCE_CODES[state], f"challenge nonce is {state}")
         return {
             "token": token,
             "expires_at": claims["exp"],
@@ -444,7 +497,7 @@ class BrokerService:
         """
         if wanted is None:
             declared = self.loaded.config.resources
-            candidates = sorted(declared) if declared else self.store.secret_ids()
+            candidates = sorted(declared) if declared else self.db.secret_ids()
         else:
             candidates = sorted(set(wanted))
         decisions: dict[str, tuple[Decision, CvmCheck]] = {}
@@ -527,16 +580,25 @@ class BrokerService:
             raise self._refuse(
                 "release", "TOKEN_INVALID", "token has no usable cnf.spki", **record
             ) from None
-        secret = self.store.get_secret(resource_id)
+        secret = self.db.get_secret(resource_id)
         if secret is None:
             raise self._refuse(
                 "release", "RESOURCE_UNKNOWN", f"no resource {resource_id!r}", **record
             )
-        if not self.store.spend_token(jti, now):
-            raise self._refuse("release", "TOKEN_REPLAYED", "this token was already used", **record)
         info = f"gpufence-broker/v1|{resource_id}|{jti}".encode()
         sealed = hpke_seal(secret, recipient, info)
-        self.audit.append("release", "allowed", ts=now, detail=record)
+        replayed = "this token was already used"
+        # The spend and its log entry commit together: never one without the other.
+        if not self.db.spend_token(
+            jti,
+            now,
+            lambda first: (
+                AuditEntry("release", "allowed", now, detail=record)
+                if first
+                else self._refusal("release", "TOKEN_REPLAYED", replayed, **record)
+            ),
+        ):
+            raise Refusal("TOKEN_REPLAYED", replayed)
         return {
             "resource": resource_id,
             "alg": HPKE_ALG,
