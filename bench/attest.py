@@ -507,6 +507,61 @@ def bench_broker(rates: list[float], seconds: float, clients: int, baseline_ref:
             )
 
 
+def _service_releases(synchronous: str, count: int) -> tuple[float, float]:
+    """(CPU ms, wall ms) per attest + release through BrokerService (no HTTP), in this process,
+    with the database at ``synchronous``; challenges and evidence are made before timing."""
+    from tests.attest.brokerkit import SECRET, make_broker_kit
+
+    from gpufence.attest.broker.client import Requester
+    from gpufence.attest.broker.config import load_broker_config
+    from gpufence.attest.broker.database import AuditEntry
+    from gpufence.attest.broker.service import BrokerService
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kit = make_broker_kit(Path(tmp), gpus=1)
+        text = kit.config.read_text().replace("nonce_ttl_s: 60", "nonce_ttl_s: 3600")
+        kit.config.write_text(text + f"  sqlite_synchronous: {synchronous}\n")
+        svc = BrokerService.from_config(load_broker_config(kit.config))
+        try:
+            svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", time.time()))
+            requester = Requester()
+            work = []
+            for _ in range(count):
+                nonce = str(svc.challenge()["nonce"])
+                work.append((nonce, kit.evidence(requester.gpu_nonce(nonce))))
+            cpu, wall = time.process_time(), time.perf_counter()
+            for nonce, evidence in work:
+                token = svc.attest(nonce, requester.public_pem, evidence)["token"]
+                svc.release(f"Bearer {token}", "weights")
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        finally:
+            svc.close()
+    return cpu / count * 1000, wall / count * 1000
+
+
+def bench_durability(count: int, rounds: int = 3) -> None:
+    """sqlite_synchronous full vs normal, interleaved in the same run (median of ``rounds``)."""
+    print(
+        f"durability (BrokerService, no HTTP, one process; {count} attest + release per round, "
+        f"{rounds} rounds interleaved, median; SQLite WAL in a temporary directory):"
+    )
+    figures: dict[str, list[tuple[float, float]]] = {"normal": [], "full": []}
+    for _ in range(rounds):
+        for mode in figures:
+            figures[mode].append(_service_releases(mode, count))
+    medians = {
+        mode: (sorted(r[0] for r in rows)[rounds // 2], sorted(r[1] for r in rows)[rounds // 2])
+        for mode, rows in figures.items()
+    }
+    for mode, (cpu, wall) in medians.items():
+        print(f"  synchronous={mode:6s} CPU {cpu:6.2f} ms/release, wall {wall:6.2f} ms/release")
+    (cpu_n, wall_n), (cpu_f, wall_f) = medians["normal"], medians["full"]
+    print(
+        f"  full costs {cpu_f - cpu_n:+.2f} ms CPU ({cpu_f / cpu_n:.2f}x) and "
+        f"{wall_f - wall_n:+.2f} ms wall ({wall_f / wall_n:.2f}x) per release over normal"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -520,6 +575,13 @@ def main() -> None:
     )
     parser.add_argument("--only-broker", action="store_true")
     parser.add_argument(
+        "--durability",
+        type=int,
+        default=300,
+        metavar="N",
+        help="Releases per round of the synchronous=full vs normal comparison (0: skip).",
+    )
+    parser.add_argument(
         "--nvtrust-python",
         default=str(DEFAULT_NVTRUST_PYTHON) if DEFAULT_NVTRUST_PYTHON.exists() else None,
         help="Python of a venv with nv-local-gpu-verifier==2.7.3 (default: %(default)s)",
@@ -531,6 +593,8 @@ def main() -> None:
     if not args.only_broker:
         bench_verify(args.seconds)
         bench_nvtrust(args.nvtrust_python, args.seconds)
+    if args.durability:
+        bench_durability(args.durability)
     bench_broker(args.rates, args.broker_seconds, args.clients, args.baseline_ref)
 
 

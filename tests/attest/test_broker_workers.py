@@ -124,3 +124,40 @@ def test_postgres_concurrent_appends_keep_the_chain(postgres_db: str) -> None:
 @pytest.mark.integration
 def test_postgres_nonces_and_tokens_are_single_use_across_processes(postgres_db: str) -> None:
     _single_use(postgres_db)
+
+
+@pytest.mark.integration
+def test_two_broker_hosts_share_one_postgres(postgres_db: str, tmp_path: Path) -> None:
+    """Host A issues the challenge and the token; host B releases; the replay on A is refused,
+    and the one chain holds both hosts' decisions."""
+    from gpufence.attest.broker.client import Requester
+    from gpufence.attest.broker.config import load_broker_config
+    from gpufence.attest.broker.service import BrokerService, Refusal
+
+    from .brokerkit import SECRET, make_broker_kit
+
+    kit = make_broker_kit(tmp_path)
+    kit.config.write_text(
+        kit.config.read_text().replace("database: broker.db", f"database: {postgres_db}")
+    )
+    host_a = BrokerService.from_config(load_broker_config(kit.config))
+    host_b = BrokerService.from_config(load_broker_config(kit.config))
+    try:
+        host_a.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", 0.0))
+        requester = Requester()
+        nonce = str(host_a.challenge()["nonce"])
+        evidence = kit.evidence(requester.gpu_nonce(nonce))
+        token = host_b.attest(nonce, requester.public_pem, evidence)["token"]
+        with pytest.raises(Refusal) as err:
+            host_a.attest(nonce, requester.public_pem, evidence)
+        assert err.value.code == "NONCE_REPLAYED"
+        assert requester.open(host_b.release(f"Bearer {token}", "weights")) == SECRET
+        with pytest.raises(Refusal) as err:
+            host_a.release(f"Bearer {token}", "weights")
+        assert err.value.code == "TOKEN_REPLAYED"
+        assert host_a.db.head() == host_b.db.head()
+        result = verify_audit_log(postgres_db, host_a.db._key)
+        assert result.ok and result.entries == 6, result.detail
+    finally:
+        host_a.close()
+        host_b.close()
