@@ -35,6 +35,7 @@ __all__ = [
     "fingerprint",
     "leaf_fwid",
     "load_pem_chain",
+    "off_path",
     "rim_root",
     "verify_chain",
 ]
@@ -283,6 +284,23 @@ def verify_chain(
     )
 
 
+def off_path(sent: Sequence[x509.Certificate], path: Sequence[x509.Certificate]) -> str | None:
+    """The first sent certificate that is not on the verified path (None when all are).
+
+    Extra certificates change nothing that is trusted, but evidence should carry nothing
+    unverified: a chain with a stray certificate, or a sent root whose signature does not verify
+    (the path then ends at the pinned root instead), is refused.
+    """
+    on_path = {c.public_bytes(Encoding.DER) for c in path}
+    for position, cert in enumerate(sent):
+        if cert.public_bytes(Encoding.DER) not in on_path:
+            return (
+                f"certificate {position} ({cert.subject.rfc4514_string()}) is not on the path "
+                "to the pinned root (it does not verify, or nothing on the path needs it)"
+            )
+    return None
+
+
 def _path_outcome(
     certs: Sequence[x509.Certificate], root: x509.Certificate, expected_length: int | None
 ) -> _PathOutcome:
@@ -303,7 +321,7 @@ def _path_outcome(
         path = tuple(_build_path(leaf, rest, root))
     except ValueError as exc:
         return (), f"no valid path to the pinned root: {exc}"
-    problem = _profile_problem(path)
+    problem = _profile_problem(path) or off_path(certs, path)
     if problem is not None:
         return (), problem
     if expected_length is not None and len(path) != expected_length:

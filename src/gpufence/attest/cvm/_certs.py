@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding
+
+from gpufence.attest.certs import off_path
 
 __all__ = ["malformed_certificate", "off_path"]
 
@@ -27,20 +28,4 @@ def malformed_certificate(certs: Sequence[x509.Certificate]) -> str | None:
             x509.UnsupportedGeneralNameType,
         ) as exc:
             return f"certificate {position} is malformed or unsupported: {exc}"
-    return None
-
-
-def off_path(sent: Sequence[x509.Certificate], path: Sequence[x509.Certificate]) -> str | None:
-    """The first sent certificate that is not on the verified path (None when all are).
-
-    Extra certificates change nothing that is trusted, but an unsigned container should carry
-    nothing unverified: a chain with a stray or altered certificate is refused.
-    """
-    on_path = {c.public_bytes(Encoding.DER) for c in path}
-    for position, cert in enumerate(sent):
-        if cert.public_bytes(Encoding.DER) not in on_path:
-            return (
-                f"certificate {position} ({cert.subject.rfc4514_string()}) is not on the path "
-                "to the pinned root"
-            )
     return None
