@@ -223,11 +223,12 @@ def _profile_problem(path: Sequence[x509.Certificate]) -> str | None:
 
 def _window_problem(path: Sequence[x509.Certificate], at: datetime) -> str | None:
     for cert in path:
-        name = cert.subject.rfc4514_string()
+        # Names are rendered only for a problem: this runs on every attest a broker answers.
         if at < cert.not_valid_before_utc:
+            name = cert.subject.rfc4514_string()
             return f"{name} is not valid before {cert.not_valid_before_utc.isoformat()}"
         if at > cert.not_valid_after_utc:
-            return f"{name} expired {cert.not_valid_after_utc.isoformat()}"
+            return f"{cert.subject.rfc4514_string()} expired {cert.not_valid_after_utc.isoformat()}"
     return None
 
 
@@ -278,10 +279,15 @@ def verify_chain(
         return ChainResult(status, f"{problem} (checked at {at.isoformat()})", path, expiration)
     return ChainResult(
         "valid",
-        f"{len(path)} certificates to {root.subject.rfc4514_string()}, valid at {at.isoformat()}",
+        f"{len(path)} certificates to {_name(root)}, valid at {at.isoformat()}",
         path,
         expiration,
     )
+
+
+@lru_cache(maxsize=64)
+def _name(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string()
 
 
 def off_path(sent: Sequence[x509.Certificate], path: Sequence[x509.Certificate]) -> str | None:

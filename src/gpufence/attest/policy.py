@@ -16,6 +16,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,6 +146,11 @@ class Policy(Frozen):
 
     def digest(self) -> str:
         """SHA-256 of the policy's canonical JSON: which policy decided, in logs and tokens."""
+        return self.canonical_sha256
+
+    @cached_property
+    def canonical_sha256(self) -> str:
+        """:meth:`digest`, computed once (the model is frozen; a broker asks on every request)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

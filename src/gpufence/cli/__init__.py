@@ -80,7 +80,6 @@ _EXTRA_OF = {
     "pynvml": "collector",
     "signxml": "attest",
     "lxml": "attest",
-    "fastapi": "broker",
     "uvicorn": "broker",
     "kubernetes": "k8s",
     "regopy": "rego",

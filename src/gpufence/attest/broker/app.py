@@ -1,4 +1,4 @@
-"""HTTP surface of the key broker (FastAPI), its limits, and running it under uvicorn.
+"""HTTP surface of the key broker (plain ASGI), its limits, and running it under uvicorn.
 
 Every answer other than a success is a JSON ``{"error": CODE, "detail": ...}`` with a 4xx
 status: refusals from the service, ``BAD_REQUEST`` for anything that does not validate,
@@ -17,17 +17,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from gpufence import __version__
 from gpufence.attest.broker.config import Limits
 from gpufence.attest.broker.service import BrokerService, Refusal
 
-__all__ = ["LimitsMiddleware", "create_app", "serve"]
+__all__ = ["BrokerApp", "LimitsMiddleware", "create_app", "serve"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,7 +31,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _MAX_CLIENTS = 65536
-_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class AttestRequest(BaseModel):
@@ -159,64 +153,110 @@ class LimitsMiddleware:
         await self.app(scope, replay, send)
 
 
+def _validation_detail(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    if not errors:
+        return "invalid request"
+    where = ".".join(str(p) for p in errors[0]["loc"])
+    return f"{where}: {errors[0]['msg']}" if where else errors[0]["msg"]
+
+
+class BrokerApp:
+    """The broker's four routes as a plain ASGI application.
+
+    No web framework in the request path: a release is two requests, and the routing,
+    dependency injection and response encoding of a framework cost more CPU per request than
+    the JSON parsing and validation that matter (the body arrives already bounded and buffered
+    by :class:`LimitsMiddleware`; ``AttestRequest.model_validate_json`` parses and validates it
+    in one pass).
+    """
+
+    def __init__(self, service: BrokerService) -> None:
+        self.service = service
+        self.max_devices = service.loaded.config.limits.max_devices
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, body = await self._route(scope, receive)
+        except Refusal as exc:
+            status, body = exc.status, {"error": exc.code, "detail": exc.detail}
+        await _send_json(send, status, body, [])
+
+    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        method, path = scope["method"], scope["path"]
+        if path == "/attest":
+            _allow(method, "POST")
+            return 200, self._attest(await _read_body(receive))
+        if path.startswith("/resource/") and "/" not in path[10:] and path[10:]:
+            _allow(method, "GET")
+            authorization = None
+            for name, value in scope.get("headers") or ():
+                if name == b"authorization":
+                    authorization = value.decode("latin-1")
+                    break
+            return 200, self.service.release(authorization, path[10:])
+        if path == "/challenge":
+            _allow(method, "POST")
+            return 200, self.service.challenge()
+        if path == "/healthz":
+            _allow(method, "GET")
+            return 200, {"status": "ok", "config_sha256": self.service.loaded.digest()}
+        raise Refusal("NOT_FOUND", "Not Found")
+
+    def _attest(self, body: bytes) -> dict[str, Any]:
+        try:
+            request = AttestRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise Refusal("BAD_REQUEST", _validation_detail(exc)) from None
+        if len(request.evidence) > self.max_devices:
+            raise Refusal(
+                "BAD_REQUEST",
+                f"{len(request.evidence)} evidence items; at most {self.max_devices}",
+            )
+        return self.service.attest(
+            request.nonce,
+            request.public_key,
+            request.evidence,
+            resources=request.resources,
+            tenant=request.tenant,
+            cvm=request.cvm,
+        )
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise Refusal("METHOD_NOT_ALLOWED", "Method Not Allowed")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def create_app(service: BrokerService) -> ASGIApp:
     """The broker's ASGI application, limits included."""
-    app = FastAPI(title="gpufence key broker", version=__version__, docs_url=None, redoc_url=None)
-    max_devices = service.loaded.config.limits.max_devices
-
-    @app.exception_handler(Refusal)
-    async def _refused(_: Request, exc: Refusal) -> JSONResponse:
-        return JSONResponse(
-            status_code=exc.status, content={"error": exc.code, "detail": exc.detail}
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        detail = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
-        return JSONResponse(status_code=400, content={"error": "BAD_REQUEST", "detail": detail})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")
-        status = exc.status_code if 400 <= exc.status_code < 500 else 400
-        return JSONResponse(status_code=status, content={"error": code, "detail": str(exc.detail)})
-
-    # The handlers are ``async`` although the service blocks (SQLite, crypto: ~1-3 ms of CPU):
-    # a thread-pool hop per request cost more than it bought under the GIL. Concurrency comes
-    # from worker processes (broker.workers).
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "config_sha256": service.loaded.digest()}
-
-    @app.post("/challenge")
-    async def challenge() -> dict[str, Any]:
-        return service.challenge()
-
-    @app.post("/attest")
-    async def attest(body: AttestRequest) -> dict[str, Any]:
-        if len(body.evidence) > max_devices:
-            raise Refusal(
-                code="BAD_REQUEST",
-                detail=f"{len(body.evidence)} evidence items; at most {max_devices}",
-            )
-        return service.attest(
-            body.nonce,
-            body.public_key,
-            body.evidence,
-            resources=body.resources,
-            tenant=body.tenant,
-            cvm=body.cvm,
-        )
-
-    @app.get("/resource/{resource_id}")
-    async def resource(
-        resource_id: str, authorization: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
-        return service.release(authorization, resource_id)
-
-    return LimitsMiddleware(app, service.loaded.config.limits)
+    return LimitsMiddleware(BrokerApp(service), service.loaded.config.limits)
 
 
 CONFIG_ENV = "GPUFENCE_BROKER_CONFIG"

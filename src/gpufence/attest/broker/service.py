@@ -77,6 +77,8 @@ REASONS: dict[str, int] = {
     "TOKEN_REPLAYED": 409,
     "RESOURCE_UNKNOWN": 404,
     "RESOURCE_NOT_GRANTED": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
 }
 
 
