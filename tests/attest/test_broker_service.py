@@ -10,7 +10,7 @@ import pytest
 from gpufence.attest.broker.audit_log import verify_audit_log
 from gpufence.attest.broker.client import Requester
 from gpufence.attest.broker.config import key_release_evidence, load_broker_config
-from gpufence.attest.broker.crypto import TokenSigner, b64d
+from gpufence.attest.broker.crypto import TokenMac, TokenSigner, b64d, b64e, load_kek
 from gpufence.attest.broker.database import AuditEntry
 from gpufence.attest.broker.service import BrokerService, Refusal
 from gpufence.errors import InputError
@@ -77,12 +77,40 @@ def test_tokens_signed_by_another_key_or_alg_are_refused(service) -> None:  # ty
     requester = Requester()
     token = str(_attest(svc, kit, requester)["token"])
     header, payload, _ = token.split(".")
-    other = TokenSigner.load(None)
-    forged = other.sign(__import__("json").loads(b64d(payload)))
-    for bad in (forged, f"{header}.{payload}.", "eyJhbGciOiJub25lIn0.e30."):
+    claims = __import__("json").loads(b64d(payload))
+    forged = TokenSigner.load(None).sign(claims)
+    other_mac = TokenMac(bytes(range(1, 33))).sign(claims)
+    signature = bytearray(b64d(token.split(".")[2]))
+    signature[0] ^= 1
+    flipped = f"{header}.{payload}.{b64e(bytes(signature))}"
+    for bad in (forged, other_mac, flipped, f"{header}.{payload}.", "eyJhbGciOiJub25lIn0.e30."):
         with pytest.raises(Refusal) as err:
             svc.release(f"Bearer {bad}", "weights")
         assert err.value.code == "TOKEN_INVALID"
+    assert requester.open(svc.release(f"Bearer {token}", "weights")) == SECRET
+
+
+def test_es384_tokens_on_request(tmp_path: Path) -> None:
+    kit = make_broker_kit(tmp_path)
+    kit.config.write_text(kit.config.read_text() + "  token_alg: es384\n")
+    svc = BrokerService.from_config(load_broker_config(kit.config))
+    try:
+        svc.db.put_secret("weights", SECRET, AuditEntry("secret.put", "stored", FROZEN.timestamp()))
+        requester = Requester()
+        token = str(_attest(svc, kit, requester)["token"])
+        assert __import__("json").loads(b64d(token.split(".")[0]))["alg"] == "ES384"
+        # Verifiable with the public key of broker.signing_key, unlike the default MAC.
+        assert TokenSigner(kit.signing_key).verify_signature(token)["jti"]
+        hs256 = TokenMac.from_kek(load_kek("file", path=tmp_path / "kek.bin", env=None, options={}))
+        with pytest.raises(Refusal) as err:
+            svc.release(
+                f"Bearer {hs256.sign(TokenSigner(kit.signing_key).verify_signature(token))}",
+                "weights",
+            )
+        assert err.value.code == "TOKEN_INVALID"
+        assert requester.open(svc.release(f"Bearer {token}", "weights")) == SECRET
+    finally:
+        svc.close()
 
 
 def test_audit_log_chain_detects_tampering(service) -> None:  # type: ignore[no-untyped-def]

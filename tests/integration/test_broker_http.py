@@ -18,7 +18,7 @@ import pytest
 from tests.attest.brokerkit import SECRET, SECRET_B, BrokerKit, make_broker_kit
 
 from gpufence.attest.broker.client import Requester
-from gpufence.attest.broker.crypto import TokenSigner, b64d
+from gpufence.attest.broker.crypto import TokenMac, TokenSigner, b64d, load_kek
 
 pytestmark = pytest.mark.integration
 
@@ -178,10 +178,19 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     _refused(httpx.post(f"{base}/attest", json=bad), "EVIDENCE_UNREADABLE", 400)
     # A token for another audience, signed with the broker's own key (as if from a sister broker).
     claims = json.loads(b64d(_attest(base, requester, kit).json()["token"].split(".")[1]))
-    foreign = TokenSigner(kit.signing_key).sign({**claims, "aud": "another-broker", "jti": "x1"})
+    kek = load_kek("file", path=kit.config.parent / "kek.bin", env=None, options={})
+    foreign = TokenMac.from_kek(kek).sign({**claims, "aud": "another-broker", "jti": "x1"})
     _refused(
         httpx.get(f"{base}/resource/weights", headers={"Authorization": f"Bearer {foreign}"}),
         "TOKEN_AUDIENCE",
+        401,
+    )
+    # The same claims signed ES384 with the broker's own signing key: the token algorithm is
+    # pinned (hs256 by default), so a correctly signed token of the other kind is refused.
+    other_alg = TokenSigner(kit.signing_key).sign({**claims, "jti": "x2"})
+    _refused(
+        httpx.get(f"{base}/resource/weights", headers={"Authorization": f"Bearer {other_alg}"}),
+        "TOKEN_INVALID",
         401,
     )
     _refused(httpx.get(f"{base}/resource/weights"), "TOKEN_MISSING", 401)

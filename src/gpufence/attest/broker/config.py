@@ -8,11 +8,12 @@ broker:
   token_ttl_s: 300                    # release-token lifetime (single use)
   database: broker.db                 # SQLite file (one host) or postgresql://USER@HOST/DB:
                                       # secrets, nonces, spent tokens and the decision log
-  signing_key: signing-key.pem        # EC P-384 PEM for ES384 tokens (absent: per-process key)
+  signing_key: signing-key.pem        # EC P-384 PEM: signs audit-log heads (and es384 tokens)
+  token_alg: hs256                    # hs256 (MAC under a KEK-derived key) | es384 (signing_key)
   kek: {source: file, path: kek.bin}  # file | env (name) | embedded (development only) | <plugin>
   revocation: {mode: offline}         # offline | ocsp (online, with a nonce)
   limits: {max_body_bytes: 262144, max_devices: 16, rate_per_s: 20, burst: 40}  # per client
-  workers: 1                          # processes; >1 needs signing_key (shared token key)
+  workers: 1                          # processes; >1 with es384 tokens needs signing_key
   sqlite_synchronous: full            # full (fsync every commit) | normal (WAL, no fsync)
   rims: [NV_GPU_DRIVER_GH100_550.90.07.xml, ...]
   policies:                           # named attestation policies (file or inline mapping)
@@ -159,6 +160,12 @@ class BrokerConfig(Frozen):
         "decision). Only the database's own path is accepted here.",
     )
     signing_key: str | None = None
+    token_alg: Literal["hs256", "es384"] = Field(
+        default="hs256",
+        description="hs256: release tokens MACed under a key derived from the KEK (only brokers "
+        "verify them; no signing key needed across workers or hosts); es384: signed with "
+        "signing_key (verifiable with its public key, about 0.7 ms more CPU per release).",
+    )
     kek: KekConfig = KekConfig()
     revocation: Revocation = Revocation()
     rims: tuple[str, ...] = ()

@@ -33,6 +33,7 @@ from gpufence.attest.broker.config import LoadedBrokerConfig
 from gpufence.attest.broker.crypto import (
     HPKE_ALG,
     TokenError,
+    TokenMac,
     TokenSigner,
     b64e,
     binding_nonce,
@@ -179,7 +180,8 @@ class BrokerService:
     """The broker's logic: challenges, attestation appraisal, token issue and secret release."""
 
     loaded: LoadedBrokerConfig
-    signer: TokenSigner
+    signer: TokenSigner | TokenMac
+    """Signs and checks release tokens (HS256 under a KEK-derived key by default)."""
     db: BrokerDatabase
     """Secrets, challenges, spent tokens and the decision log: one database, one transaction
     per decision."""
@@ -238,9 +240,9 @@ class BrokerService:
             intel_root=_anchor(loaded, anchors.intel_sgx_root),
             tdx_collateral=collateral,
             loaded=loaded,
-            signer=TokenSigner.load(
-                loaded.path(config.signing_key) if config.signing_key else None
-            ),
+            signer=TokenMac.from_kek(kek)
+            if config.token_alg == "hs256"  # noqa: S105 - an algorithm name, not a secret
+            else TokenSigner.load(loaded.path(config.signing_key) if config.signing_key else None),
             db=db,
             clock=clock,
             rim_sources=tuple(rims),
