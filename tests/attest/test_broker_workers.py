@@ -127,12 +127,15 @@ def test_postgres_nonces_and_tokens_are_single_use_across_processes(postgres_db:
 
 
 @pytest.mark.integration
-def test_two_broker_hosts_share_one_postgres(postgres_db: str, tmp_path: Path) -> None:
+def test_two_broker_hosts_share_one_postgres(
+    postgres_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Host A issues the challenge and the token; host B releases; the replay on A is refused,
     and the one chain holds both hosts' decisions."""
     from gpufence.attest.broker.client import Requester
     from gpufence.attest.broker.config import load_broker_config
     from gpufence.attest.broker.service import BrokerService, Refusal
+    from gpufence.cli import main
 
     from .brokerkit import SECRET, make_broker_kit
 
@@ -161,3 +164,11 @@ def test_two_broker_hosts_share_one_postgres(postgres_db: str, tmp_path: Path) -
     finally:
         host_a.close()
         host_b.close()
+    # The CLI reads the chain from the URL in the configuration; a URL with a password that
+    # cannot be reached is an input error that never shows the password.
+    assert main(["broker", "audit-log", "verify", "--config", str(kit.config)]) == 0
+    port = postgres_db.split("@127.0.0.1:")[1].split("/")[0]
+    wrong = f"postgresql://gpufence:s3cr3t-pw@127.0.0.1:{port}/no_such_db"
+    assert main(["broker", "audit-log", "verify", "--config", str(kit.config), wrong]) == 2
+    out = capsys.readouterr()
+    assert "s3cr3t-pw" not in out.out + out.err and "gpufence:***@" in out.err, out.err
