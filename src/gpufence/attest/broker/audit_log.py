@@ -109,6 +109,7 @@ def entry_hash(
     reason: str | None,
     detail: str,
 ) -> str:
+    """``HMAC-SHA256(key, prev || canonical JSON of the entry)``: one link of the chain."""
     body = json.dumps(
         {
             "seq": seq,
