@@ -172,3 +172,38 @@ def test_two_broker_hosts_share_one_postgres(
     assert main(["broker", "audit-log", "verify", "--config", str(kit.config), wrong]) == 2
     out = capsys.readouterr()
     assert "s3cr3t-pw" not in out.out + out.err and "gpufence:***@" in out.err, out.err
+
+
+@pytest.mark.integration
+def test_a_lost_postgres_connection_is_a_503_and_the_next_request_reconnects(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    import psycopg
+    from starlette.testclient import TestClient
+
+    from gpufence.attest.broker.app import create_app
+    from gpufence.attest.broker.config import load_broker_config
+    from gpufence.attest.broker.service import BrokerService
+
+    from .brokerkit import make_broker_kit
+
+    kit = make_broker_kit(tmp_path)
+    kit.config.write_text(
+        kit.config.read_text().replace("database: broker.db", f"database: {postgres_db}")
+    )
+    service = BrokerService.from_config(load_broker_config(kit.config))
+    try:
+        client = TestClient(create_app(service), raise_server_exceptions=False)
+        assert client.post("/challenge").status_code == 200
+        before = service.db.head()
+        pid = service.db._db.info.backend_pid  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        lost = client.post("/challenge")
+        assert lost.status_code == 503 and lost.json()["error"] == "DATABASE_UNAVAILABLE"
+        assert service.db.head() == before  # nothing of it was committed
+        assert client.post("/challenge").status_code == 200  # reconnected
+        assert service.db.head()[0] == before[0] + 1
+        assert verify_audit_log(postgres_db, service.db._key).ok
+    finally:
+        service.close()

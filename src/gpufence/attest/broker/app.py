@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from gpufence.attest.broker.config import Limits
+from gpufence.attest.broker.database import DatabaseUnavailable
 from gpufence.attest.broker.service import BrokerService, Refusal
 
 __all__ = ["BrokerApp", "LimitsMiddleware", "create_app", "serve"]
@@ -185,6 +187,14 @@ class BrokerApp:
             status, body = await self._route(scope, receive)
         except Refusal as exc:
             status, body = exc.status, {"error": exc.code, "detail": exc.detail}
+        except DatabaseUnavailable as exc:
+            # Nothing was committed: the client may retry. The reason stays in the server's log.
+            sys.stderr.write(f"gpufence broker: {exc}\n")
+            status = 503
+            body = {
+                "error": "DATABASE_UNAVAILABLE",
+                "detail": "the broker's database is unavailable",
+            }
         await _send_json(send, status, body, [])
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:

@@ -47,6 +47,7 @@ __all__ = [
     "BrokerDatabase",
     "Challenge",
     "ConsumeResult",
+    "DatabaseUnavailable",
     "is_database_url",
     "open_broker_database",
     "postgres_conninfo",
@@ -81,6 +82,11 @@ _POSTGRES_SCHEMA = [
     "prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used right now (locked past the timeout, I/O error, the server
+    went away); nothing of the transaction was committed. The message is safe to print."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,14 +357,20 @@ class _SqliteDatabase(BrokerDatabase):
     def _transaction(self) -> Iterator[_Cursor]:
         with self._lock:
             cur = self._db.cursor()
-            # IMMEDIATE: the write lock is taken now, before the head is read (no fork).
-            cur.execute("BEGIN IMMEDIATE")
+            try:
+                # IMMEDIATE: the write lock is taken now, before the head is read (no fork).
+                cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # locked past the timeout, I/O error
+                raise DatabaseUnavailable(f"{self.shown}: {exc}") from None
             try:
                 yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    cur.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise DatabaseUnavailable(f"{self.shown}: {exc}") from None
                 raise
-            cur.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[_Cursor]:
@@ -388,7 +400,10 @@ class _PostgresDatabase(BrokerDatabase):
             ) from None
         self._psycopg = psycopg
         self._conninfo = postgres_conninfo(url)
-        self._db = self._connect()
+        try:
+            self._db = self._connect()
+        except DatabaseUnavailable as exc:
+            raise InputError(str(exc)) from None
         with self._transaction() as cur:
             # Concurrent first starts on several hosts: one creates the tables at a time.
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
@@ -400,9 +415,12 @@ class _PostgresDatabase(BrokerDatabase):
         try:
             return self._psycopg.connect(self._conninfo, autocommit=True)
         except self._psycopg.Error as exc:
-            # libpq messages name host and user, never the password; redact anyway.
-            reason = redact_secrets(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
-            raise InputError(f"broker.database {self.shown}: cannot connect: {reason}") from None
+            raise DatabaseUnavailable(self._reason("cannot connect", exc)) from None
+
+    def _reason(self, what: str, exc: BaseException) -> str:
+        # libpq messages name host and user, never the password; redact anyway.
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return f"broker.database {self.shown}: {what}: {redact_secrets(text)}"
 
     def _lock_chain(self, cur: _Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
@@ -411,9 +429,12 @@ class _PostgresDatabase(BrokerDatabase):
     def _transaction(self) -> Iterator[_Cursor]:
         with self._lock:
             if self._db.closed or self._db.broken:
-                self._db = self._connect()
-            with self._db.transaction(), self._db.cursor() as cur:
-                yield cur
+                self._db = self._connect()  # the server came back (or another one answers)
+            try:
+                with self._db.transaction(), self._db.cursor() as cur:
+                    yield cur
+            except self._psycopg.OperationalError as exc:  # connection lost, server shut down
+                raise DatabaseUnavailable(self._reason("unavailable", exc)) from None
 
     @contextmanager
     def _read(self) -> Iterator[_Cursor]:
