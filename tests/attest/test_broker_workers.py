@@ -164,6 +164,26 @@ def test_two_broker_hosts_share_one_postgres(
     finally:
         host_a.close()
         host_b.close()
+    # The exporter's broker metrics read the same database.
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gpufence.store import open_store
+    from gpufence.store.metrics import PostureCollector
+
+    with open_store(str(tmp_path / "s.db")) as store:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(PostureCollector(store, postgres_db, broker_audit_key=host_a.db._key))
+        families = {
+            f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())
+        }
+    assert families["gpufence_broker_audit_log_intact"].samples[0].value == 1.0
+    released = [
+        s.value
+        for s in families["gpufence_broker_decisions"].samples
+        if s.labels == {"event": "release", "decision": "allowed", "reason": ""}
+    ]
+    assert released == [1.0]
     # The CLI reads the chain from the URL in the configuration; a URL with a password that
     # cannot be reached is an input error that never shows the password.
     assert main(["broker", "audit-log", "verify", "--config", str(kit.config)]) == 0

@@ -45,10 +45,11 @@ def exporter_command(
         ),
     ] = "127.0.0.1:9108",
     broker_audit_log: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            metavar="FILE",
-            help="The key broker's audit log (SQLite): attestation and release metrics.",
+            metavar="DATABASE",
+            help="The key broker's database (SQLite file or postgresql:// URL) holding its "
+            "decision log: attestation and release metrics.",
         ),
     ] = None,
     broker_config: Annotated[
@@ -66,17 +67,14 @@ def exporter_command(
     from gpufence.store.metrics import serve
 
     key = None
+    target: Path | str | None = broker_audit_log
+    if broker_audit_log is not None and "://" not in broker_audit_log:
+        target = Path(broker_audit_log)
     if broker_config is not None:
         from gpufence.cli.broker import _log_and_key
 
         target, key, _signer = _log_and_key(broker_config, broker_audit_log)
-        if not isinstance(target, Path):
-            raise InputError(
-                "the exporter reads the broker's decision log from SQLite only; "
-                "broker.database is a PostgreSQL URL"
-            )
-        broker_audit_log = target
-    server, _thread, opened = serve(store, host, port, broker_audit_log, key)
+    server, _thread, opened = serve(store, host, port, target, key)
     sys.stderr.write(f"serving metrics of {opened.url} on http://{host}:{port}/metrics\n")
     try:
         threading.Event().wait()

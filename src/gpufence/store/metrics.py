@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from gpufence.attest.broker.audit_log import AuditLogError, verify_audit_log
+from gpufence.attest.broker.audit_log import AuditLogError, decision_counts, verify_audit_log
 from gpufence.errors import InputError
 from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import Plane
@@ -46,7 +46,7 @@ class PostureCollector(Collector):
     def __init__(
         self,
         store: FindingsStore,
-        broker_audit_log: Path | None = None,
+        broker_audit_log: Path | str | None = None,
         clock: Callable[[], float] = time.time,
         broker_audit_key: bytes | None = None,
     ) -> None:
@@ -120,7 +120,7 @@ class PostureCollector(Collector):
                 age.add_metric([*key, label], max(0.0, now - at))
         yield from (up, findings, started, duration, failed, age)
 
-    def _broker_metrics(self, path: Path) -> Iterator[Metric]:
+    def _broker_metrics(self, path: Path | str) -> Iterator[Metric]:
         decisions = CounterMetricFamily(
             "gpufence_broker_decisions",
             "Key broker decisions in its audit log: event attest = attestation verdicts, "
@@ -137,14 +137,7 @@ class PostureCollector(Collector):
             "1 when the broker audit log's hash chain verifies, 0 when it is broken or unreadable",
         )
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                rows = db.execute(
-                    "SELECT event, decision, COALESCE(reason, ''), COUNT(*), MAX(ts) "
-                    "FROM audit GROUP BY event, decision, reason"
-                ).fetchall()
-            finally:
-                db.close()
+            rows = decision_counts(path)
             # The chain is keyed (HMAC under a key derived from the KEK): without the key its
             # integrity is unobservable, so the gauge is left out rather than guessed.
             verified = verify_audit_log(path, self._broker_key).ok if self._broker_key else None
@@ -169,14 +162,14 @@ def serve(
     store_url: str,
     host: str,
     port: int,
-    broker_audit_log: Path | None = None,
+    broker_audit_log: Path | str | None = None,
     broker_audit_key: bytes | None = None,
 ) -> tuple[WSGIServer, threading.Thread, FindingsStore]:
     """Start the exporter's HTTP server on ``host:port`` (a thread); returns it and the store.
 
     Stop with ``server.shutdown()`` and ``store.close()``.
     """
-    if broker_audit_log is not None and not broker_audit_log.is_file():
+    if isinstance(broker_audit_log, Path) and not broker_audit_log.is_file():
         raise InputError(f"{broker_audit_log}: no such broker audit log")
     store = open_store(store_url)
     registry = CollectorRegistry(auto_describe=False)

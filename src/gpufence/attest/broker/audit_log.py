@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpufence.attest.broker._url import is_database_url, postgres_conninfo
 from gpufence.attest.broker.crypto import KeyEncryptionKey, TokenError, TokenSigner
@@ -38,6 +38,7 @@ __all__ = [
     "AuditVerification",
     "audit_key",
     "check_meta",
+    "decision_counts",
     "entry_hash",
     "meta_rows",
     "read_head",
@@ -45,6 +46,8 @@ __all__ = [
     "verify_audit_log",
     "verify_chain",
 ]
+
+T = TypeVar("T")
 
 GENESIS = "0" * 64
 FORMAT = "gpufence-broker/audit-log/v2 hmac-sha256"
@@ -172,33 +175,55 @@ class AuditVerification:
     """The entry count of the head it was checked against (None: no head given)."""
 
 
-def _sqlite_rows(path: Path, key: bytes) -> list[tuple[Any, ...]]:
+def _read_only(target: Path | str, query: Callable[[Any], T]) -> T:
+    """``query(cursor)`` on the broker database ``target`` opened read-only (one snapshot)."""
+    if isinstance(target, str) and is_database_url(target):
+        return _postgres_read(target, query)
+    path = Path(target)
     if not path.is_file():
         raise FileNotFoundError(str(path))
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        has_entries = db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
-        check_meta(meta_rows(db), has_entries, key)
-        return db.execute(_CHAIN_ROWS).fetchall()
+        return query(db)
     finally:
         db.close()
 
 
-def _postgres_rows(url: str, key: bytes) -> list[tuple[Any, ...]]:
+def _postgres_read(url: str, query: Callable[[Any], T]) -> T:
     try:
         import psycopg
     except ImportError:  # pragma: no cover - depends on the installation
         raise AuditLogError("psycopg is not installed: pip install 'gpufence[broker]'") from None
     try:
-        # One read-only transaction: the rows are one snapshot even while brokers append.
         with psycopg.connect(postgres_conninfo(url)) as db, db.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            has_entries = cur.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
-            check_meta(meta_rows(cur), has_entries, key)
-            return [tuple(r) for r in cur.execute(_CHAIN_ROWS).fetchall()]
+            return query(cur)
     except psycopg.Error as exc:
         reason = redact_secrets(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
         raise AuditLogError(f"cannot read {redact_secrets(url)}: {reason}") from None
+
+
+def _chain_rows(key: bytes) -> Callable[[Any], list[tuple[Any, ...]]]:
+    def query(cur: Any) -> list[tuple[Any, ...]]:
+        has_entries = cur.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
+        check_meta(meta_rows(cur), has_entries, key)
+        return [tuple(r) for r in cur.execute(_CHAIN_ROWS).fetchall()]
+
+    return query
+
+
+def decision_counts(target: Path | str) -> list[tuple[str, str, str, int, float]]:
+    """(event, decision, reason or '', entries, newest ts) over the log in ``target`` (an
+    SQLite path or a PostgreSQL URL), read-only; for the exporter's metrics."""
+
+    def query(cur: Any) -> list[tuple[str, str, str, int, float]]:
+        rows = cur.execute(
+            "SELECT event, decision, COALESCE(reason, ''), COUNT(*), MAX(ts) "
+            "FROM audit GROUP BY event, decision, reason"
+        ).fetchall()
+        return [(str(e), str(d), str(r), int(n), float(ts)) for e, d, r, n, ts in rows]
+
+    return _read_only(target, query)
 
 
 _CHAIN_ROWS = (
@@ -215,11 +240,7 @@ def verify_audit_log(
     Raises FileNotFoundError, AuditLogError (not a keyed log, another key, a server that cannot
     be read) or sqlite3.DatabaseError; a tampered log is a result with ``ok`` False.
     """
-    if isinstance(target, str) and is_database_url(target):
-        rows = _postgres_rows(target, key)
-    else:
-        rows = _sqlite_rows(Path(target), key)
-    return verify_chain(rows, key, head=head)
+    return verify_chain(_read_only(target, _chain_rows(key)), key, head=head)
 
 
 def verify_chain(
