@@ -37,8 +37,24 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, BrokerKit]]:
-    workers = str(getattr(request, "param", 1))
+    param = getattr(request, "param", 1)
+    workers, backend = param if isinstance(param, tuple) else (param, "sqlite")
+    workers = str(workers)
     kit = make_broker_kit(tmp_path)
+    if backend == "postgres":  # a fresh database on the session's real PostgreSQL server
+        import uuid
+
+        import psycopg
+
+        server = request.getfixturevalue("postgres_server_url")
+        server = server.replace("postgresql+psycopg://", "postgresql://")
+        name = f"broker_{uuid.uuid4().hex}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = server.rsplit("/", 1)[0] + "/" + name
+        kit.config.write_text(
+            kit.config.read_text().replace("database: broker.db", f"database: {url}")
+        )
     (tmp_path / "secret.bin").write_bytes(SECRET)
     put = _cli(
         "broker",
@@ -230,9 +246,10 @@ def test_release_and_attacks_over_http(broker: tuple[str, BrokerKit]) -> None:
     )
 
 
-@pytest.mark.parametrize("broker", [2], indirect=True)
+@pytest.mark.parametrize("broker", [2, (2, "postgres")], indirect=True, ids=["sqlite", "postgres"])
 def test_two_worker_processes_share_state(broker: tuple[str, BrokerKit]) -> None:
-    """Tokens issued by one process are honoured (once) by the other; the chain stays intact."""
+    """Tokens issued by one process are honoured (once) by the other; the chain stays intact
+    (SQLite shared by two workers, and PostgreSQL as several hosts would share it)."""
     base, kit = broker
     requester = Requester()
     tokens = []
