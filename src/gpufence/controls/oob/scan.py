@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from gpufence.controls._bmc import (
     Verdict,
@@ -14,6 +13,7 @@ from gpufence.controls._bmc import (
 )
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
+from gpufence.model.observed_bmc import ObservedBmc, Snmp
 from gpufence.model.snapshot import Snapshot
 
 _NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
@@ -40,12 +40,12 @@ _CIPHER0 = "https://nvd.nist.gov/vuln/detail/CVE-2013-4784"
     references=(_RPV, _DSP0266, _NSA_BMC),
 )
 def redfish_plain_http(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        if f.get("bmc.redfish_scheme") == "http":
+    def judge(f: ObservedBmc) -> Verdict | None:
+        if f.redfish_scheme == "http":
             return failing("the scanned Redfish URL is plain http:// and the BMC answered on it")
-        if "bmc.http_enabled" not in f:
+        if f.http_enabled is None:
             return None
-        if f["bmc.http_enabled"] is True:
+        if f.http_enabled is True:
             return failing(
                 "NetworkProtocol reports HTTP enabled: clients that use http:// send credentials "
                 "in clear unless the BMC redirects them",
@@ -79,20 +79,19 @@ def weak_tls(snap: Snapshot) -> Iterator[Outcome]:
         "bmc.redfish_scheme",
     )
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
+    def judge(f: ObservedBmc) -> Verdict | None:
         reasons = [
             f"accepts {v} (handshake)"
-            for k, v in (("bmc.tls.tls1_0", "TLS 1.0"), ("bmc.tls.tls1_1", "TLS 1.1"))
-            if f.get(k) is True
+            for accepted, v in ((f.tls1_0, "TLS 1.0"), (f.tls1_1, "TLS 1.1"))
+            if accepted is True
         ]
-        configured = f.get("bmc.tls.configured_legacy") or []
-        reasons += [f"configured to allow {v}" for v in configured]
-        if f.get("bmc.tls.weak_ciphers") is True:
+        reasons += [f"configured to allow {v}" for v in f.tls_configured_legacy or ()]
+        if f.tls_weak_ciphers is True:
             reasons.append("weak cipher suites not disabled")
         if reasons:
             return failing("; ".join(reasons))
-        probed = "bmc.tls.tls1_0" in f and "bmc.tls.tls1_1" in f
-        if probed or "bmc.tls.configured_legacy" in f:
+        probed = f.tls1_0 is not None and f.tls1_1 is not None
+        if probed or f.tls_configured_legacy is not None:
             how = "handshakes refused" if probed else "per its configuration"
             return passing(f"TLS 1.0 and 1.1 not accepted ({how})")
         return None
@@ -115,20 +114,16 @@ def weak_tls(snap: Snapshot) -> Iterator[Outcome]:
 def default_certificate(snap: Snapshot) -> Iterator[Outcome]:
     facts = ("bmc.tls.cert", "bmc.tls.reported_cert_problems", "bmc.tls.cert_trusted")
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        cert = f.get("bmc.tls.cert")
-        presented = list(cert.get("problems", [])) if isinstance(cert, dict) else []
-        reported = list(f.get("bmc.tls.reported_cert_problems") or [])
-        reasons = [f"presented certificate: {p}" for p in presented]
-        reasons += [f"BMC reports: {p}" for p in reported]
-        if f.get("bmc.tls.cert_trusted") is False:
+    def judge(f: ObservedBmc) -> Verdict | None:
+        cert = f.tls_cert
+        reasons = [f"presented certificate: {p}" for p in cert.problems] if cert is not None else []
+        reasons += [f"BMC reports: {p}" for p in f.tls_reported_cert_problems or ()]
+        if f.tls_cert_trusted is False:
             reasons.append("presented certificate does not chain to the trusted CAs")
         if reasons:
             return failing("; ".join(reasons))
-        if isinstance(cert, dict):
-            return passing(
-                f"certificate issued by {cert.get('issuer')}, valid until {cert.get('not_after')}"
-            )
+        if cert is not None:
+            return passing(f"certificate issued by {cert.issuer}, valid until {cert.not_after}")
         return None
 
     yield from per_bmc(snap, "the HTTPS certificate", facts, judge)
@@ -146,9 +141,9 @@ def default_certificate(snap: Snapshot) -> Iterator[Outcome]:
     references=(_RPV, _DSP0266),
 )
 def anonymous_read(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        readable = f.get("bmc.redfish.anonymous_readable")
-        if not isinstance(readable, list):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        readable = f.anonymous_readable
+        if readable is None:
             return None
         if readable:
             return failing(f"readable without credentials: {', '.join(readable)}")
@@ -170,8 +165,8 @@ def anonymous_read(snap: Snapshot) -> Iterator[Outcome]:
     references=(_RPV, _DSP0266, _CVE_54085),
 )
 def anonymous_write(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        if f.get("bmc.redfish.anonymous_write") is True:
+    def judge(f: ObservedBmc) -> Verdict | None:
+        if f.anonymous_write is True:
             return failing("an unauthenticated PATCH (empty body) was accepted")
         return passing("an unauthenticated PATCH was refused")
 
@@ -194,9 +189,9 @@ def anonymous_write(snap: Snapshot) -> Iterator[Outcome]:
 def root_disclosure(snap: Snapshot) -> Iterator[Outcome]:
     sensitive = ("ManagerFirmwareVersion", "FQDN", "HostName")
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        leaked = f.get("bmc.root_disclosure")
-        if not isinstance(leaked, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        leaked = f.root_disclosure
+        if leaked is None:
             return None
         bad = {k: v for k, v in leaked.items() if k in sensitive}
         if bad:
@@ -223,26 +218,25 @@ def root_disclosure(snap: Snapshot) -> Iterator[Outcome]:
 def ipmi_weak_login(snap: Snapshot) -> Iterator[Outcome]:
     facts = ("bmc.ipmi.caps", "bmc.ipmi.cipher0_users", "bmc.ipmi_over_lan")
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        caps = f.get("bmc.ipmi.caps")
-        zero = f.get("bmc.ipmi.cipher0_users")
+    def judge(f: ObservedBmc) -> Verdict | None:
+        caps, zero = f.ipmi_caps, f.ipmi_cipher0_users
         reasons = []
         if zero:
             names = ", ".join(u or "(null user)" for u in zero)
             reasons.append(f"cipher suite 0 session opened for {names}")
-        if isinstance(caps, dict):
-            if caps.get("anonymous_login"):
+        if caps is not None:
+            if caps.anonymous_login:
                 reasons.append("anonymous login enabled")
-            if caps.get("null_users"):
+            if caps.null_users:
                 reasons.append("null user names enabled")
-            if caps.get("cleartext_auth"):
-                reasons.append("IPMI 1.5 auth " + "/".join(caps["cleartext_auth"]) + " allowed")
+            if caps.cleartext_auth:
+                reasons.append("IPMI 1.5 auth " + "/".join(caps.cleartext_auth) + " allowed")
         if reasons:
             return failing("; ".join(reasons))
-        if isinstance(caps, dict):
-            tested = "cipher 0 refused" if zero == [] else "cipher 0 not tested (--intrusive)"
+        if caps is not None:
+            tested = "cipher 0 refused" if zero == () else "cipher 0 not tested (--intrusive)"
             return passing(f"no anonymous, null or cleartext IPMI login; {tested}")
-        if f.get("bmc.ipmi_over_lan") is False:
+        if f.ipmi_over_lan is False:
             return passing("IPMI over LAN is disabled")
         return None
 
@@ -267,20 +261,18 @@ def lockout_disabled(snap: Snapshot) -> Iterator[Outcome]:
         "bmc.account.ip_blocking",
     )
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        threshold = f.get("bmc.account.lockout_threshold")
-        delay = f.get("bmc.account.failure_delay") or {}
-        blocking = f.get("bmc.account.ip_blocking") or {}
-        if isinstance(threshold, int) and threshold > 0:
+    def judge(f: ObservedBmc) -> Verdict | None:
+        threshold, delay, blocking = f.lockout_threshold, f.failure_delay, f.ip_blocking
+        if threshold is not None and threshold > 0:
             return passing(f"accounts lock after {threshold} failed logins")
-        if delay.get("after_failures") and delay.get("delay_s"):
+        if delay is not None and delay.after_failures and delay.delay_s:
             return passing(
-                f"no lockout, but a {delay['delay_s']} s delay after "
-                f"{delay['after_failures']} failure(s) slows guessing"
+                f"no lockout, but a {delay.delay_s} s delay after "
+                f"{delay.after_failures} failure(s) slows guessing"
             )
-        if blocking.get("enabled"):
-            return passing(f"source IPs are blocked after {blocking.get('fail_count')} failures")
-        if threshold == 0 or delay or blocking:
+        if blocking is not None and blocking.enabled:
+            return passing(f"source IPs are blocked after {blocking.fail_count} failures")
+        if threshold == 0 or delay is not None or blocking is not None:
             return failing("failed logins are never locked out, delayed or blocked")
         return None
 
@@ -301,16 +293,16 @@ def lockout_disabled(snap: Snapshot) -> Iterator[Outcome]:
 def password_policy(snap: Snapshot) -> Iterator[Outcome]:
     facts = ("bmc.account.min_password_length", "bmc.account.password_complexity")
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        length = f.get("bmc.account.min_password_length")
+    def judge(f: ObservedBmc) -> Verdict | None:
+        length = f.min_password_length
         reasons = []
-        if isinstance(length, int) and length < 8:
+        if length is not None and length < 8:
             reasons.append(f"minimum password length {length}")
-        if f.get("bmc.account.password_complexity") is False:
+        if f.password_complexity is False:
             reasons.append("password complexity not enforced")
         if reasons:
             return failing("; ".join(reasons))
-        if isinstance(length, int):
+        if length is not None:
             return passing(f"minimum password length {length}")
         return None
 
@@ -329,9 +321,9 @@ def password_policy(snap: Snapshot) -> Iterator[Outcome]:
     references=(_HPE_ILO, _NSA_BMC),
 )
 def auth_failure_logging(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        threshold = f.get("bmc.account.auth_failure_logging_threshold")
-        if not isinstance(threshold, int):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        threshold = f.auth_failure_logging_threshold
+        if threshold is None:
             return None
         if threshold == 0:
             return failing("authentication failures are not logged")
@@ -358,23 +350,22 @@ def auth_failure_logging(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC, _RPV),
 )
 def account_hygiene(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        accounts = f.get("bmc.accounts")
-        if not isinstance(accounts, list):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        if f.accounts is None:
             return None
-        enabled = [a for a in accounts if isinstance(a, dict) and a.get("enabled") is not False]
-        admins = [a["username"] for a in enabled if a.get("role") == "Administrator"]
+        enabled = [a for a in f.accounts if a.enabled is not False]
+        admins = [a.username for a in enabled if a.role == "Administrator"]
         reasons = [
-            f"{a['username']}: password change required (initial password in use)"
+            f"{a.username}: password change required (initial password in use)"
             for a in enabled
-            if a.get("password_change_required") is True
+            if a.password_change_required is True
         ]
         if len(admins) > 4:
             reasons.append(f"{len(admins)} enabled administrator accounts")
         reasons += [
-            f"{a['username']}: administrator with IPMI access"
+            f"{a.username}: administrator with IPMI access"
             for a in enabled
-            if a.get("role") == "Administrator" and "IPMI" in (a.get("account_types") or [])
+            if a.role == "Administrator" and "IPMI" in (a.account_types or ())
         ]
         if reasons:
             return failing("; ".join(reasons))
@@ -398,9 +389,9 @@ def account_hygiene(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC,),
 )
 def local_only_auth(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        directory, mfa = f.get("bmc.account.directory"), f.get("bmc.account.mfa")
-        if not isinstance(directory, list) or not isinstance(mfa, list):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        directory, mfa = f.directory, f.mfa
+        if directory is None or mfa is None:
             return None
         if directory or mfa:
             return passing("central or multi-factor login: " + ", ".join([*directory, *mfa]))
@@ -422,22 +413,20 @@ def local_only_auth(snap: Snapshot) -> Iterator[Outcome]:
     references=(_HPE_ILO, _DSP0266),
 )
 def session_timeout(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        timeout = f.get("bmc.session.timeout_s")
-        vendor = f.get("bmc.session.vendor_idle_timeout")
-        if isinstance(vendor, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        timeout, vendor = f.session_timeout_s, f.vendor_idle_timeout
+        if vendor is not None:
             # The vendor's own idle timeout governs its sessions (HPE iLO: 0 = never).
-            if vendor.get("never"):
-                return failing(f"idle sessions never time out ({vendor.get('source')} = 0)")
-            seconds = vendor.get("seconds")
-            if isinstance(seconds, int) and seconds > 1800:
+            if vendor.never:
+                return failing(f"idle sessions never time out ({vendor.source} = 0)")
+            if vendor.seconds is not None and vendor.seconds > 1800:
                 return failing(
-                    f"idle session timeout is {seconds} s (more than 30 minutes; "
-                    f"{vendor.get('source')})"
+                    f"idle session timeout is {vendor.seconds} s (more than 30 minutes; "
+                    f"{vendor.source})"
                 )
-        if not isinstance(timeout, int):
-            if isinstance(vendor, dict) and isinstance(vendor.get("seconds"), int):
-                return passing(f"idle session timeout is {vendor['seconds']} s")
+        if timeout is None:
+            if vendor is not None and vendor.seconds is not None:
+                return passing(f"idle session timeout is {vendor.seconds} s")
             return None
         if timeout > 1800:
             return failing(f"idle session timeout is {timeout} s (more than 30 minutes)")
@@ -463,14 +452,13 @@ def session_timeout(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC, _HPE_ILO),
 )
 def legacy_protocols(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        protocols, snmp = f.get("bmc.protocols"), f.get("bmc.snmp")
-        if not isinstance(protocols, dict) and not isinstance(snmp, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        protocols, snmp = f.protocols, f.snmp or Snmp()
+        if protocols is None and f.snmp is None:
             return None
         high = [name for name in ("Telnet", "FTP") if is_enabled(protocols, name)]
-        snmp = snmp if isinstance(snmp, dict) else {}
-        high += [f"SNMP{v}" for v in ("v1", "v2c") if snmp.get(v) is True]
-        if snmp.get("default_community"):
+        high += [f"SNMP{v}" for v, on in (("v1", snmp.v1), ("v2c", snmp.v2c)) if on is True]
+        if snmp.default_community:
             high.append("default SNMP community")
         medium = ["SSDP"] if is_enabled(protocols, "SSDP") else []
         if high:
@@ -478,9 +466,8 @@ def legacy_protocols(snap: Snapshot) -> Iterator[Outcome]:
         if medium:
             return failing("enabled: SSDP (advertises the BMC on the segment)", Severity.LOW)
         # A protocol the BMC does not report is not a protocol that is off (as OOB-003/005).
-        protocols = protocols if isinstance(protocols, dict) else {}
-        unreported = [name for name in ("Telnet", "FTP", "SSDP") if name not in protocols]
-        if not any(v in snmp for v in ("v1", "v2c")) and snmp.get("enabled") is not False:
+        unreported = [n for n in ("Telnet", "FTP", "SSDP") if n not in (protocols or {})]
+        if snmp.v1 is None and snmp.v2c is None and snmp.enabled is not False:
             unreported.append("SNMP versions")
         if unreported:
             return Verdict(
@@ -505,32 +492,32 @@ def legacy_protocols(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC, _HPE_ILO),
 )
 def console_exposure(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        console = f.get("bmc.console")
-        if not isinstance(console, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        console = f.console
+        if console is None:
             return None
         # ConnectTypesSupported lists what the console can speak; with the Telnet service off
         # (NetworkProtocol or the vendor's attribute) it is not offered over Telnet.
-        protocols = f.get("bmc.protocols")
-        telnet = protocols.get("Telnet") if isinstance(protocols, dict) else None
-        telnet_off = isinstance(telnet, dict) and telnet.get("enabled") is False
+        telnet = f.protocols.get("Telnet") if f.protocols is not None else None
+        telnet_off = telnet is not None and telnet.enabled is False
+        services = console.services()
         reasons = [
             f"{name} offers Telnet"
             for name in ("SerialConsole", "CommandShell")
-            if is_enabled(console, name)
-            and "Telnet" in (console[name].get("connect_types") or [])
+            if (service := services.get(name)) is not None
+            and service.enabled is True
+            and "Telnet" in (service.connect_types or ())
             and not telnet_off
         ]
-        for key, label in (("virtual_media_encrypted", "virtual media"), ("kvm_encrypted", "KVM")):
-            if console.get(key) is False:
+        for encrypted, label in (
+            (console.virtual_media_encrypted, "virtual media"),
+            (console.kvm_encrypted, "KVM"),
+        ):
+            if encrypted is False:
                 reasons.append(f"{label} encryption off")
         if reasons:
             return failing("; ".join(reasons))
-        enabled = [
-            k
-            for k in ("GraphicalConsole", "SerialConsole", "CommandShell")
-            if is_enabled(console, k)
-        ]
+        enabled = [name for name, service in services.items() if service.enabled is True]
         return passing(
             f"consoles ({', '.join(enabled) or 'none'}) without Telnet or disabled encryption"
         )
@@ -576,12 +563,12 @@ def host_to_bmc(snap: Snapshot) -> Iterator[Outcome]:
             yield outcome
 
 
-def _judge_host_path(f: Mapping[str, Any]) -> Verdict | None:
-    info = f.get("bmc.host_interface.credential_free")
-    if not isinstance(info, dict):
+def _judge_host_path(f: ObservedBmc) -> Verdict | None:
+    info = f.host_credential_free
+    if info is None:
         return None
-    if info.get("value"):
-        return failing("; ".join(info.get("paths") or ["credential-free host path"]))
+    if info.value:
+        return failing("; ".join(info.paths or ("credential-free host path",)))
     return passing("no credential-free path from the host to the BMC")
 
 
@@ -597,14 +584,13 @@ def _judge_host_path(f: Mapping[str, Any]) -> Verdict | None:
     references=(_NSA_BMC,),
 )
 def shared_nic_without_vlan(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        shared = f.get("bmc.shared_nic")
-        if shared is None:
+    def judge(f: ObservedBmc) -> Verdict | None:
+        if f.shared_nic is None:
             return None
-        if shared is False:
+        if f.shared_nic is False:
             return passing("the BMC uses a dedicated management port")
-        ports = f.get("bmc.nic_vlan") or []
-        untagged = [p.get("id") for p in ports if isinstance(p, dict) and not p.get("vlan_enabled")]
+        ports = f.nic_vlan or ()
+        untagged = [p.id for p in ports if not p.vlan_enabled]
         if untagged or not ports:
             return failing(f"shared NIC; untagged management interfaces: {untagged or 'unknown'}")
         return passing("shared NIC, tagged with a management VLAN")
@@ -624,12 +610,12 @@ def shared_nic_without_vlan(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC,),
 )
 def no_remote_logging(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        info = f.get("bmc.remote_logging")
-        if not isinstance(info, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        info = f.remote_logging
+        if info is None:
             return None
-        if info.get("value"):
-            return passing("events/logs leave the box: " + ", ".join(info.get("sinks") or []))
+        if info.value:
+            return passing("events/logs leave the box: " + ", ".join(info.sinks))
         return failing("no Redfish event subscription and no remote syslog")
 
     yield from per_bmc(snap, "off-box logging", ("bmc.remote_logging",), judge)
@@ -647,13 +633,13 @@ def no_remote_logging(snap: Snapshot) -> Iterator[Outcome]:
     references=(_NSA_BMC,),
 )
 def no_ntp(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        info = f.get("bmc.ntp")
-        if not isinstance(info, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        info = f.ntp
+        if info is None:
             return None
-        if info.get("value"):
-            return passing("time from " + ", ".join(info.get("servers") or []))
-        if info.get("unlisted"):
+        if info.value:
+            return passing("time from " + ", ".join(info.servers))
+        if info.unlisted:
             return Verdict(
                 Status.NOT_EVALUATED,
                 "cannot judge the time source: NTP is enabled but the BMC lists no servers",
@@ -675,17 +661,17 @@ def no_ntp(snap: Snapshot) -> Iterator[Outcome]:
     references=(_HPE_ILO, _NSA_BMC),
 )
 def physical_override(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        physical = f.get("bmc.physical")
-        if not isinstance(physical, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        physical = f.physical
+        if physical is None:
             return None
         reasons = []
-        if str(physical.get("override_switch", "")).lower() == "on":
+        if (physical.override_switch or "").lower() == "on":
             reasons.append("security override switch is on")
         reasons += [
-            f"chassis {i.get('chassis')}: intrusion sensor {i.get('sensor')}"
-            for i in physical.get("intrusion") or []
-            if isinstance(i, dict) and i.get("sensor") not in ("Normal", None)
+            f"chassis {i.chassis}: intrusion sensor {i.sensor}"
+            for i in physical.intrusion
+            if i.sensor not in ("Normal", None)
         ]
         if reasons:
             return failing("; ".join(reasons))
@@ -706,18 +692,17 @@ def physical_override(snap: Snapshot) -> Iterator[Outcome]:
     references=(_HPE_ILO,),
 )
 def vendor_dashboard(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        board = f.get("bmc.vendor_dashboard")
-        if not isinstance(board, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        board = f.vendor_dashboard
+        if board is None:
             return None
-        if board.get("vendor") is None:
+        if board.vendor is None:
             return passing("not applicable: this BMC has no vendor security dashboard")
-        params = [p for p in board.get("params") or [] if isinstance(p, dict)]
-        risks = [f"{p['name']} ({p.get('state')})" for p in params if p.get("status") == "Risk"]
-        ignored = [p["name"] for p in params if p.get("ignored")]
+        risks = [f"{p.name} ({p.state})" for p in board.params if p.status == "Risk"]
+        ignored = [p.name for p in board.params if p.ignored]
         if risks or ignored:
-            text = f"{board.get('vendor')}: Risk: {', '.join(risks) or 'none'}"
+            text = f"{board.vendor}: Risk: {', '.join(risks) or 'none'}"
             return failing(text + (f"; ignored: {', '.join(ignored)}" if ignored else ""))
-        return passing(f"{board.get('vendor')}: every parameter Ok")
+        return passing(f"{board.vendor}: every parameter Ok")
 
     yield from per_bmc(snap, "the vendor security dashboard", ("bmc.vendor_dashboard",), judge)
