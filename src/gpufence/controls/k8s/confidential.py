@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from gpufence.controls._common import joined
 from gpufence.controls.engine import Outcome
-from gpufence.controls.k8s import (
+from gpufence.controls.k8s._base import (
     _CC,
     CLUSTER,
     WORKLOAD_KINDS,
