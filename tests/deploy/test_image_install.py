@@ -42,7 +42,15 @@ def test_collector_extra_installs_without_the_broker_or_xmldsig_stacks(
     )
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
     assert {"gpufence", "nvidia-ml-py", "pydantic", "httpx"} <= names
-    assert not names & {"fastapi", "uvicorn", "signxml", "lxml", "starlette", "kubernetes"}
+    assert not names & {
+        "fastapi",
+        "uvicorn",
+        "signxml",
+        "lxml",
+        "starlette",
+        "kubernetes",
+        "psycopg",
+    }
     sample = shared_dir / A100_XML
     out = tmp_path / "node.json"
     gpufence = str(env_dir / "bin" / "gpufence")
