@@ -426,20 +426,26 @@ class _PostgresDatabase(BrokerDatabase):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
 
     @contextmanager
-    def _transaction(self) -> Iterator[_Cursor]:
+    def _cursor(self, *, transaction: bool) -> Iterator[_Cursor]:
         with self._lock:
             if self._db.closed or self._db.broken:
                 self._db = self._connect()  # the server came back (or another one answers)
             try:
-                with self._db.transaction(), self._db.cursor() as cur:
-                    yield cur
+                if transaction:
+                    with self._db.transaction(), self._db.cursor() as cur:
+                        yield cur
+                else:
+                    with self._db.cursor() as cur:
+                        yield cur
             except self._psycopg.OperationalError as exc:  # connection lost, server shut down
                 raise DatabaseUnavailable(self._reason("unavailable", exc)) from None
 
-    @contextmanager
-    def _read(self) -> Iterator[_Cursor]:
-        with self._transaction() as cur:
-            yield cur
+    def _transaction(self) -> AbstractContextManager[_Cursor]:
+        return self._cursor(transaction=True)
+
+    def _read(self) -> AbstractContextManager[_Cursor]:
+        # Reads are single statements: autocommit, one round trip (no BEGIN/COMMIT).
+        return self._cursor(transaction=False)
 
     def close(self) -> None:
         """Close the connection."""
