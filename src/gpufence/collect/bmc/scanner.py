@@ -360,34 +360,48 @@ async def scan_fleet(
     stop: asyncio.Event | None = None,
     digest: Callable[[BmcScan], None] | None = None,
 ) -> list[BmcScan]:
-    """Scan every target; returns one :class:`BmcScan` per target, in target order.
+    """Scan every target; returns one :class:`BmcScan` per target not digested, in target order.
 
-    ``digest`` is called as soon as a BMC is finished (e.g. to build its evidence and
-    :meth:`BmcScan.release` its documents, so a large fleet never holds every BMC's JSON at
-    once); BMCs cut short by the budget or Ctrl-C are left undigested for the caller.
+    ``digest`` is called as soon as a BMC is finished (e.g. to build and write its evidence);
+    a digested scan is forgotten here, so a fleet of any size holds only the ``concurrency``
+    BMCs in flight. BMCs cut short by the budget or Ctrl-C (and those never started) are left
+    undigested for the caller. Without ``digest`` every scan is returned.
     """
     ctx = _Context(opts, store)
-    scans = [
-        BmcScan(
-            target,
-            store.lookup(
-                name=target.name, host=target.host, port=target.port, url=target.redfish_url
-            ),
-        )
-        for target in targets
+    undigested: dict[int, BmcScan] = {}
+    queue = iter(enumerate(targets))
+    """Shared by the workers: each takes the next target when it is free (no task per target
+    up front: the fleet's size costs nothing until its BMCs are scanned)."""
+
+    async def worker() -> None:
+        for index, target in queue:
+            scan = BmcScan(
+                target,
+                store.lookup(
+                    name=target.name, host=target.host, port=target.port, url=target.redfish_url
+                ),
+            )
+            undigested[index] = scan
+            try:
+                await _scan_one(scan, ctx)
+            except Exception as exc:  # noqa: BLE001 - one BMC's bug must not end the worker
+                scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
+                scan.done = True
+                continue
+            if digest is not None:
+                try:
+                    digest(scan)
+                except Exception as exc:  # noqa: BLE001 - left to the caller, with the reason
+                    scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
+                    continue
+                del undigested[index]
+            if on_done is not None:
+                on_done(scan)
+
+    workers = [
+        asyncio.create_task(worker()) for _ in range(max(1, min(opts.concurrency, len(targets))))
     ]
-    limit = asyncio.Semaphore(max(1, opts.concurrency))
-
-    async def run(scan: BmcScan) -> None:
-        async with limit:
-            await _scan_one(scan, ctx)
-        if digest is not None:
-            digest(scan)
-        if on_done is not None:
-            on_done(scan)
-
-    tasks = [asyncio.create_task(run(s)) for s in scans]
-    waiters: list[asyncio.Future[Any]] = [asyncio.gather(*tasks, return_exceptions=True)]
+    waiters: list[asyncio.Future[Any]] = [asyncio.gather(*workers, return_exceptions=True)]
     stopper = asyncio.create_task(stop.wait()) if stop is not None else None
     if stopper is not None:
         waiters.append(stopper)
@@ -399,17 +413,17 @@ async def scan_fleet(
             if stop is not None and stop.is_set()
             else (f"scan budget of {opts.budget:g} s exhausted" if opts.budget else "cancelled")
         )
-        for scan, task in zip(scans, tasks, strict=True):
-            if not task.done():
-                task.cancel()
-                if not scan.done:
-                    scan.interrupted = reason if scan.started else f"not started: {reason}"
+        for scan in undigested.values():
+            if not scan.done:  # in flight: say why before the cancellation finishes it
+                scan.interrupted = reason
+        for task in workers:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
         if stopper is not None:
             stopper.cancel()
-    for scan, task in zip(scans, tasks, strict=True):
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
-    return scans
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+        for index, target in queue:  # never taken by a worker
+            undigested[index] = BmcScan(target, interrupted=f"not started: {reason}")
+    return [undigested[i] for i in sorted(undigested)]
