@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 __all__ = ["BodyTooLarge", "HttpClient", "Response", "TransportError"]
 
-_MAX_HEADER_LINE = 16 * 1024
+_MAX_HEAD = 64 * 1024
+"""Status line and headers together (also the longest chunk-size line)."""
 _MAX_HEADERS = 100
 _CHUNK = 64 * 1024
 
@@ -95,6 +96,8 @@ class HttpClient:
             "User-Agent": "gpufence",
             **(headers or {}),
         }
+        self._fixed = _fields({"Host": self._host_header, **self._headers})
+        """The header lines every request sends, ready to send."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._must_close = False
@@ -132,7 +135,7 @@ class HttpClient:
                     ssl=self._ssl,
                     server_hostname=self.host if self._ssl is not None else None,
                     ssl_handshake_timeout=self.connect_timeout if self._ssl is not None else None,
-                    limit=_MAX_HEADER_LINE,
+                    limit=_MAX_HEAD,
                 )
         except TimeoutError:
             raise TransportError(
@@ -201,19 +204,23 @@ class HttpClient:
             reader, writer = await self._connect()
         else:
             reader, writer = self._reader, self._writer
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host_header}"]
-        lines += [f"{k}: {v}" for k, v in {**self._headers, **(extra or {})}.items()]
+        fixed = (
+            self._fixed
+            if extra is None
+            else _fields({"Host": self._host_header, **self._headers, **extra})
+        )
+        head = f"{method} {path} HTTP/1.1\r\n{fixed}"
         if authorization is not None:
-            lines.append(f"Authorization: {authorization}")
+            head += f"Authorization: {authorization}\r\n"
         if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            head += f"Content-Length: {len(body)}\r\n"
+        request = (head + "\r\n").encode("latin-1")
         # One deadline per request, pushed on by every chunk of body that arrives: a timer per
         # socket read cost more CPU than the HTTP parsing itself.
         try:
             async with asyncio.timeout(self.read_timeout) as deadline:
                 try:
-                    writer.write(head + (body or b""))
+                    writer.write(request + body if body else request)
                     await writer.drain()
                 except OSError as exc:
                     raise _dropped(exc, before_answer=True) from None
@@ -239,28 +246,36 @@ class HttpClient:
 
     async def _head(self, reader: asyncio.StreamReader, method: str) -> tuple[int, dict[str, str]]:
         while True:
+            # The whole head in one read (one await instead of one per header line).
             try:
-                line = await self._read(reader.readuntil(b"\r\n"))
-            except TransportError as exc:
-                if exc.kind in ("dropped", "reset"):
-                    exc.before_answer = True
-                raise
-            parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                raise _dropped(exc, before_answer=not exc.partial) from None
+            except asyncio.LimitOverrunError:
+                raise TransportError(
+                    "protocol", f"response head longer than {_MAX_HEAD} bytes"
+                ) from None
+            except ssl.SSLError as exc:
+                raise TransportError(
+                    "reset", f"connection reset (TLS: {exc.reason or exc})", before_answer=True
+                ) from None
+            except OSError as exc:
+                raise _dropped(exc, before_answer=True) from None
+            lines = raw.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise TransportError("protocol", f"not an HTTP/1.x answer: {line[:40]!r}")
+                raise TransportError("protocol", f"not an HTTP/1.x answer: {raw[:40]!r}")
             status = int(parts[1])
             self._must_close = parts[0] == "HTTP/1.0"
+            fields = lines[1:-2]  # the head ends with an empty line: two trailing ''
+            if len(fields) > _MAX_HEADERS:
+                raise TransportError("protocol", f"more than {_MAX_HEADERS} headers")
             headers: dict[str, str] = {}
-            for _ in range(_MAX_HEADERS + 1):
-                raw = await self._read(reader.readuntil(b"\r\n"))
-                if raw == b"\r\n":
-                    break
-                name, sep, value = raw.decode("latin-1").partition(":")
+            for field in fields:
+                name, sep, value = field.partition(":")
                 if not sep:
                     raise TransportError("protocol", "malformed header line")
                 headers[name.strip().lower()] = value.strip()
-            else:
-                raise TransportError("protocol", f"more than {_MAX_HEADERS} headers")
             if 100 <= status < 200:
                 continue  # 100 Continue and friends: the real answer follows
             if self._must_close and headers.get("connection", "").lower() == "keep-alive":
@@ -338,6 +353,10 @@ class HttpClient:
         if decoder is not None:
             take(decoder.flush())
         return bytes(out)
+
+
+def _fields(headers: dict[str, str]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items())
 
 
 def _dropped(exc: BaseException, *, before_answer: bool) -> TransportError:
