@@ -16,11 +16,12 @@ import asyncio
 import base64
 import ssl
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
-__all__ = ["BodyTooLarge", "HttpClient", "Response", "TransportError"]
+__all__ = ["BodyTooLarge", "Handshake", "HttpClient", "Response", "TransportError"]
 
 _MAX_HEAD = 64 * 1024
 """Status line and headers together (also the longest chunk-size line)."""
@@ -48,6 +49,10 @@ class BodyTooLarge(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+Handshake = tuple[str | None, str | None, bytes | None]
+"""A TLS handshake's negotiated version, cipher name and the peer's certificate (DER)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ class HttpClient:
         self._writer: asyncio.StreamWriter | None = None
         self._must_close = False
         """The current answer ends the connection (HTTP/1.0, read-to-close body)."""
+        self.on_first_connect: Callable[[Handshake | TransportError], None] | None = None
+        """Told once how the first connection went: its TLS handshake or why it failed (the
+        TLS probe reuses this handshake instead of making one of its own)."""
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -138,20 +146,34 @@ class HttpClient:
                     limit=_MAX_HEAD,
                 )
         except TimeoutError:
-            raise TransportError(
-                "connect_timeout", "connect timeout (TCP or TLS handshake)"
-            ) from None
+            failed = TransportError("connect_timeout", "connect timeout (TCP or TLS handshake)")
         except ssl.SSLCertVerificationError as exc:
             detail = exc.verify_message or str(exc)
-            raise TransportError(
-                "tls_untrusted", f"TLS certificate not trusted ({detail})"
-            ) from None
+            failed = TransportError("tls_untrusted", f"TLS certificate not trusted ({detail})")
         except ssl.SSLError as exc:
-            raise TransportError("tls", f"TLS handshake failed ({exc.reason or exc})") from None
+            failed = TransportError("tls", f"TLS handshake failed ({exc.reason or exc})")
         except OSError as exc:
-            raise TransportError("connect", f"cannot connect ({exc.strerror or exc})") from None
-        self._reader, self._writer = reader, writer
-        return reader, writer
+            failed = TransportError("connect", f"cannot connect ({exc.strerror or exc})")
+        else:
+            self._reader, self._writer = reader, writer
+            self._tell_first_connect(writer)
+            return reader, writer
+        self._tell_first_connect(failed)
+        raise failed
+
+    def _tell_first_connect(self, outcome: asyncio.StreamWriter | TransportError) -> None:
+        listener, self.on_first_connect = self.on_first_connect, None
+        if listener is None:
+            return
+        if isinstance(outcome, TransportError):
+            listener(outcome)
+            return
+        tls = outcome.get_extra_info("ssl_object")
+        if tls is None:
+            listener((None, None, None))
+            return
+        cipher = tls.cipher()
+        listener((tls.version(), cipher[0] if cipher else None, tls.getpeercert(binary_form=True)))
 
     async def request(
         self,

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from gpufence.collect.bmc.credentials import VENDOR_DEFAULTS, Credential, CredentialStore
-from gpufence.collect.bmc.http import BodyTooLarge, HttpClient, TransportError, basic_auth
+from gpufence.collect.bmc.http import (
+    BodyTooLarge,
+    Handshake,
+    HttpClient,
+    TransportError,
+    basic_auth,
+)
 from gpufence.collect.bmc.ipmi import IntrusiveIpmi, IpmiProbe, probe_ipmi, try_ipmi_intrusive
 from gpufence.collect.bmc.redfish import (
     Fetch,
@@ -165,12 +171,20 @@ class _Context:
         self.untrusted = verify_context(None, insecure=True)
 
 
-async def _redfish(scan: BmcScan, ctx: _Context) -> None:
+async def _redfish(
+    scan: BmcScan, ctx: _Context, handshake: asyncio.Future[Handshake | TransportError | None]
+) -> None:
     target, opts = scan.target, ctx.opts
     assert target.redfish_url is not None
     cred = scan.credential
     auth = (cred.username, cred.password.get_secret_value()) if cred else None
+
+    def tell(outcome: Handshake | TransportError) -> None:
+        if not handshake.done():
+            handshake.set_result(outcome)
+
     async with _client(target.redfish_url, ctx.trusted, opts) as client:
+        client.on_first_connect = tell
         reader = RedfishReader(client, target.redfish_url, auth, opts.max_body)
         try:
             root = await reader.get("/redfish/v1/", anonymous=True)
@@ -203,6 +217,8 @@ async def _redfish(scan: BmcScan, ctx: _Context) -> None:
                 await _intrusive_redfish(scan, reader)
         finally:
             scan.requests += reader.requests
+            if not handshake.done():
+                handshake.set_result(None)  # never connected: the TLS probe makes its own
 
 
 async def _anonymous(scan: BmcScan, reader: RedfishReader, root: Fetch) -> None:
@@ -323,9 +339,13 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
     scan.started = time.perf_counter()
     tasks: list[asyncio.Task[None]] = []
     if target.redfish_url:
-        tasks.append(asyncio.create_task(_redfish(scan, ctx)))
+        # The Redfish connection's handshake, shared with the TLS probe (one handshake fewer).
+        handshake: asyncio.Future[Handshake | TransportError | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        tasks.append(asyncio.create_task(_redfish(scan, ctx, handshake)))
         if target.scheme == "https":
-            tasks.append(asyncio.create_task(_tls(scan, ctx)))
+            tasks.append(asyncio.create_task(_tls(scan, ctx, handshake)))
     if target.ipmi_port is not None:
         tasks.append(asyncio.create_task(_ipmi(scan, ctx)))
     try:
@@ -345,10 +365,14 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
         scan.done = True
 
 
-async def _tls(scan: BmcScan, ctx: _Context) -> None:
+async def _tls(
+    scan: BmcScan, ctx: _Context, handshake: asyncio.Future[Handshake | TransportError | None]
+) -> None:
     port = scan.target.port
     assert port is not None
-    scan.tls = await probe_tls(scan.target.host, port, timeout=ctx.opts.connect_timeout)
+    scan.tls = await probe_tls(
+        scan.target.host, port, timeout=ctx.opts.connect_timeout, shared=handshake
+    )
 
 
 async def scan_fleet(
