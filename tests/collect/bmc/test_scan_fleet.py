@@ -14,21 +14,11 @@ import weakref
 from gpufence.collect.bmc.credentials import CredentialStore
 from gpufence.collect.bmc.scanner import BmcScan, ScanOptions, scan_fleet
 from gpufence.collect.bmc.targets import parse_targets
-
-
-def _closed_udp_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+from tests.collect.bmc.test_ipmi_closed_ports import closed_udp_ports
 
 
 def test_digested_scans_are_not_kept() -> None:
-    ports = _closed_udp_ports(40)
+    ports = closed_udp_ports(40)
     targets = parse_targets([f"b{i}=ipmi://127.0.0.1:{p}" for i, p in enumerate(ports)])
     seen: list[weakref.ref[BmcScan]] = []
     names: list[str] = []
