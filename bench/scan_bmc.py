@@ -175,6 +175,7 @@ def child_scan(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "wall": wall,
         "cpu": time.process_time() - cpu0 + kids.ru_utime + kids.ru_stime,
+        "main_cpu": time.process_time() - cpu0,
         "states": states,
         "requests": requests,
         "workers": stats.get("workers", 1),
@@ -293,7 +294,8 @@ def main() -> None:
                     f"{label}, {workers} worker(s): {rate:.1f} BMCs/s ({result['wall']:.1f} s), "
                     f"{result['requests'] / result['wall']:.0f} requests/s, states "
                     f"{result['states']}; scanner CPU {result['cpu']:.1f} s "
-                    f"({1000 * result['cpu'] / args.bmcs:.1f} ms per BMC), mock servers "
+                    f"({1000 * result['cpu'] / args.bmcs:.1f} ms per BMC; main process "
+                    f"{1000 * result['main_cpu'] / args.bmcs:.1f} ms), mock servers "
                     f"{result['server_cpu']:.1f} s; peak memory {result['peak_mb']:.0f} MB "
                     f"(main process {result['main_mb']:.0f} MB); evidence "
                     f"{result['evidence_mb']:.1f} MB",

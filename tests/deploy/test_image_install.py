@@ -41,7 +41,7 @@ def test_collector_extra_installs_without_the_broker_or_xmldsig_stacks(
         check=True,
     )
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
-    assert {"gpufence", "nvidia-ml-py", "pydantic", "httpx"} <= names
+    assert {"gpufence", "nvidia-ml-py", "pydantic", "httpx", "uvloop"} <= names
     assert not names & {
         "fastapi",
         "uvicorn",

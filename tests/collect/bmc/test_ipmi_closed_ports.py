@@ -21,7 +21,7 @@ from gpufence.collect.bmc.scanner import ScanOptions, scan_fleet
 from gpufence.collect.bmc.targets import parse_targets
 
 
-def _closed_udp_ports(count: int) -> list[int]:
+def closed_udp_ports(count: int) -> list[int]:
     """UDP ports on 127.0.0.1 that nothing listens on (bound, then released)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
     try:
@@ -47,7 +47,7 @@ def _run_debug(coro: Any) -> tuple[Any, list[dict[str, Any]]]:
 
 
 def test_probe_of_closed_ports_retrieves_every_exception(caplog: pytest.LogCaptureFixture) -> None:
-    ports = _closed_udp_ports(40)
+    ports = closed_udp_ports(40)
 
     async def probes() -> list[Any]:
         return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))
@@ -66,7 +66,7 @@ def test_probe_of_closed_ports_retrieves_every_exception(caplog: pytest.LogCaptu
 def test_fleet_scan_of_closed_ipmi_ports_leaves_no_exception(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ports = _closed_udp_ports(60)
+    ports = closed_udp_ports(60)
     targets = parse_targets([f"b{i}=ipmi://127.0.0.1:{p}" for i, p in enumerate(ports)])
     opts = ScanOptions(concurrency=60, ipmi_timeout=0.5, bmc_timeout=10)
 
@@ -99,7 +99,7 @@ def test_two_refusals_on_one_socket_are_both_consumed(
         return udp
 
     monkeypatch.setattr(ipmi._Udp, "open", open_refusing)
-    ports = _closed_udp_ports(5)
+    ports = closed_udp_ports(5)
 
     async def probes() -> list[Any]:
         return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))

@@ -16,13 +16,15 @@ import asyncio
 import base64
 import ssl
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
-__all__ = ["BodyTooLarge", "HttpClient", "Response", "TransportError"]
+__all__ = ["BodyTooLarge", "Handshake", "HttpClient", "Response", "TransportError"]
 
-_MAX_HEADER_LINE = 16 * 1024
+_MAX_HEAD = 64 * 1024
+"""Status line and headers together (also the longest chunk-size line)."""
 _MAX_HEADERS = 100
 _CHUNK = 64 * 1024
 
@@ -47,6 +49,10 @@ class BodyTooLarge(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+Handshake = tuple[str | None, str | None, bytes | None]
+"""A TLS handshake's negotiated version, cipher name and the peer's certificate (DER)."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,15 @@ class HttpClient:
             "User-Agent": "gpufence",
             **(headers or {}),
         }
+        self._fixed = _fields({"Host": self._host_header, **self._headers})
+        """The header lines every request sends, ready to send."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._must_close = False
         """The current answer ends the connection (HTTP/1.0, read-to-close body)."""
+        self.on_first_connect: Callable[[Handshake | TransportError], None] | None = None
+        """Told once how the first connection went: its TLS handshake or why it failed (the
+        TLS probe reuses this handshake instead of making one of its own)."""
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -132,23 +143,37 @@ class HttpClient:
                     ssl=self._ssl,
                     server_hostname=self.host if self._ssl is not None else None,
                     ssl_handshake_timeout=self.connect_timeout if self._ssl is not None else None,
-                    limit=_MAX_HEADER_LINE,
+                    limit=_MAX_HEAD,
                 )
         except TimeoutError:
-            raise TransportError(
-                "connect_timeout", "connect timeout (TCP or TLS handshake)"
-            ) from None
+            failed = TransportError("connect_timeout", "connect timeout (TCP or TLS handshake)")
         except ssl.SSLCertVerificationError as exc:
             detail = exc.verify_message or str(exc)
-            raise TransportError(
-                "tls_untrusted", f"TLS certificate not trusted ({detail})"
-            ) from None
+            failed = TransportError("tls_untrusted", f"TLS certificate not trusted ({detail})")
         except ssl.SSLError as exc:
-            raise TransportError("tls", f"TLS handshake failed ({exc.reason or exc})") from None
+            failed = TransportError("tls", f"TLS handshake failed ({exc.reason or exc})")
         except OSError as exc:
-            raise TransportError("connect", f"cannot connect ({exc.strerror or exc})") from None
-        self._reader, self._writer = reader, writer
-        return reader, writer
+            failed = TransportError("connect", f"cannot connect ({exc.strerror or exc})")
+        else:
+            self._reader, self._writer = reader, writer
+            self._tell_first_connect(writer)
+            return reader, writer
+        self._tell_first_connect(failed)
+        raise failed
+
+    def _tell_first_connect(self, outcome: asyncio.StreamWriter | TransportError) -> None:
+        listener, self.on_first_connect = self.on_first_connect, None
+        if listener is None:
+            return
+        if isinstance(outcome, TransportError):
+            listener(outcome)
+            return
+        tls = outcome.get_extra_info("ssl_object")
+        if tls is None:
+            listener((None, None, None))
+            return
+        cipher = tls.cipher()
+        listener((tls.version(), cipher[0] if cipher else None, tls.getpeercert(binary_form=True)))
 
     async def request(
         self,
@@ -201,19 +226,23 @@ class HttpClient:
             reader, writer = await self._connect()
         else:
             reader, writer = self._reader, self._writer
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host_header}"]
-        lines += [f"{k}: {v}" for k, v in {**self._headers, **(extra or {})}.items()]
+        fixed = (
+            self._fixed
+            if extra is None
+            else _fields({"Host": self._host_header, **self._headers, **extra})
+        )
+        head = f"{method} {path} HTTP/1.1\r\n{fixed}"
         if authorization is not None:
-            lines.append(f"Authorization: {authorization}")
+            head += f"Authorization: {authorization}\r\n"
         if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            head += f"Content-Length: {len(body)}\r\n"
+        request = (head + "\r\n").encode("latin-1")
         # One deadline per request, pushed on by every chunk of body that arrives: a timer per
         # socket read cost more CPU than the HTTP parsing itself.
         try:
             async with asyncio.timeout(self.read_timeout) as deadline:
                 try:
-                    writer.write(head + (body or b""))
+                    writer.write(request + body if body else request)
                     await writer.drain()
                 except OSError as exc:
                     raise _dropped(exc, before_answer=True) from None
@@ -239,28 +268,36 @@ class HttpClient:
 
     async def _head(self, reader: asyncio.StreamReader, method: str) -> tuple[int, dict[str, str]]:
         while True:
+            # The whole head in one read (one await instead of one per header line).
             try:
-                line = await self._read(reader.readuntil(b"\r\n"))
-            except TransportError as exc:
-                if exc.kind in ("dropped", "reset"):
-                    exc.before_answer = True
-                raise
-            parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                raise _dropped(exc, before_answer=not exc.partial) from None
+            except asyncio.LimitOverrunError:
+                raise TransportError(
+                    "protocol", f"response head longer than {_MAX_HEAD} bytes"
+                ) from None
+            except ssl.SSLError as exc:
+                raise TransportError(
+                    "reset", f"connection reset (TLS: {exc.reason or exc})", before_answer=True
+                ) from None
+            except OSError as exc:
+                raise _dropped(exc, before_answer=True) from None
+            lines = raw.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise TransportError("protocol", f"not an HTTP/1.x answer: {line[:40]!r}")
+                raise TransportError("protocol", f"not an HTTP/1.x answer: {raw[:40]!r}")
             status = int(parts[1])
             self._must_close = parts[0] == "HTTP/1.0"
+            fields = lines[1:-2]  # the head ends with an empty line: two trailing ''
+            if len(fields) > _MAX_HEADERS:
+                raise TransportError("protocol", f"more than {_MAX_HEADERS} headers")
             headers: dict[str, str] = {}
-            for _ in range(_MAX_HEADERS + 1):
-                raw = await self._read(reader.readuntil(b"\r\n"))
-                if raw == b"\r\n":
-                    break
-                name, sep, value = raw.decode("latin-1").partition(":")
+            for field in fields:
+                name, sep, value = field.partition(":")
                 if not sep:
                     raise TransportError("protocol", "malformed header line")
                 headers[name.strip().lower()] = value.strip()
-            else:
-                raise TransportError("protocol", f"more than {_MAX_HEADERS} headers")
             if 100 <= status < 200:
                 continue  # 100 Continue and friends: the real answer follows
             if self._must_close and headers.get("connection", "").lower() == "keep-alive":
@@ -338,6 +375,10 @@ class HttpClient:
         if decoder is not None:
             take(decoder.flush())
         return bytes(out)
+
+
+def _fields(headers: dict[str, str]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items())
 
 
 def _dropped(exc: BaseException, *, before_answer: bool) -> TransportError:

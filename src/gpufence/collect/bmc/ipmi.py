@@ -25,7 +25,8 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -153,14 +154,33 @@ def parse_auth_caps_response(packet: bytes) -> AuthCapabilities:
 
 
 class _Datagram(asyncio.DatagramProtocol):
+    """Hands each reply to the first waiting exchange that accepts it.
+
+    Several exchanges may wait on one socket at once (the presence ping and the capabilities
+    request): a reply one of them does not want belongs to another, never to the floor.
+    """
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self.waiters: list[tuple[Callable[[bytes], bool], asyncio.Future[bytes]]] = []
+        self.unclaimed: deque[bytes] = deque(maxlen=8)
+        """Replies no exchange wanted when they came (a late answer to a request resent)."""
+        self.refused: ConnectionRefusedError | None = None
+        """The port is closed (ICMP port unreachable): every exchange, now or later, learns it."""
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.queue.put_nowait(data)
+        for accept, waiter in self.waiters:
+            if not waiter.done() and accept(data):
+                waiter.set_result(data)
+                return
+        self.unclaimed.append(data)
 
     def error_received(self, exc: Exception) -> None:
-        self.queue.put_nowait(exc)
+        if isinstance(exc, ConnectionRefusedError):
+            self.refused = exc
+            for _accept, waiter in self.waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+        # Other ICMP errors (a transient 'host unreachable') leave the exchanges waiting.
 
 
 class _Udp:
@@ -182,27 +202,32 @@ class _Udp:
         self.transport.close()
 
     async def exchange(
-        self, packet: bytes, accept: object, timeout: float, tries: int = 2
+        self, packet: bytes, accept: Callable[[bytes], bool], timeout: float, tries: int = 2
     ) -> bytes | None:
-        """Send ``packet`` until a reply that ``accept(reply)`` likes arrives (or give up)."""
-        check = accept if callable(accept) else (lambda _b: True)
-        for _ in range(tries):
-            self.transport.sendto(packet)
-            deadline = asyncio.get_running_loop().time() + timeout
-            while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                try:
-                    item = await asyncio.wait_for(self.protocol.queue.get(), left)
-                except TimeoutError:
-                    break
-                if isinstance(item, ConnectionRefusedError):
-                    # Put it back: another exchange on this socket waits on the same queue and
-                    # must learn that the port is closed too, rather than time out.
-                    self.protocol.queue.put_nowait(item)
-                    raise item
-                if isinstance(item, Exception):
-                    continue
-                if check(item):
-                    return item
+        """Send ``packet`` until a reply that ``accept(reply)`` likes arrives (or give up).
+
+        Raises :class:`ConnectionRefusedError` when the port is closed.
+        """
+        protocol = self.protocol
+        loop = asyncio.get_running_loop()
+        for attempt in range(tries):
+            if protocol.refused is not None:
+                raise protocol.refused
+            if attempt:  # the previous try's answer may have come just after its deadline
+                for reply in protocol.unclaimed:
+                    if accept(reply):
+                        protocol.unclaimed.remove(reply)
+                        return reply
+            waiter: asyncio.Future[bytes] = loop.create_future()
+            entry = (accept, waiter)
+            protocol.waiters.append(entry)
+            try:
+                self.transport.sendto(packet)
+                return await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                continue
+            finally:
+                protocol.waiters.remove(entry)
         return None
 
 

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from gpufence.collect.bmc.credentials import VENDOR_DEFAULTS, Credential, CredentialStore
-from gpufence.collect.bmc.http import BodyTooLarge, HttpClient, TransportError, basic_auth
+from gpufence.collect.bmc.http import (
+    BodyTooLarge,
+    Handshake,
+    HttpClient,
+    TransportError,
+    basic_auth,
+)
 from gpufence.collect.bmc.ipmi import IntrusiveIpmi, IpmiProbe, probe_ipmi, try_ipmi_intrusive
 from gpufence.collect.bmc.redfish import (
     Fetch,
@@ -165,12 +171,20 @@ class _Context:
         self.untrusted = verify_context(None, insecure=True)
 
 
-async def _redfish(scan: BmcScan, ctx: _Context) -> None:
+async def _redfish(
+    scan: BmcScan, ctx: _Context, handshake: asyncio.Future[Handshake | TransportError | None]
+) -> None:
     target, opts = scan.target, ctx.opts
     assert target.redfish_url is not None
     cred = scan.credential
     auth = (cred.username, cred.password.get_secret_value()) if cred else None
+
+    def tell(outcome: Handshake | TransportError) -> None:
+        if not handshake.done():
+            handshake.set_result(outcome)
+
     async with _client(target.redfish_url, ctx.trusted, opts) as client:
+        client.on_first_connect = tell
         reader = RedfishReader(client, target.redfish_url, auth, opts.max_body)
         try:
             root = await reader.get("/redfish/v1/", anonymous=True)
@@ -203,6 +217,8 @@ async def _redfish(scan: BmcScan, ctx: _Context) -> None:
                 await _intrusive_redfish(scan, reader)
         finally:
             scan.requests += reader.requests
+            if not handshake.done():
+                handshake.set_result(None)  # never connected: the TLS probe makes its own
 
 
 async def _anonymous(scan: BmcScan, reader: RedfishReader, root: Fetch) -> None:
@@ -323,9 +339,13 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
     scan.started = time.perf_counter()
     tasks: list[asyncio.Task[None]] = []
     if target.redfish_url:
-        tasks.append(asyncio.create_task(_redfish(scan, ctx)))
+        # The Redfish connection's handshake, shared with the TLS probe (one handshake fewer).
+        handshake: asyncio.Future[Handshake | TransportError | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        tasks.append(asyncio.create_task(_redfish(scan, ctx, handshake)))
         if target.scheme == "https":
-            tasks.append(asyncio.create_task(_tls(scan, ctx)))
+            tasks.append(asyncio.create_task(_tls(scan, ctx, handshake)))
     if target.ipmi_port is not None:
         tasks.append(asyncio.create_task(_ipmi(scan, ctx)))
     try:
@@ -345,10 +365,14 @@ async def _scan_one(scan: BmcScan, ctx: _Context) -> None:
         scan.done = True
 
 
-async def _tls(scan: BmcScan, ctx: _Context) -> None:
+async def _tls(
+    scan: BmcScan, ctx: _Context, handshake: asyncio.Future[Handshake | TransportError | None]
+) -> None:
     port = scan.target.port
     assert port is not None
-    scan.tls = await probe_tls(scan.target.host, port, timeout=ctx.opts.connect_timeout)
+    scan.tls = await probe_tls(
+        scan.target.host, port, timeout=ctx.opts.connect_timeout, shared=handshake
+    )
 
 
 async def scan_fleet(
@@ -360,34 +384,48 @@ async def scan_fleet(
     stop: asyncio.Event | None = None,
     digest: Callable[[BmcScan], None] | None = None,
 ) -> list[BmcScan]:
-    """Scan every target; returns one :class:`BmcScan` per target, in target order.
+    """Scan every target; returns one :class:`BmcScan` per target not digested, in target order.
 
-    ``digest`` is called as soon as a BMC is finished (e.g. to build its evidence and
-    :meth:`BmcScan.release` its documents, so a large fleet never holds every BMC's JSON at
-    once); BMCs cut short by the budget or Ctrl-C are left undigested for the caller.
+    ``digest`` is called as soon as a BMC is finished (e.g. to build and write its evidence);
+    a digested scan is forgotten here, so a fleet of any size holds only the ``concurrency``
+    BMCs in flight. BMCs cut short by the budget or Ctrl-C (and those never started) are left
+    undigested for the caller. Without ``digest`` every scan is returned.
     """
     ctx = _Context(opts, store)
-    scans = [
-        BmcScan(
-            target,
-            store.lookup(
-                name=target.name, host=target.host, port=target.port, url=target.redfish_url
-            ),
-        )
-        for target in targets
+    undigested: dict[int, BmcScan] = {}
+    queue = iter(enumerate(targets))
+    """Shared by the workers: each takes the next target when it is free (no task per target
+    up front: the fleet's size costs nothing until its BMCs are scanned)."""
+
+    async def worker() -> None:
+        for index, target in queue:
+            scan = BmcScan(
+                target,
+                store.lookup(
+                    name=target.name, host=target.host, port=target.port, url=target.redfish_url
+                ),
+            )
+            undigested[index] = scan
+            try:
+                await _scan_one(scan, ctx)
+            except Exception as exc:  # noqa: BLE001 - one BMC's bug must not end the worker
+                scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
+                scan.done = True
+                continue
+            if digest is not None:
+                try:
+                    digest(scan)
+                except Exception as exc:  # noqa: BLE001 - left to the caller, with the reason
+                    scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
+                    continue
+                del undigested[index]
+            if on_done is not None:
+                on_done(scan)
+
+    workers = [
+        asyncio.create_task(worker()) for _ in range(max(1, min(opts.concurrency, len(targets))))
     ]
-    limit = asyncio.Semaphore(max(1, opts.concurrency))
-
-    async def run(scan: BmcScan) -> None:
-        async with limit:
-            await _scan_one(scan, ctx)
-        if digest is not None:
-            digest(scan)
-        if on_done is not None:
-            on_done(scan)
-
-    tasks = [asyncio.create_task(run(s)) for s in scans]
-    waiters: list[asyncio.Future[Any]] = [asyncio.gather(*tasks, return_exceptions=True)]
+    waiters: list[asyncio.Future[Any]] = [asyncio.gather(*workers, return_exceptions=True)]
     stopper = asyncio.create_task(stop.wait()) if stop is not None else None
     if stopper is not None:
         waiters.append(stopper)
@@ -399,17 +437,17 @@ async def scan_fleet(
             if stop is not None and stop.is_set()
             else (f"scan budget of {opts.budget:g} s exhausted" if opts.budget else "cancelled")
         )
-        for scan, task in zip(scans, tasks, strict=True):
-            if not task.done():
-                task.cancel()
-                if not scan.done:
-                    scan.interrupted = reason if scan.started else f"not started: {reason}"
+        for scan in undigested.values():
+            if not scan.done:  # in flight: say why before the cancellation finishes it
+                scan.interrupted = reason
+        for task in workers:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
         if stopper is not None:
             stopper.cancel()
-    for scan, task in zip(scans, tasks, strict=True):
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            scan.interrupted = f"scanner error: {type(exc).__name__}: {exc}"
-    return scans
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+        for index, target in queue:  # never taken by a worker
+            undigested[index] = BmcScan(target, interrupted=f"not started: {reason}")
+    return [undigested[i] for i in sorted(undigested)]

@@ -18,12 +18,15 @@ import re
 import ssl
 import tempfile
 import warnings
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+from gpufence.collect.bmc.http import Handshake, TransportError
 
 __all__ = [
     "LEGACY_VERSIONS",
@@ -247,9 +250,7 @@ class TlsProbe:
     """Why the default handshake failed (then nothing else is known)."""
 
 
-async def _handshake(
-    host: str, port: int, version: str | None, timeout: float
-) -> tuple[str | None, str | None, bytes | None]:
+async def _handshake(host: str, port: int, version: str | None, timeout: float) -> Handshake:
     ctx = _client_context(version)
     reader_writer = await asyncio.wait_for(
         asyncio.open_connection(host, port, ssl=ctx, ssl_handshake_timeout=timeout),
@@ -280,11 +281,40 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def probe_tls(host: str, port: int, *, timeout: float = 5.0) -> TlsProbe:
-    """Handshake with the BMC's HTTPS port (no credentials sent)."""
+async def _default_handshake(
+    host: str,
+    port: int,
+    timeout: float,
+    shared: Awaitable[Handshake | TransportError | None] | None,
+) -> Handshake:
+    """The handshake a default client gets: ``shared`` (the Redfish connection's first one,
+    which offers the same ClientHello) when it completed, else one of our own."""
+    if shared is not None:
+        outcome = await shared
+        if isinstance(outcome, tuple):
+            return outcome
+        if isinstance(outcome, TransportError) and outcome.kind == "connect_timeout":
+            raise TimeoutError  # a second attempt would only wait as long again
+    return await _handshake(host, port, None, timeout)
+
+
+async def probe_tls(
+    host: str,
+    port: int,
+    *,
+    timeout: float = 5.0,
+    shared: Awaitable[Handshake | TransportError | None] | None = None,
+) -> TlsProbe:
+    """Handshake with the BMC's HTTPS port (no credentials sent).
+
+    ``shared``: the outcome of a handshake with the same ClientHello made anyway (the Redfish
+    connection: default versions and ciphers; verifying the certificate or not does not change
+    what the client offers), None when it did not happen. It saves a full handshake per BMC
+    on both sides; on a TLS error (an untrusted certificate) the probe makes its own.
+    """
     versions = [v for v in LEGACY_VERSIONS if local_tls_support(v) is None]
     results = await asyncio.gather(
-        _handshake(host, port, None, timeout),
+        _default_handshake(host, port, timeout, shared),
         *(_handshake(host, port, v, timeout) for v in versions),
         return_exceptions=True,
     )
