@@ -146,14 +146,22 @@ class Snapshot:
         while probe and probe not in self.locations:
             probe = probe[:-1]
         line, column = self.locations.get(probe, (1, 1))
-        # Built unvalidated: file is this snapshot's path and line/column come from the parser.
-        found = FindingLocation.model_construct(file=self.source_file, line=line, column=column)
+        # Many pointers (a node and each of its fields) resolve to one declaration: one object.
+        found = self._location_at.get((line, column))
+        if found is None:
+            # Built unvalidated: file is this snapshot's path and line/column come from the parser.
+            found = FindingLocation.at(self.source_file, line, column)
+            self._location_at[(line, column)] = found
         cache[tuple(pointer)] = found
         return found
 
     @cached_property
     def _location_cache(self) -> dict[Pointer, FindingLocation]:
         # Findings of many controls point at the same element; a location is immutable.
+        return {}
+
+    @cached_property
+    def _location_at(self) -> dict[tuple[int, int], FindingLocation]:
         return {}
 
     def _where(self, pointer: Pointer) -> str:
