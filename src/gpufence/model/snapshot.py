@@ -46,7 +46,7 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
     return TypeAdapter(annotation)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fact(Generic[T]):
     """One fact with its provenance: declared in the inventory, observed, or unknown."""
 
@@ -166,7 +166,29 @@ class Snapshot:
 
     def _where(self, pointer: Pointer) -> str:
         loc = self.location(pointer)
-        return f"{loc.file}:{loc.line}:{loc.column}"
+        key = (loc.line or 1, loc.column or 1)
+        where = self._where_at.get(key)
+        if where is None:
+            where = self._where_at[key] = f"{loc.file}:{loc.line}:{loc.column}"
+        return where
+
+    @cached_property
+    def _where_at(self) -> dict[tuple[int, int], str]:
+        # One 'file:line:column' text per declaration: a pool's facts hold for all its nodes.
+        return {}
+
+    def _declared_fact(self, value: object, pointer: Pointer) -> Fact[object]:
+        # A declared fact is its value at its pointer: nodes that inherit a field from their pool
+        # share the pool's Fact (a 64,000-node fleet would otherwise hold a million copies).
+        fact = self._declared_facts.get(pointer)
+        if fact is None or fact.value != value or type(fact.value) is not type(value):
+            fact = Fact(value, "declared", self._where(pointer), pointer)
+            self._declared_facts[pointer] = fact
+        return fact
+
+    @cached_property
+    def _declared_facts(self) -> dict[Pointer, Fact[object]]:
+        return {}
 
     @cached_property
     def _evidence_by_subject(self) -> Mapping[str, list[tuple[int, EvidenceDocument]]]:
@@ -275,9 +297,7 @@ class Snapshot:
         for name in model.model_fields:
             value = getattr(declared, name)
             if value is not None:
-                facts[name] = Fact(
-                    value, "declared", self._where(declared_at[name]), declared_at[name]
-                )
+                facts[name] = self._declared_fact(value, declared_at[name])
             else:
                 facts[name] = Fact(
                     None,
