@@ -46,6 +46,9 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
     return TypeAdapter(annotation)
 
 
+_FIRST_LINE = (1, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Fact(Generic[T]):
     """One fact with its provenance: declared in the inventory, observed, or unknown."""
@@ -138,38 +141,31 @@ class Snapshot:
 
     def location(self, pointer: Pointer) -> FindingLocation:
         """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
-        probe = tuple(pointer)
-        cache = self._location_cache
-        found = cache.get(probe)
-        if found is not None:
-            return found
-        while probe and probe not in self.locations:
-            probe = probe[:-1]
-        line, column = self.locations.get(probe, (1, 1))
-        # Many pointers (a node and each of its fields) resolve to one declaration: one object.
-        found = self._location_at.get((line, column))
+        declared_at = self._declaration(pointer)
+        # Many pointers (a node and each of its fields) resolve to one declaration: one object,
+        # keyed by the parser's own (line, column) tuple (no key is built per finding).
+        found = self._location_at.get(declared_at)
         if found is None:
             # Built unvalidated: file is this snapshot's path and line/column come from the parser.
-            found = FindingLocation.at(self.source_file, line, column)
-            self._location_at[(line, column)] = found
-        cache[tuple(pointer)] = found
+            found = FindingLocation.at(self.source_file, *declared_at)
+            self._location_at[declared_at] = found
         return found
 
-    @cached_property
-    def _location_cache(self) -> dict[Pointer, FindingLocation]:
-        # Findings of many controls point at the same element; a location is immutable.
-        return {}
+    def _declaration(self, pointer: Pointer) -> tuple[int, int]:
+        probe = tuple(pointer)
+        while probe and probe not in self.locations:
+            probe = probe[:-1]
+        return self.locations.get(probe, _FIRST_LINE)
 
     @cached_property
     def _location_at(self) -> dict[tuple[int, int], FindingLocation]:
         return {}
 
     def _where(self, pointer: Pointer) -> str:
-        loc = self.location(pointer)
-        key = (loc.line or 1, loc.column or 1)
-        where = self._where_at.get(key)
+        declared_at = self._declaration(pointer)
+        where = self._where_at.get(declared_at)
         if where is None:
-            where = self._where_at[key] = f"{loc.file}:{loc.line}:{loc.column}"
+            where = self._where_at[declared_at] = "{}:{}:{}".format(self.source_file, *declared_at)
         return where
 
     @cached_property
