@@ -8,7 +8,7 @@ a control that raises becomes one ERROR finding, the others still run.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -196,48 +196,32 @@ class SharedEvidence:
 
     Findings of one control over a fleet repeat the same evidence (a pool's declared facts hold
     for its 32 nodes): a 4,000-node audit has ~13,000 distinct evidence values in ~56,000
-    findings, at ~0.5 KB each. Values are compared by type as well as value (``True`` is not
-    ``1``, ``0.0`` is not ``-0.0`` in a report) and key order; a value holding anything else
-    than dicts, lists, tuples, str, int, float, bool or None is kept unshared.
+    findings, at ~0.5 KB each. Two values are the same when their ``repr`` (C-speed, key order
+    and types visible: ``True`` is not ``1``, ``0.0`` is not ``-0.0``, a list is not a tuple)
+    and ``==`` both agree, so a report never shows a different value than the control gave.
     """
 
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: dict[Hashable, dict[str, Any]] = {}
+        self._seen: dict[str, dict[str, Any]] = {}
 
     def get(self, evidence: dict[str, Any]) -> dict[str, Any]:
         """The dict already held for a value equal to ``evidence``, else ``evidence`` itself."""
         if not evidence:
             return evidence
-        try:
-            key = _frozen_value(evidence)
-        except _Unshareable:
+        key = repr(evidence)
+        held = self._seen.setdefault(key, evidence)
+        if held is not evidence and not _same(held, evidence):
             return evidence
-        return self._seen.setdefault(key, evidence)
+        return held
 
 
-class _Unshareable(Exception):
-    pass
-
-
-_SCALARS = frozenset({str, int, bool, type(None)})
-
-
-def _frozen_value(value: object) -> Hashable:
-    kind = type(value)
-    if kind in _SCALARS:
-        return (kind, value)
-    if kind is float:
-        return (kind, repr(value))
-    if kind is dict:
-        items = value.items()  # type: ignore[attr-defined]
-        if any(type(k) is not str for k, _ in items):
-            raise _Unshareable  # True and 1 are equal keys but different report text
-        return (kind, tuple((k, _frozen_value(v)) for k, v in items))
-    if kind is list or kind is tuple:
-        return (kind, tuple(_frozen_value(v) for v in value))  # type: ignore[attr-defined]
-    raise _Unshareable
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - a value whose == raises is simply not shared
+        return False
 
 
 def evaluate(
