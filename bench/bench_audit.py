@@ -193,7 +193,6 @@ def main() -> None:
         f"{'audit s':>18} {'audit/base':>18} {'findings':>8} {'peak MB':>7}"
     )
     medians: list[tuple[int, float]] = []
-    commands: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for nodes in [*args.nodes, *args.big]:
             path = Path(tmp) / f"fleet-{nodes}.yaml"
@@ -220,19 +219,16 @@ def main() -> None:
                 )
                 for fmt in args.formats:
                     command = measure_command(path, evidence, Path(tmp) / "report", fmt, src)
-                    commands.append(
-                        f"{nodes:>6} nodes{' (before)' if src else ''}: gpufence audit "
-                        f"--format {fmt} --output FILE: "
+                    print(
+                        f"{nodes:>6} nodes{' (before)' if src else ''}, whole command (its own "
+                        f"process) gpufence audit --format {fmt} --output FILE: "
                         f"{command['cpu']:.2f} s CPU ({command['wall']:.2f} s wall), "
                         f"{command['cpu'] / statistics.median(base):.1f}x the parse, peak RSS "
-                        f"{command['peak_mb']:.0f} MB, report {command['report_mb']:.1f} MB"
+                        f"{command['peak_mb']:.0f} MB, report {command['report_mb']:.1f} MB",
+                        flush=True,
                     )
-                    print(commands[-1], flush=True)
     if len(medians) > 1:
         print(f"audit time ~ nodes^{_exponent(medians):.2f} (least squares over the medians)")
-    print("whole command (one run each, its own process):")
-    for line in commands:
-        print(line)
     if before:
         print(f"before: {args.before} (its src first on PYTHONPATH; rows marked 'before')")
 
