@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gpufence.collect import COLLECTORS
+from gpufence.collect import collectors
 from gpufence.model.evidence import CollectorName
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gpufence"
@@ -38,6 +38,20 @@ def test_evidence_documents_are_built_by_the_one_constructor() -> None:
 
 
 def test_every_live_collector_is_registered() -> None:
-    registered = {c.name for c in COLLECTORS}
+    """Every CollectorName but the loaders' is declared by exactly one module of collect/."""
+    found = collectors()
+    registered = [c.name for c in found]
     loaders = {CollectorName.PARTITIONS_CONF, CollectorName.BROKER_CONFIG}
-    assert registered | loaders == set(CollectorName)
+    assert len(registered) == len(set(registered))
+    assert set(registered) | loaders == set(CollectorName)
+    assert not set(registered) & loaders
+    for info in found:
+        assert info.module.startswith("gpufence.collect."), info
+
+
+def test_every_collector_writes_subjects_whose_plane_is_known() -> None:
+    """The evidence-age gauge finds each collector's plane from the kind of its subjects."""
+    from gpufence.store.metrics import evidence_plane
+
+    for info in collectors():
+        assert evidence_plane(info.name, info.subjects) is not None, info

@@ -17,6 +17,7 @@ from tests.integration.bmc_servers import SECRET, USER, mockup_server
 
 from gpufence.cli import main
 from gpufence.collect.bmc.tls import local_tls_support
+from gpufence.model.observed_bmc import ObservedBmc
 from gpufence.testing.mockup_server import LoopbackPki, make_test_pki
 
 pytestmark = [pytest.mark.integration]
@@ -112,6 +113,8 @@ def test_every_bmc_scanned(fleet: tuple[int, dict[str, Any], dict[str, Any]]) ->
     for doc in docs.values():
         assert doc["observed"]["bmc.tls.cert_trusted"] is True
         assert doc["observed"]["bmc.redfish.anonymous_readable"] == []
+        # Every fact the scanner wrote has the shape the controls read it as.
+        assert ObservedBmc.read(doc["observed"]).unreadable == {}
 
 
 def test_dmtf_rackmount_findings(fleet: tuple[int, dict[str, Any], dict[str, Any]]) -> None:

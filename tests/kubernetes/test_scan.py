@@ -212,7 +212,7 @@ def test_evidence_feeds_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     from gpufence.controls import k8s
 
     inventory = write_inventory(tmp_path, base_inventory())
-    run = audit(inventory, [evidence], [k8s.no_default_deny])
+    run = audit(inventory, [evidence], [k8s.namespaces.no_default_deny])
     statuses = {f.resource: f.status for f in run.result.findings}
     assert statuses["k8s/cluster/Namespace/team-a"] is Status.FAIL
     assert statuses["k8s/cluster/Namespace/team-b"] is Status.PASS
@@ -220,5 +220,5 @@ def test_evidence_feeds_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     for finding in run.result.findings:
         assert finding.location is not None and finding.location.file.startswith(str(directory))
         assert finding.location.line is not None and finding.location.line > 1
-    empty = audit(inventory, [], [k8s.no_default_deny]).result.findings
+    empty = audit(inventory, [], [k8s.namespaces.no_default_deny]).result.findings
     assert [f.status for f in empty] == [Status.NOT_EVALUATED]

@@ -4,18 +4,22 @@ and write what they saw, and what they could not see, as evidence documents.
 Every collector follows the small protocol below and builds its documents with the one
 constructor :meth:`gpufence.model.evidence.EvidenceDocument.new`, under a name from
 :class:`gpufence.model.evidence.CollectorName`. Adding a collector = its own package or module
-here + its name in ``CollectorName`` + one entry in :data:`COLLECTORS` (and its CLI command).
+here, which declares ``COLLECTOR = CollectorInfo(...)`` (found by :func:`collectors`), + its name
+in ``CollectorName`` (the one registration: readers match on it).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 from gpufence.model.evidence import CollectorName, EvidenceDocument
 
-__all__ = ["COLLECTORS", "Collector", "CollectorInfo"]
+__all__ = ["Collector", "CollectorInfo", "collectors"]
 
 
 class Collector(Protocol):
@@ -35,31 +39,38 @@ class Collector(Protocol):
 
 @dataclass(frozen=True)
 class CollectorInfo:
-    """One registered collector: its evidence name, the module that implements it, its subjects."""
+    """One collector, declared as ``COLLECTOR`` by the module that implements it."""
 
     name: CollectorName
     module: str
+    """The declaring module (``__name__``)."""
     subjects: str
+    """The subjects its documents are about, e.g. ``node/<name>``."""
     command: str
+    """The CLI command that runs it."""
 
 
-COLLECTORS: tuple[CollectorInfo, ...] = (
-    CollectorInfo(CollectorName.NVML, "gpufence.collect.gpu.nvml", "node/<name>", "collect gpu"),
-    CollectorInfo(
-        CollectorName.NVIDIA_SMI,
-        "gpufence.collect.gpu.nvidia_smi",
-        "node/<name>",
-        "collect gpu --from FILE",
-    ),
-    CollectorInfo(CollectorName.BMC_SCAN, "gpufence.collect.bmc", "bmc/<name>", "scan bmc"),
-    CollectorInfo(
-        CollectorName.KUBERNETES, "gpufence.collect.kubernetes", "cluster/kubernetes", "k8s scan"
-    ),
-    CollectorInfo(
-        CollectorName.INFINIBAND_DIAGS,
-        "gpufence.collect.fabric",
-        "fabric/<network>",
-        "fabric observe",
-    ),
-)
-"""Every live collector (the loader's readers of referenced files are in gpufence.load)."""
+def collectors() -> tuple[CollectorInfo, ...]:
+    """Every live collector, in :class:`CollectorName` order: the ``COLLECTOR`` that each module
+    of this package declares, found by walking the package (as the controls are found).
+
+    Imported on first call, so a command that runs one collector does not load the others.
+    """
+    return _discovered()
+
+
+@cache
+def _discovered() -> tuple[CollectorInfo, ...]:
+    found: dict[CollectorName, CollectorInfo] = {}
+    for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        declared = vars(importlib.import_module(info.name)).get("COLLECTOR")
+        if not isinstance(declared, CollectorInfo) or declared.module != info.name:
+            continue  # no collector here, or one imported from the module that declares it
+        if declared.name in found:
+            raise RuntimeError(
+                f"collector {declared.name} declared twice: "
+                f"{found[declared.name].module} and {declared.module}"
+            )
+        found[declared.name] = declared
+    order = list(CollectorName)
+    return tuple(sorted(found.values(), key=lambda c: order.index(c.name)))

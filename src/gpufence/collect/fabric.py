@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gpufence.collect import CollectorInfo
 from gpufence.errors import InputError, SourceLocation
 from gpufence.fabric.observed import (
     ObservedFabric,
@@ -30,7 +31,7 @@ from gpufence.fabric.observed import (
     parse_sminfo,
 )
 from gpufence.fabric.records import OBSERVED_COLLECTOR
-from gpufence.model.evidence import EvidenceDocument, Unobserved
+from gpufence.model.evidence import CollectorName, EvidenceDocument, Unobserved
 from gpufence.model.snapshot import Pointer, Snapshot
 
 __all__ = [
@@ -38,6 +39,11 @@ __all__ = [
     "observe_live",
     "read_pkey_tables",
 ]
+
+COLLECTOR = CollectorInfo(
+    CollectorName.INFINIBAND_DIAGS, __name__, "fabric/<network>", "fabric observe"
+)
+"""This module's collector (found by :func:`gpufence.collect.collectors`)."""
 
 
 def _where(snap: Snapshot, pointer: Pointer) -> SourceLocation:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from gpufence.controls._common import CLUSTER, not_applicable
 from gpufence.controls.engine import Outcome
 from gpufence.model.findings import Severity, Status
+from gpufence.model.observed_bmc import ObservedBmc, ProtocolState
 from gpufence.model.snapshot import Fact, Snapshot
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "no_bmcs",
     "passing",
     "per_bmc",
+    "read_bmc",
     "unscanned_fleet",
 ]
 
@@ -43,9 +44,13 @@ def no_bmcs(snap: Snapshot) -> Outcome | None:
 
 @dataclass(frozen=True)
 class Observed:
-    """One ``bmc.*`` fact from the newest BMC evidence that has it, or why it is unknown."""
+    """One ``bmc.*`` fact from the newest BMC evidence that has it, or why it is unknown.
 
-    value: Any
+    ``value`` is the JSON value as the evidence (or the inventory) gave it, for the finding's
+    evidence; controls judge the typed :class:`ObservedBmc` that :func:`read_bmc` makes of it.
+    """
+
+    value: object
     known: bool
     origin: str
 
@@ -77,21 +82,43 @@ def bmc_fact(
     return Observed(None, False, f"the BMC evidence for {resource} does not report {fact}")
 
 
+def read_bmc(
+    snap: Snapshot,
+    resource: str,
+    facts: tuple[str, ...],
+    merged: Mapping[str, Fact[object]] | None = None,
+) -> tuple[ObservedBmc, dict[str, Observed]]:
+    """The ``facts`` of one BMC typed (:meth:`ObservedBmc.read`), and each as :func:`bmc_fact`
+    found it.
+
+    A fact whose value has the wrong shape is unknown, named with its origin and the problem:
+    a control never judges a value it had to guess at.
+    """
+    got = {fact: bmc_fact(snap, resource, fact, merged) for fact in facts}
+    reading = ObservedBmc.read({fact: o.value for fact, o in got.items() if o.known})
+    for fact, why in reading.unreadable.items():
+        got[fact] = Observed(None, False, f"unparseable {fact} in {got[fact].origin}: {why}")
+    return reading.facts, got
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """A judge's answer for one BMC: status, message and an optional severity override."""
+
     status: Status
     message: str
     severity: Severity | None = None
 
 
-Judge = Callable[[Mapping[str, Any]], Verdict | None]
+Judge = Callable[[ObservedBmc], Verdict | None]
 
 
 def per_bmc(snap: Snapshot, what: str, facts: tuple[str, ...], judge: Judge) -> Iterator[Outcome]:
     """Judge each BMC on the ``facts`` its scan observed (or the inventory declares).
 
-    ``judge`` gets the known facts and returns a verdict, or None when they do not suffice; the
-    finding is then NOT_EVALUATED and names why each needed fact is unknown. When no BMC has
+    ``judge`` gets the facts typed (one not known is None) and returns a verdict, or None when
+    they do not suffice; the finding is then NOT_EVALUATED and names why each needed fact is
+    unknown. When no BMC has
     been scanned and nothing is known, one cluster finding says so instead of one per BMC.
     """
     if (missing := no_bmcs(snap)) is not None:
@@ -104,10 +131,9 @@ def per_bmc(snap: Snapshot, what: str, facts: tuple[str, ...], judge: Judge) -> 
         return
     outcomes: list[Outcome] = []
     for view in snap.bmcs:
-        got = {fact: bmc_fact(snap, view.resource, fact, view.facts) for fact in facts}
-        known = {fact: o.value for fact, o in got.items() if o.known}
-        verdict = judge(known) if known else None
-        evidence: dict[str, Any] = {
+        typed, got = read_bmc(snap, view.resource, facts, view.facts)
+        verdict = judge(typed) if any(o.known for o in got.values()) else None
+        evidence: dict[str, object] = {
             fact.removeprefix("bmc."): {"value": o.value, "source": o.origin}
             for fact, o in got.items()
             if o.known
@@ -173,13 +199,16 @@ def unscanned_fleet(snap: Snapshot, what: str) -> Outcome:
 
 
 def failing(message: str, severity: Severity | None = None) -> Verdict:
+    """A FAIL verdict (``severity`` overrides the control's)."""
     return Verdict(Status.FAIL, message, severity)
 
 
 def passing(message: str) -> Verdict:
+    """A PASS verdict."""
     return Verdict(Status.PASS, message)
 
 
-def is_enabled(mapping: Any, key: str) -> bool:
-    entry = mapping.get(key) if isinstance(mapping, dict) else None
-    return isinstance(entry, dict) and entry.get("enabled") is True
+def is_enabled(protocols: Mapping[str, ProtocolState] | None, name: str) -> bool:
+    """Whether the BMC reports the service ``name`` as enabled (unreported: no)."""
+    entry = protocols.get(name) if protocols is not None else None
+    return entry is not None and entry.enabled is True

@@ -1,22 +1,24 @@
 """Firmware controls: Secure Boot, known-exploited BMC firmware, drift, TPM, integrity, updates.
 
 Facts come from the inventory (``host.secure_boot``), from node evidence, and from BMC scans
-(``bmc.*`` facts of ``bmc/<name>`` evidence, read through :func:`gpufence.controls._bmc.bmc_fact`).
+(``bmc.*`` facts of ``bmc/<name>`` evidence, typed by
+:class:`gpufence.model.observed_bmc.ObservedBmc` and read through
+:func:`gpufence.controls._bmc.read_bmc`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 from gpufence.catalog.vulnerabilities import Hit, judge_bmc, vulnerability_catalog
-from gpufence.controls._bmc import Verdict, bmc_fact, per_bmc, unscanned_fleet
+from gpufence.controls._bmc import Verdict, per_bmc, read_bmc, unscanned_fleet
 from gpufence.controls._common import expect_flag, fact_evidence, not_applicable
 from gpufence.controls.engine import Outcome, control
 from gpufence.model.findings import Plane, Severity, Status
-from gpufence.model.snapshot import NodeView, Snapshot
+from gpufence.model.observed_bmc import ObservedBmc, System
+from gpufence.model.snapshot import NodeView, Pointer, Snapshot
 
 _SP800_193 = "https://csrc.nist.gov/pubs/sp/800/193/final"
 _NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
@@ -27,20 +29,18 @@ _SPDM = "https://www.dmtf.org/standards/spdm"
 # -- FW-001 Secure Boot --------------------------------------------------------------------------
 
 
-def _systems(snap: Snapshot, bmc_resource: str) -> tuple[list[dict[str, Any]], str]:
-    got = bmc_fact(snap, bmc_resource, "bmc.systems")
-    if not got.known or not isinstance(got.value, list):
-        return [], got.origin
-    return [s for s in got.value if isinstance(s, dict)], got.origin
+def _systems(snap: Snapshot, bmc_resource: str) -> tuple[tuple[System, ...], str]:
+    typed, got = read_bmc(snap, bmc_resource, ("bmc.systems",))
+    return typed.systems or (), got["bmc.systems"].origin
 
 
-def _short(name: object) -> str:
-    return str(name or "").split(".")[0].lower()
+def _short(name: str | None) -> str:
+    return (name or "").split(".")[0].lower()
 
 
-def _system_of(node: NodeView, systems: list[dict[str, Any]], served: int) -> dict[str, Any] | None:
+def _system_of(node: NodeView, systems: tuple[System, ...], served: int) -> System | None:
     """The BMC system that is this node: by host name, or the only system of a one-node BMC."""
-    named = [s for s in systems if _short(s.get("host_name")) == node.node.name.lower()]
+    named = [s for s in systems if _short(s.host_name) == node.node.name.lower()]
     if len(named) == 1:
         return named[0]
     if len(systems) == 1 and served == 1:
@@ -49,23 +49,23 @@ def _system_of(node: NodeView, systems: list[dict[str, Any]], served: int) -> di
 
 
 def _secure_boot_outcome(
-    resource: str, system: dict[str, Any], origin: str, pointer: Any, declared: object = None
+    resource: str, system: System, origin: str, pointer: Pointer | None, declared: object = None
 ) -> Outcome:
-    sb = system.get("secure_boot")
-    where = f"BMC system {system.get('id')}"
-    if not isinstance(sb, dict) or sb.get("enabled") is None:
+    sb = system.secure_boot
+    where = f"BMC system {system.id}"
+    if sb is None or sb.enabled is None:
         return Outcome(
             Status.NOT_EVALUATED,
             resource,
             f"Secure Boot state is unknown: {where} has no readable SecureBoot resource",
-            {"missing": "secure_boot", "system": system.get("id")},
+            {"missing": "secure_boot", "system": system.id},
             pointer,
         )
-    on = sb["enabled"] is True
-    detail = f"SecureBootCurrentBoot={sb.get('current_boot')}, mode={sb.get('mode')}"
-    evidence: dict[str, Any] = {
+    on = sb.enabled is True
+    detail = f"SecureBootCurrentBoot={sb.current_boot}, mode={sb.mode}"
+    evidence: dict[str, object] = {
         "secure_boot": {"value": on, "source": "observed", "origin": f"{where}: {origin}"},
-        "detail": sb,
+        "detail": sb.model_dump(mode="json", exclude_unset=True),
     }
     if declared is not None:
         evidence["declared"] = declared
@@ -116,9 +116,9 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
             found, origin = systems[bmc.resource]
             system = _system_of(view, found, len(bmc.nodes))
             if system is not None:
-                claimed.add((bmc.resource, system.get("id")))
-        sb = system.get("secure_boot") if system is not None else None
-        usable = isinstance(sb, dict) and sb.get("enabled") is not None
+                claimed.add((bmc.resource, system.id))
+        sb = system.secure_boot if system is not None else None
+        usable = sb is not None and sb.enabled is not None
         if fact.source == "observed" or system is None or not usable:
             # In-band observation (node evidence) first; else the declaration, or unknown.
             outcome = expect_flag(
@@ -140,9 +140,9 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
     for bmc_view in snap.bmcs:
         found, origin = systems[bmc_view.resource]
         for system in found:
-            if (bmc_view.resource, system.get("id")) in claimed:
+            if (bmc_view.resource, system.id) in claimed:
                 continue
-            resource = f"{bmc_view.resource}/system/{system.get('id')}"
+            resource = f"{bmc_view.resource}/system/{system.id}"
             yield _secure_boot_outcome(resource, system, origin, bmc_view.pointer)
 
 
@@ -169,11 +169,11 @@ def known_exploited_firmware(snap: Snapshot) -> Iterator[Outcome]:
     catalog = vulnerability_catalog()
     kev = snap.context.known_exploited
 
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        version = f.get("bmc.firmware_version")
-        if not isinstance(version, str):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        version = f.firmware_version
+        if version is None:
             return None
-        vendor, model = str(f.get("bmc.vendor") or ""), str(f.get("bmc.model") or "")
+        vendor, model = f.vendor or "", f.model or ""
         found = judge_bmc(catalog, vendor, model, version, kev)
         who = " ".join(x for x in (vendor, model) if x) or "unknown vendor"
         if found.status == "vulnerable":
@@ -205,16 +205,16 @@ def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
 
 def _firmware_of(snap: Snapshot, resource: str) -> tuple[str, dict[str, str]] | None:
     """(system model, component -> oldest version) of one scanned BMC."""
-    inventory = bmc_fact(snap, resource, "bmc.firmware_inventory")
-    if not inventory.known or not isinstance(inventory.value, list):
+    typed, _ = read_bmc(snap, resource, ("bmc.firmware_inventory",))
+    if typed.firmware_inventory is None:
         return None
     systems, _ = _systems(snap, resource)
-    model = str(systems[0].get("model")) if systems else "?"
+    model = str(systems[0].model) if systems else "?"
     oldest: dict[str, str] = {}
-    for item in inventory.value:
-        if not isinstance(item, dict) or not item.get("name") or not item.get("version"):
+    for item in typed.firmware_inventory:
+        name, version = item.name, item.version
+        if not name or not version:
             continue
-        name, version = str(item["name"]), str(item["version"])
         if name not in oldest or _version_key(version) < _version_key(oldest[name]):
             oldest[name] = version
     return model, oldest
@@ -253,7 +253,8 @@ def firmware_drift(snap: Snapshot) -> Iterator[Outcome]:
     for view in snap.bmcs:
         found = per_bmc_fw[view.resource]
         if found is None:
-            why = bmc_fact(snap, view.resource, "bmc.firmware_inventory").origin
+            _, got = read_bmc(snap, view.resource, ("bmc.firmware_inventory",))
+            why = got["bmc.firmware_inventory"].origin
             yield Outcome(
                 Status.NOT_EVALUATED,
                 view.resource,
@@ -321,18 +322,18 @@ def _no_bmc_views(snap: Snapshot) -> Outcome | None:
     ),
 )
 def tpm_missing(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        systems = [s for s in f.get("bmc.systems") or [] if isinstance(s, dict)]
-        if not systems or any(s.get("tpm") is None for s in systems):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        systems = f.systems or ()
+        if not systems:
             return None
         bad = []
         for s in systems:
-            good = [
-                t for t in s["tpm"] if t.get("type") == "TPM2_0" and t.get("state") == "Enabled"
-            ]
+            if s.tpm is None:
+                return None
+            good = [t for t in s.tpm if t.type == "TPM2_0" and t.state == "Enabled"]
             if not good:
-                seen = ", ".join(f"{t.get('type')} {t.get('state')}" for t in s["tpm"]) or "none"
-                bad.append(f"system {s.get('id')}: TPM {seen}")
+                seen = ", ".join(f"{t.type} {t.state}" for t in s.tpm) or "none"
+                bad.append(f"system {s.id}: TPM {seen}")
         if bad:
             return Verdict(Status.FAIL, "; ".join(bad))
         return Verdict(Status.PASS, "TPM 2.0 enabled on every system")
@@ -352,21 +353,21 @@ def tpm_missing(snap: Snapshot) -> Iterator[Outcome]:
     references=(_SPDM, _SP800_193),
 )
 def component_integrity(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        info = f.get("bmc.component_integrity")
-        if not isinstance(info, dict):
+    def judge(f: ObservedBmc) -> Verdict | None:
+        info = f.component_integrity
+        if info is None:
             return None
-        parts = [c for c in info.get("components") or [] if isinstance(c, dict)]
-        failed = [str(c.get("id")) for c in parts if str(c.get("verification")) == "Failed"]
-        spdm = [c for c in parts if c.get("type") == "SPDM"]
+        parts = info.components
+        failed = [str(c.id) for c in parts if c.verification == "Failed"]
+        spdm = [c for c in parts if c.type == "SPDM"]
         reasons = [f"verification failed: {', '.join(failed)}"] if failed else []
-        if str(info.get("global_policy") or "").lower() == "disabled":
+        if (info.global_policy or "").lower() == "disabled":
             reasons.append("global component integrity policy is Disabled")
-        if spdm and not any(c.get("enabled") for c in spdm):
+        if spdm and not any(c.enabled for c in spdm):
             reasons.append(f"SPDM integrity disabled on all {len(spdm)} components")
         if reasons:
             return Verdict(Status.FAIL, "; ".join(reasons))
-        on = [str(c.get("id")) for c in parts if c.get("enabled")]
+        on = [str(c.id) for c in parts if c.enabled]
         if not on:
             return None
         return Verdict(Status.PASS, f"integrity checking enabled for {', '.join(on)}")
@@ -386,8 +387,8 @@ def component_integrity(snap: Snapshot) -> Iterator[Outcome]:
     references=(_SP800_193, "https://www.dmtf.org/dsp/DSP0266"),
 )
 def update_verification(snap: Snapshot) -> Iterator[Outcome]:
-    def judge(f: Mapping[str, Any]) -> Verdict | None:
-        verify = f.get("bmc.update.verify_remote_cert")
+    def judge(f: ObservedBmc) -> Verdict | None:
+        verify = f.verify_update_server
         if verify is True:
             return Verdict(Status.PASS, "update downloads verify the server certificate")
         if verify is False:

@@ -142,6 +142,16 @@ class PodSpec:
         notes = dig(self.owner.body, *self.pointer[:-1], "metadata", "annotations")
         return {str(k): str(v) for k, v in notes.items()} if isinstance(notes, Mapping) else {}
 
+    def required_node_terms(self) -> Any:
+        """The ``nodeSelectorTerms`` of the required node affinity, as written (None if unset)."""
+        return dig(
+            self.spec,
+            "affinity",
+            "nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
+        )
+
     def containers(self) -> Iterator[tuple[Pointer, Mapping[str, Any]]]:
         """Every container, init and ephemeral container, with its pointer into the manifest."""
         for field in _CONTAINER_LISTS:
@@ -285,13 +295,7 @@ def can_schedule(pod: PodSpec, node: K8sObject) -> bool:
     labels = node.labels
     if any(labels.get(k) != v for k, v in pod.node_selector().items()):
         return False
-    terms = dig(
-        pod.spec,
-        "affinity",
-        "nodeAffinity",
-        "requiredDuringSchedulingIgnoredDuringExecution",
-        "nodeSelectorTerms",
-    )
+    terms = pod.required_node_terms()
     if isinstance(terms, list) and terms:
         if not any(
             all(_matches_expression(labels, e) for e in (dig(t, "matchExpressions") or []))

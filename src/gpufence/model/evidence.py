@@ -64,7 +64,8 @@ value is only a plan: the fact is unknown (NOT_EVALUATED), not declared (see doc
 
 class CollectorName(StrEnum):
     """Who wrote an evidence document (its ``collector`` field). Readers match on these names;
-    a new collector adds its name here (and nowhere else by string)."""
+    a new collector adds its name here (its one registration; its module under
+    ``gpufence.collect`` declares ``COLLECTOR``, and nothing else names it by string)."""
 
     NVML = "nvml"
     NVIDIA_SMI = "nvidia-smi"

@@ -26,18 +26,28 @@ from gpufence.model.evidence import CollectorName
 from gpufence.model.findings import Plane
 from gpufence.store._store import FindingsStore, open_store
 
-__all__ = ["EVIDENCE_PLANE", "PostureCollector", "serve"]
+__all__ = ["EVIDENCE_PLANE", "PostureCollector", "evidence_plane", "serve"]
 
 EVIDENCE_PLANE: dict[str, Plane] = {
-    CollectorName.NVML: Plane.GPU,
-    CollectorName.NVIDIA_SMI: Plane.GPU,
-    CollectorName.BMC_SCAN: Plane.OOB,
-    CollectorName.KUBERNETES: Plane.K8S,
-    CollectorName.PARTITIONS_CONF: Plane.FAB,
-    CollectorName.INFINIBAND_DIAGS: Plane.FAB,
-    CollectorName.BROKER_CONFIG: Plane.DAT,
+    "node": Plane.GPU,
+    "bmc": Plane.OOB,
+    "cluster": Plane.K8S,
+    "network": Plane.FAB,
+    "fabric": Plane.FAB,
+    "secrets": Plane.DAT,
 }
-"""The plane whose controls read each collector's evidence (for the evidence-age gauge)."""
+"""Subject kind -> the plane whose controls read gpufence's evidence about it (for the
+evidence-age gauge), so a new collector of an existing kind needs no entry here."""
+
+
+def evidence_plane(collector: str, subject: str) -> Plane | None:
+    """The plane of a document by a gpufence collector (None: another tool's, or no plane)."""
+    if collector not in _OURS:
+        return None
+    return EVIDENCE_PLANE.get(subject.split("/", 1)[0])
+
+
+_OURS = frozenset(CollectorName)
 
 
 class PostureCollector(Collector):
@@ -112,7 +122,7 @@ class PostureCollector(Collector):
                 findings.add_metric([*key, control, plane, severity, status], n)
             oldest: dict[str, float] = {}
             for stamp in stamps:
-                plane_name = EVIDENCE_PLANE.get(stamp.collector)
+                plane_name = evidence_plane(stamp.collector, stamp.subject)
                 label = plane_name.value if plane_name is not None else "other"
                 at = stamp.collected_at.timestamp()
                 oldest[label] = min(oldest.get(label, at), at)

@@ -9,9 +9,11 @@ and benchmark stand-in BMC).
 
 from __future__ import annotations
 
+from gpufence.collect import CollectorInfo
 from gpufence.collect.bmc.parallel import default_workers, scan_to_evidence
 from gpufence.collect.bmc.scanner import ScanOptions
 from gpufence.collect.bmc.targets import BmcTarget, parse_targets, targets_from_inventory
+from gpufence.model.evidence import CollectorName
 
 __all__ = [
     "BmcTarget",
@@ -21,3 +23,8 @@ __all__ = [
     "scan_to_evidence",
     "targets_from_inventory",
 ]
+
+COLLECTOR = CollectorInfo(
+    name=CollectorName.BMC_SCAN, module=__name__, subjects="bmc/<name>", command="scan bmc"
+)
+"""This module's collector (found by :func:`gpufence.collect.collectors`)."""

@@ -1,70 +1,25 @@
 """The ``bmc.*`` facts a BMC scan can report, and the builder that collects them (pure).
 
-Every fact the controls read is listed in :data:`FACTS`. A fact is *observed* when some source
-gave a value, otherwise it is *not observed* with the most specific reason available.
+Every fact the controls read is listed in :data:`FACTS`, typed by
+:class:`~gpufence.model.observed_bmc.ObservedBmc`: the scanner checks each value against the type
+the controls read it as, so writer and reader share one definition. A fact is *observed* when some
+source gave a value of its type, otherwise it is *not observed* with the most specific reason
+available.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import JsonValue
 
 from gpufence.collect.bmc.redfish import Json, Walk
+from gpufence.model.observed_bmc import BMC_FACTS, ObservedBmc
 
 __all__ = ["FACTS", "Observations", "dell_attributes", "enabled", "get", "hpe_params"]
 
-FACTS: tuple[str, ...] = (
-    "bmc.vendor",
-    "bmc.model",
-    "bmc.firmware_version",
-    "bmc.redfish_version",
-    "bmc.root_disclosure",
-    "bmc.redfish_scheme",
-    "bmc.http_enabled",
-    "bmc.tls.tls1_0",
-    "bmc.tls.tls1_1",
-    "bmc.tls.negotiated",
-    "bmc.tls.configured_legacy",
-    "bmc.tls.weak_ciphers",
-    "bmc.tls.cert",
-    "bmc.tls.cert_trusted",
-    "bmc.tls.reported_cert_problems",
-    "bmc.redfish.anonymous_readable",
-    "bmc.redfish.anonymous_write",
-    "bmc.default_credentials",
-    "bmc.account.lockout_threshold",
-    "bmc.account.lockout_duration_s",
-    "bmc.account.lockout_reset_after_s",
-    "bmc.account.failure_delay",
-    "bmc.account.ip_blocking",
-    "bmc.account.min_password_length",
-    "bmc.account.password_complexity",
-    "bmc.account.auth_failure_logging_threshold",
-    "bmc.account.directory",
-    "bmc.account.mfa",
-    "bmc.accounts",
-    "bmc.session.timeout_s",
-    "bmc.session.vendor_idle_timeout",
-    "bmc.ipmi_over_lan",
-    "bmc.ipmi.caps",
-    "bmc.ipmi.cipher0_users",
-    "bmc.protocols",
-    "bmc.snmp",
-    "bmc.console",
-    "bmc.host_interface.credential_free",
-    "bmc.shared_nic",
-    "bmc.nic_vlan",
-    "bmc.remote_logging",
-    "bmc.ntp",
-    "bmc.firmware_inventory",
-    "bmc.systems",
-    "bmc.secure_boot",
-    "bmc.component_integrity",
-    "bmc.update.verify_remote_cert",
-    "bmc.physical",
-    "bmc.vendor_dashboard",
-)
+FACTS: tuple[str, ...] = BMC_FACTS
+"""The facts in the order documents list them (named and typed in ``model/observed_bmc.py``)."""
 
 
 class Observations:
@@ -74,14 +29,23 @@ class Observations:
         self.observed: dict[str, JsonValue] = {}
         self.missing: dict[str, str] = {}
 
-    def set(self, fact: str, value: Any) -> None:
-        """Record an observed fact."""
+    def set(self, fact: str, value: object) -> None:
+        """Record an observed fact; a value not of the fact's type is recorded as not observed.
+
+        The BMC said something the controls could not read (a vendor that reports a count as a
+        string): the evidence says so instead of carrying a value every reader would reject.
+        """
         if value is None:
             return
-        self.observed[fact] = value
+        problem = ObservedBmc.read({fact: value}).unreadable.get(fact)
+        if problem is not None:
+            self.miss(fact, f"the BMC reported {fact} in an unexpected form ({problem})")
+            return
+        # JSON by construction (the walk's documents); EvidenceDocument.new validates it again.
+        self.observed[fact] = cast(JsonValue, value)
         self.missing.pop(fact, None)
 
-    def set_default(self, fact: str, value: Any) -> None:
+    def set_default(self, fact: str, value: object) -> None:
         """Set only when no other source gave a value (lower-precedence sources)."""
         if fact not in self.observed:
             self.set(fact, value)

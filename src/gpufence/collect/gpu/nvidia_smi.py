@@ -19,11 +19,18 @@ import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
 from gpufence.catalog import GpuModel, load_catalog, normalize_mig_profile_name
+from gpufence.collect import CollectorInfo
 from gpufence.collect.gpu.profiles import GiSize, derive_profiles
 from gpufence.errors import GpufenceError, InputError, SourceLocation
+from gpufence.model.evidence import CollectorName
 from gpufence.model.observed_gpu import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 
 __all__ = ["parse_nvidia_smi", "parse_nvidia_smi_text"]
+
+COLLECTOR = CollectorInfo(
+    CollectorName.NVIDIA_SMI, __name__, "node/<name>", "collect gpu --from FILE"
+)
+"""This module's collector (found by :func:`gpufence.collect.collectors`)."""
 
 _NA = {"n/a", "[n/a]", "not supported", "[not supported]", "unknown error", ""}
 

@@ -14,11 +14,18 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from gpufence.collect import CollectorInfo
 from gpufence.collect.gpu.profiles import name_from_profile_info
 from gpufence.errors import InputError
+from gpufence.model.evidence import CollectorName
 from gpufence.model.observed_gpu import CcSystem, EccErrors, GpuRecord, GpuReport, MigInstance
 
 __all__ = ["NvmlUnavailableError", "collect_nvml", "load_pynvml"]
+
+COLLECTOR = CollectorInfo(
+    name=CollectorName.NVML, module=__name__, subjects="node/<name>", command="collect gpu"
+)
+"""This module's collector (found by :func:`gpufence.collect.collectors`)."""
 
 _MIB = 1024 * 1024
 

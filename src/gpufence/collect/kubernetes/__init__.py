@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpufence.collect import CollectorInfo
 from gpufence.collect.kubernetes.manifests import load_manifests
 from gpufence.kubernetes.objects import ClusterState, K8sObject, state_from_raw, state_to_raw
 from gpufence.model.evidence import CollectorName, EvidenceDocument
@@ -14,6 +15,14 @@ __all__ = [
     "state_from_raw",
     "state_to_raw",
 ]
+
+COLLECTOR = CollectorInfo(
+    name=CollectorName.KUBERNETES,
+    module=__name__,
+    subjects="cluster/kubernetes",
+    command="k8s scan",
+)
+"""This module's collector (found by :func:`gpufence.collect.collectors`)."""
 
 
 def cluster_evidence(state: ClusterState) -> EvidenceDocument:

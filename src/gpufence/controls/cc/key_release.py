@@ -7,7 +7,7 @@ never read files. No broker evidence means NOT_EVALUATED, never PASS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from pydantic import JsonValue
 
@@ -55,12 +55,32 @@ def _broker(snap: Snapshot) -> tuple[EvidenceDocument, str] | Outcome:
     return found[-1]
 
 
-def _facts(doc: EvidenceDocument, origin: str, *names: str) -> dict[str, JsonValue]:
-    facts: dict[str, JsonValue] = {
-        f"key_release.{n}": doc.observed.get(f"key_release.{n}") for n in names
-    }
-    facts["origin"] = origin
-    return facts
+Judge = Callable[[Mapping[str, JsonValue]], tuple[Status, str] | None]
+"""Broker facts by short name (None: not observed) -> status and message, or None: undecided."""
+
+
+def _judged(
+    snap: Snapshot, names: tuple[str, ...], lacking: str, judge: Judge
+) -> Iterator[Outcome]:
+    """What every broker control does: find the broker evidence, show the ``key_release.*`` facts
+    ``names`` with their origin, and judge them; NOT_EVALUATED ('broker evidence lacks
+    ``lacking``') when the judge cannot decide."""
+    found = _broker(snap)
+    if isinstance(found, Outcome):
+        yield found
+        return
+    doc, origin = found
+    facts = {name: doc.observed.get(f"key_release.{name}") for name in names}
+    evidence: dict[str, JsonValue] = {f"key_release.{n}": v for n, v in facts.items()}
+    evidence["origin"] = origin
+    verdict = judge(facts)
+    if verdict is None:
+        yield Outcome(
+            Status.NOT_EVALUATED, RESOURCE, f"broker evidence lacks {lacking}", evidence, _POINTER
+        )
+        return
+    status, message = verdict
+    yield Outcome(status, RESOURCE, message, evidence, _POINTER)
 
 
 @control(
@@ -75,21 +95,10 @@ def _facts(doc: EvidenceDocument, origin: str, *names: str) -> dict[str, JsonVal
     references=(_DOCS, _RATS),
 )
 def broker_policy_lax(snap: Snapshot) -> Iterator[Outcome]:
-    found = _broker(snap)
-    if isinstance(found, Outcome):
-        yield found
-        return
-    doc, origin = found
-    evidence = _facts(
-        doc, origin, "policy_id", "policy_hash", "policy_default_deny", "allows_devtools"
-    )
-    deny = doc.observed.get("key_release.policy_default_deny")
-    devtools = doc.observed.get("key_release.allows_devtools")
-    if deny is None or devtools is None:
-        yield Outcome(
-            Status.NOT_EVALUATED, RESOURCE, "broker evidence lacks policy facts", evidence, _POINTER
-        )
-    elif deny is not True or devtools is not False:
+    def judge(f: Mapping[str, JsonValue]) -> tuple[Status, str] | None:
+        deny, devtools = f["policy_default_deny"], f["allows_devtools"]
+        if deny is None or devtools is None:
+            return None
         problems = [
             p
             for p, bad in (
@@ -98,17 +107,12 @@ def broker_policy_lax(snap: Snapshot) -> Iterator[Outcome]:
             )
             if bad
         ]
-        yield Outcome(
-            Status.FAIL, RESOURCE, "broker policy " + " and ".join(problems), evidence, _POINTER
-        )
-    else:
-        yield Outcome(
-            Status.PASS,
-            RESOURCE,
-            "broker policy is default-deny and refuses debug GPUs",
-            evidence,
-            _POINTER,
-        )
+        if problems:
+            return Status.FAIL, "broker policy " + " and ".join(problems)
+        return Status.PASS, "broker policy is default-deny and refuses debug GPUs"
+
+    names = ("policy_id", "policy_hash", "policy_default_deny", "allows_devtools")
+    yield from _judged(snap, names, "policy facts", judge)
 
 
 @control(
@@ -125,49 +129,25 @@ def broker_policy_lax(snap: Snapshot) -> Iterator[Outcome]:
     references=(_RATS,),
 )
 def broker_resources_unscoped(snap: Snapshot) -> Iterator[Outcome]:
-    found = _broker(snap)
-    if isinstance(found, Outcome):
-        yield found
-        return
-    doc, origin = found
-    evidence = _facts(doc, origin, "resources_declared", "resources", "resources_without_policy")
-    declared = doc.observed.get("key_release.resources_declared")
-    orphans = doc.observed.get("key_release.resources_without_policy")
-    if declared is None:
-        yield Outcome(
-            Status.NOT_EVALUATED,
-            RESOURCE,
-            "broker evidence lacks resource facts (older gpufence)",
-            evidence,
-            _POINTER,
-        )
-    elif declared is not True:
-        yield Outcome(
-            Status.FAIL,
-            RESOURCE,
-            "broker declares no resources: every stored secret goes to any requester that "
-            "passes its single policy, whatever the tenant",
-            evidence,
-            _POINTER,
-        )
-    elif isinstance(orphans, list) and orphans:
-        yield Outcome(
-            Status.FAIL,
-            RESOURCE,
-            f"resources without a policy (never released): {', '.join(map(str, orphans))}",
-            evidence,
-            _POINTER,
-        )
-    else:
-        resources = doc.observed.get("key_release.resources")
+    def judge(f: Mapping[str, JsonValue]) -> tuple[Status, str] | None:
+        declared, orphans = f["resources_declared"], f["resources_without_policy"]
+        if declared is None:
+            return None
+        if declared is not True:
+            return (
+                Status.FAIL,
+                "broker declares no resources: every stored secret goes to any requester that "
+                "passes its single policy, whatever the tenant",
+            )
+        if isinstance(orphans, list) and orphans:
+            listed = ", ".join(map(str, orphans))
+            return Status.FAIL, f"resources without a policy (never released): {listed}"
+        resources = f["resources"]
         count = len(resources) if isinstance(resources, dict) else 0
-        yield Outcome(
-            Status.PASS,
-            RESOURCE,
-            f"{count} resources, each with an owner tenant and a policy",
-            evidence,
-            _POINTER,
-        )
+        return Status.PASS, f"{count} resources, each with an owner tenant and a policy"
+
+    names = ("resources_declared", "resources", "resources_without_policy")
+    yield from _judged(snap, names, "resource facts (older gpufence)", judge)
 
 
 @control(
@@ -182,34 +162,19 @@ def broker_resources_unscoped(snap: Snapshot) -> Iterator[Outcome]:
     references=(_DOCS,),
 )
 def broker_revocation_unchecked(snap: Snapshot) -> Iterator[Outcome]:
-    found = _broker(snap)
-    if isinstance(found, Outcome):
-        yield found
-        return
-    doc, origin = found
-    evidence = _facts(
-        doc, origin, "revocation_required", "revocation_mode", "accepts_not_evaluated"
-    )
-    required = doc.observed.get("key_release.revocation_required")
-    if required is None:
-        yield Outcome(
-            Status.NOT_EVALUATED,
-            RESOURCE,
-            "broker evidence lacks revocation facts",
-            evidence,
-            _POINTER,
+    def judge(f: Mapping[str, JsonValue]) -> tuple[Status, str] | None:
+        required = f["revocation_required"]
+        if required is None:
+            return None
+        if required is True:
+            return Status.PASS, "broker requires OCSP revocation checks"
+        return (
+            Status.FAIL,
+            f"broker releases keys without a revocation check (mode {f['revocation_mode']})",
         )
-    else:
-        yield Outcome(
-            Status.PASS if required is True else Status.FAIL,
-            RESOURCE,
-            "broker requires OCSP revocation checks"
-            if required is True
-            else "broker releases keys without a revocation check (mode "
-            f"{doc.observed.get('key_release.revocation_mode')})",
-            evidence,
-            _POINTER,
-        )
+
+    names = ("revocation_required", "revocation_mode", "accepts_not_evaluated")
+    yield from _judged(snap, names, "revocation facts", judge)
 
 
 @control(
@@ -224,31 +189,20 @@ def broker_revocation_unchecked(snap: Snapshot) -> Iterator[Outcome]:
     references=(_RATS,),
 )
 def broker_token_ttl(snap: Snapshot) -> Iterator[Outcome]:
-    found = _broker(snap)
-    if isinstance(found, Outcome):
-        yield found
-        return
-    doc, origin = found
-    evidence = _facts(doc, origin, "token_ttl_s", "nonce_ttl_s")
-    token_ttl = doc.observed.get("key_release.token_ttl_s")
-    nonce_ttl = doc.observed.get("key_release.nonce_ttl_s")
-    if not isinstance(token_ttl, int) or not isinstance(nonce_ttl, int):
-        yield Outcome(
-            Status.NOT_EVALUATED, RESOURCE, "broker evidence lacks TTL facts", evidence, _POINTER
-        )
-        return
-    too_long = []
-    if token_ttl > MAX_TOKEN_TTL_S:
-        too_long.append(f"token_ttl_s {token_ttl} > {MAX_TOKEN_TTL_S}")
-    if nonce_ttl > MAX_NONCE_TTL_S:
-        too_long.append(f"nonce_ttl_s {nonce_ttl} > {MAX_NONCE_TTL_S}")
-    yield Outcome(
-        Status.FAIL if too_long else Status.PASS,
-        RESOURCE,
-        "; ".join(too_long) or f"tokens live {token_ttl} s, challenges {nonce_ttl} s",
-        evidence,
-        _POINTER,
-    )
+    def judge(f: Mapping[str, JsonValue]) -> tuple[Status, str] | None:
+        token_ttl, nonce_ttl = f["token_ttl_s"], f["nonce_ttl_s"]
+        if not isinstance(token_ttl, int) or not isinstance(nonce_ttl, int):
+            return None
+        too_long = []
+        if token_ttl > MAX_TOKEN_TTL_S:
+            too_long.append(f"token_ttl_s {token_ttl} > {MAX_TOKEN_TTL_S}")
+        if nonce_ttl > MAX_NONCE_TTL_S:
+            too_long.append(f"nonce_ttl_s {nonce_ttl} > {MAX_NONCE_TTL_S}")
+        if too_long:
+            return Status.FAIL, "; ".join(too_long)
+        return Status.PASS, f"tokens live {token_ttl} s, challenges {nonce_ttl} s"
+
+    yield from _judged(snap, ("token_ttl_s", "nonce_ttl_s"), "TTL facts", judge)
 
 
 @control(
@@ -263,25 +217,12 @@ def broker_token_ttl(snap: Snapshot) -> Iterator[Outcome]:
     references=(_RATS,),
 )
 def broker_key_storage(snap: Snapshot) -> Iterator[Outcome]:
-    found = _broker(snap)
-    if isinstance(found, Outcome):
-        yield found
-        return
-    doc, origin = found
-    evidence = _facts(doc, origin, "kek_source", "kek_embedded_default")
-    embedded = doc.observed.get("key_release.kek_embedded_default")
-    if embedded is None:
-        yield Outcome(
-            Status.NOT_EVALUATED, RESOURCE, "broker evidence lacks KEK facts", evidence, _POINTER
-        )
-    else:
-        yield Outcome(
-            Status.FAIL if embedded is True else Status.PASS,
-            RESOURCE,
-            "secrets at rest are sealed with the embedded development KEK"
-            if embedded is True
-            else f"secrets at rest are sealed with KEK source "
-            f"{doc.observed.get('key_release.kek_source')}",
-            evidence,
-            _POINTER,
-        )
+    def judge(f: Mapping[str, JsonValue]) -> tuple[Status, str] | None:
+        embedded = f["kek_embedded_default"]
+        if embedded is None:
+            return None
+        if embedded is True:
+            return Status.FAIL, "secrets at rest are sealed with the embedded development KEK"
+        return Status.PASS, f"secrets at rest are sealed with KEK source {f['kek_source']}"
+
+    yield from _judged(snap, ("kek_source", "kek_embedded_default"), "KEK facts", judge)

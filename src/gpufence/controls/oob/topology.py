@@ -1,6 +1,7 @@
 """Out-of-band (BMC) controls from the inventory (declared facts, network topology).
 
-The controls judged from a BMC scan (OOB-005+) are in :mod:`gpufence.controls.oob.scan`.
+The controls judged from a BMC scan (OOB-005+) are in :mod:`~gpufence.controls.oob.transport`,
+:mod:`~gpufence.controls.oob.logins` and :mod:`~gpufence.controls.oob.services`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from collections.abc import Iterator
 from gpufence.controls._bmc import no_bmcs
 from gpufence.controls._common import expect_flag
 from gpufence.controls.engine import Outcome, control
+from gpufence.controls.oob._references import (
+    CVE_54085,
+    IPMI_RAKP,
+    NSA_BMC,
+    REDFISH,
+)
 from gpufence.fabric.reach import route_path, tenant_entries
 from gpufence.model.findings import Plane, Severity, Status
 from gpufence.model.snapshot import Snapshot
-
-_NSA_BMC = "https://media.defense.gov/2023/Jun/14/2003241405/-1/-1/0/CSI_HARDEN_BMCS.PDF"
-_REDFISH = "https://www.dmtf.org/standards/redfish"
-_CVE_54085 = "https://nvd.nist.gov/vuln/detail/CVE-2024-54085"
-_IPMI_RAKP = "https://nvd.nist.gov/vuln/detail/CVE-2013-4786"
 
 
 @control(
@@ -29,7 +31,7 @@ _IPMI_RAKP = "https://nvd.nist.gov/vuln/detail/CVE-2013-4786"
     "media); a tenant who can reach it can attack every tenant that later runs on that host.",
     remediation="Put BMCs on a dedicated out-of-band network with no route from tenant, compute "
     "or storage networks; avoid shared-NIC (NC-SI) BMC ports on bare-metal tenant hosts.",
-    references=(_NSA_BMC, _REDFISH),
+    references=(NSA_BMC, REDFISH),
 )
 def bmc_reachable_from_tenants(snap: Snapshot) -> Iterator[Outcome]:
     if (missing := no_bmcs(snap)) is not None:
@@ -111,7 +113,7 @@ def _flag_control(
     "reach the BMC owns the server, below the OS and any tenant isolation.",
     remediation="Set a unique strong password per BMC (or per-BMC random passwords in a vault), "
     "disable unused accounts, and integrate BMC login with LDAP/AD and MFA where supported.",
-    references=(_NSA_BMC, "https://nvd.nist.gov/vuln/detail/CVE-2022-40242"),
+    references=(NSA_BMC, "https://nvd.nist.gov/vuln/detail/CVE-2022-40242"),
 )
 def default_credentials(snap: Snapshot) -> Iterator[Outcome]:
     yield from _flag_control(
@@ -132,7 +134,7 @@ def default_credentials(snap: Snapshot) -> Iterator[Outcome]:
     "cipher suite 0 lets some BMCs log in without a password.",
     remediation="Disable IPMI over LAN (use Redfish over TLS); if it must stay, restrict UDP 623 "
     "to the management network and disable cipher suite 0 and anonymous/null users.",
-    references=(_NSA_BMC, _IPMI_RAKP),
+    references=(NSA_BMC, IPMI_RAKP),
 )
 def ipmi_over_lan(snap: Snapshot) -> Iterator[Outcome]:
     yield from _flag_control(
@@ -153,7 +155,7 @@ def ipmi_over_lan(snap: Snapshot) -> Iterator[Outcome]:
     "within days of disclosure (e.g. CVE-2024-54085 on AMI MegaRAC, in CISA KEV).",
     remediation="Remove every route from the internet to the BMC network; reach BMCs only "
     "through a bastion or VPN on the management network.",
-    references=(_NSA_BMC, _CVE_54085),
+    references=(NSA_BMC, CVE_54085),
 )
 def bmc_on_internet(snap: Snapshot) -> Iterator[Outcome]:
     if (missing := no_bmcs(snap)) is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from gpufence.controls._common import joined
 from gpufence.controls.engine import Outcome
-from gpufence.controls.k8s import (
+from gpufence.controls.k8s._base import (
     _CC,
     CLUSTER,
     WORKLOAD_KINDS,
@@ -40,13 +40,7 @@ _COCO_SAMPLE = (
 def _pins_cc_on(pod: PodSpec) -> bool:
     if pod.node_selector().get(CC_MODE_LABEL) == "on":
         return True
-    terms = dig(
-        pod.spec,
-        "affinity",
-        "nodeAffinity",
-        "requiredDuringSchedulingIgnoredDuringExecution",
-        "nodeSelectorTerms",
-    )
+    terms = pod.required_node_terms()
     return bool(terms) and all(
         any(
             dig(e, "key") == CC_MODE_LABEL
