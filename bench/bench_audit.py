@@ -11,10 +11,14 @@ CPU time is what the work costs; wall time is printed beside it). Stages:
 - baseline: ``yaml.load`` of the file;
 - snapshot: parse with source locations + validation + reference checks + catalog resolution;
 - audit: every control over the snapshot (views built on first use, as in the CLI);
-- command: the whole ``gpufence audit FILE --format text --output FILE`` in its own process
-  (start-up, load, controls, rendering, writing), with its peak RSS.
+- command: the whole ``gpufence audit FILE --format FMT --output FILE`` in its own process
+  (start-up, load, controls, rendering, writing), with its peak RSS (``--formats``: text).
+
+``--before DIR`` (a ``git archive REV src | tar -x -C DIR`` of an earlier commit) measures that
+code the same way, in the same run, on the same files (its ``src`` first on ``PYTHONPATH``).
 
     .venv/bin/python bench/bench_audit.py [--nodes 1000 4000 16000] [--runs 3] [--big 64000]
+        [--formats text json] [--before DIR]
 """
 
 from __future__ import annotations
@@ -93,21 +97,34 @@ def measure_once(path: Path, evidence: Path | None) -> dict[str, Any]:
     }
 
 
-def _child(args: list[str]) -> dict[str, Any]:
+def _env(src: Path | None) -> dict[str, str] | None:
+    """The environment that imports gpufence from ``src`` (None: this checkout's install)."""
+    if src is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(src)}
+
+
+def _child(args: list[str], src: Path | None = None) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(src),
     ).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
 
-def measure_command(path: Path, evidence: Path | None, out: Path) -> dict[str, Any]:
+def measure_command(
+    path: Path, evidence: Path | None, out: Path, fmt: str = "text", src: Path | None = None
+) -> dict[str, Any]:
     """The whole CLI command in its own process: CPU, wall and peak RSS (os.wait4)."""
-    cmd = [sys.executable, "-m", "gpufence", "audit", str(path), "--format", "text"]
+    cmd = [sys.executable, "-m", "gpufence", "audit", str(path), "--format", fmt]
     if evidence:
         cmd += ["--evidence", str(evidence)]
     cmd += ["--output", str(out), "--fail-on", "never"]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(src))
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -147,8 +164,15 @@ def main() -> None:
     parser.add_argument(
         "--with-evidence", action="store_true", help="also attach one GPU evidence doc per node"
     )
+    parser.add_argument(
+        "--formats", nargs="+", default=["text"], help="report formats of the whole command"
+    )
+    parser.add_argument(
+        "--before", type=Path, metavar="DIR", help="also measure the src/ in DIR (git archive)"
+    )
     parser.add_argument("--one", nargs=2, metavar=("INVENTORY", "EVIDENCE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    before = (args.before / "src").resolve() if args.before else None
     if args.one:
         evidence = Path(args.one[1]) if args.one[1] != "-" else None
         print(json.dumps(measure_once(Path(args.one[0]), evidence)))
@@ -169,7 +193,6 @@ def main() -> None:
         f"{'audit s':>18} {'audit/base':>18} {'findings':>8} {'peak MB':>7}"
     )
     medians: list[tuple[int, float]] = []
-    commands: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for nodes in [*args.nodes, *args.big]:
             path = Path(tmp) / f"fleet-{nodes}.yaml"
@@ -178,30 +201,36 @@ def main() -> None:
             if evidence:
                 _evidence_file(nodes, evidence)
             runs = 1 if nodes in args.big else args.runs
-            rows = [_child(["--one", str(path), str(evidence or "-")]) for _ in range(runs)]
-            base = [r["base"][0] for r in rows]
-            audit = [r["audit"][0] for r in rows]
-            medians.append((nodes, statistics.median(audit)))
-            print(
-                f"{nodes:>6} {path.stat().st_size / 1e6:>7.2f} {_spread(base):>18} "
-                f"{_spread([r['snapshot'][0] / r['base'][0] for r in rows]):>18} "
-                f"{_spread(audit):>18} "
-                f"{_spread([r['audit'][0] / r['base'][0] for r in rows]):>18} "
-                f"{rows[0]['findings']:>8} {max(r['peak_mb'] for r in rows):>7.0f}",
-                flush=True,
-            )
-            command = measure_command(path, evidence, Path(tmp) / "report.txt")
-            commands.append(
-                f"{nodes:>6} nodes: gpufence audit --format text --output FILE: "
-                f"{command['cpu']:.2f} s CPU ({command['wall']:.2f} s wall), "
-                f"{command['cpu'] / statistics.median(base):.1f}x the parse, peak RSS "
-                f"{command['peak_mb']:.0f} MB, report {command['report_mb']:.1f} MB"
-            )
+            for label, src in [("", None), *([("before", before)] if before else [])]:
+                rows = [
+                    _child(["--one", str(path), str(evidence or "-")], src) for _ in range(runs)
+                ]
+                base = [r["base"][0] for r in rows]
+                audit = [r["audit"][0] for r in rows]
+                if src is None:
+                    medians.append((nodes, statistics.median(audit)))
+                print(
+                    f"{nodes:>6} {path.stat().st_size / 1e6:>7.2f} {_spread(base):>18} "
+                    f"{_spread([r['snapshot'][0] / r['base'][0] for r in rows]):>18} "
+                    f"{_spread(audit):>18} "
+                    f"{_spread([r['audit'][0] / r['base'][0] for r in rows]):>18} "
+                    f"{rows[0]['findings']:>8} {max(r['peak_mb'] for r in rows):>7.0f} {label}",
+                    flush=True,
+                )
+                for fmt in args.formats:
+                    command = measure_command(path, evidence, Path(tmp) / "report", fmt, src)
+                    print(
+                        f"{nodes:>6} nodes{' (before)' if src else ''}, whole command (its own "
+                        f"process) gpufence audit --format {fmt} --output FILE: "
+                        f"{command['cpu']:.2f} s CPU ({command['wall']:.2f} s wall), "
+                        f"{command['cpu'] / statistics.median(base):.1f}x the parse, peak RSS "
+                        f"{command['peak_mb']:.0f} MB, report {command['report_mb']:.1f} MB",
+                        flush=True,
+                    )
     if len(medians) > 1:
         print(f"audit time ~ nodes^{_exponent(medians):.2f} (least squares over the medians)")
-    print("whole command (one run each, its own process):")
-    for line in commands:
-        print(line)
+    if before:
+        print(f"before: {args.before} (its src first on PYTHONPATH; rows marked 'before')")
 
 
 if __name__ == "__main__":

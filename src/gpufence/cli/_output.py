@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, TextIO, TypeVar
 
 import typer
 
@@ -34,7 +35,7 @@ from gpufence.model.history import (
     state_of,
 )
 from gpufence.model.mutelist import Mute, apply_mutes
-from gpufence.report import OutputFormat, TextOptions, render
+from gpufence.report import OutputFormat, TextOptions, write_report
 
 __all__ = [
     "DEFAULT_STORE",
@@ -169,6 +170,20 @@ def emit(text: str, output: Path | None) -> None:
         raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
 
 
+@contextmanager
+def _opened(output: Path | None) -> Iterator[TextIO]:
+    """Stdout, or ``output`` created/overwritten as UTF-8; a failed write is an input error."""
+    if output is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        with output.open("w", encoding="utf-8") as out:
+            yield out
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+
+
 def _report_states(path: Path) -> list[FindingState]:
     """The findings of a saved ``--format json`` report, by fingerprint."""
     try:
@@ -275,10 +290,16 @@ def report_findings(
         )
     summary = summarize(result.findings, fail_on)
     color = output is None and fmt is OutputFormat.text and sys.stdout.isatty()
-    text = render(
-        result, summary, fmt, color=color, text_options=text_options, history=tuple(history)
-    )
-    emit(text, output)
+    with _opened(output) as out:
+        write_report(
+            result,
+            summary,
+            fmt,
+            out,
+            color=color,
+            text_options=text_options,
+            history=tuple(history),
+        )
     if output is not None:
         sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
     if any(is_internal_error(f) for f in result.findings):

@@ -33,6 +33,7 @@ __all__ = [
     "Control",
     "ControlMeta",
     "Outcome",
+    "SharedEvidence",
     "control",
     "evaluate",
     "finding_from",
@@ -164,10 +165,18 @@ def control(
 
 
 def finding_from(
-    meta: ControlMeta, outcome: Outcome, location: FindingLocation | None = None
+    meta: ControlMeta,
+    outcome: Outcome,
+    location: FindingLocation | None = None,
+    shared: SharedEvidence | None = None,
 ) -> Finding:
-    """The finding for one outcome of a control: its metadata plus what the check observed."""
-    return Finding(
+    """The finding for one outcome of a control: its metadata plus what the check observed.
+
+    Built with :meth:`Finding.from_parts` (the metadata was validated when the control was
+    defined, the outcome is typed); ``shared`` lets findings with equal evidence share one dict.
+    """
+    evidence = dict(outcome.evidence)
+    return Finding.from_parts(
         control=meta.id,
         title=meta.title,
         plane=meta.plane,
@@ -175,11 +184,44 @@ def finding_from(
         status=outcome.status,
         resource=outcome.resource,
         message=outcome.message,
-        evidence=dict(outcome.evidence),
+        evidence=shared.get(evidence) if shared is not None else evidence,
         remediation=meta.remediation,
         references=meta.references,
         location=location,
     )
+
+
+class SharedEvidence:
+    """One dict per distinct evidence value within a run.
+
+    Findings of one control over a fleet repeat the same evidence (a pool's declared facts hold
+    for its 32 nodes): a 4,000-node audit has ~13,000 distinct evidence values in ~56,000
+    findings, at ~0.5 KB each. Two values are the same when their ``repr`` (C-speed, key order
+    and types visible: ``True`` is not ``1``, ``0.0`` is not ``-0.0``, a list is not a tuple)
+    and ``==`` both agree, so a report never shows a different value than the control gave.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[str, Any]] = {}
+
+    def get(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        """The dict already held for a value equal to ``evidence``, else ``evidence`` itself."""
+        if not evidence:
+            return evidence
+        key = repr(evidence)
+        held = self._seen.setdefault(key, evidence)
+        if held is not evidence and not _same(held, evidence):
+            return evidence
+        return held
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - a value whose == raises is simply not shared
+        return False
 
 
 def evaluate(
@@ -188,14 +230,16 @@ def evaluate(
     locate: Callable[[Outcome], FindingLocation | None],
     *,
     scope: str = "cluster",
+    shared: SharedEvidence | None = None,
 ) -> tuple[Finding, ...]:
     """The run loop every caller uses: each check over ``subject``, outcomes -> findings.
 
     One broken check does not stop the others: it becomes one ERROR finding on ``scope`` marked
     as an internal error (the run exits 3). A check that yields nothing becomes NOT_EVALUATED,
     since silence would read as a pass. ``locate`` places each outcome in an input file (or
-    returns None).
+    returns None). ``shared`` (one per run) lets findings with equal evidence share one dict.
     """
+    shared = shared if shared is not None else SharedEvidence()
     findings: list[Finding] = []
     for meta, check in checks:
         try:
@@ -212,7 +256,7 @@ def evaluate(
         if not outcomes:
             # A control that looked at nothing must say so; silence would read as a pass.
             outcomes = [Outcome(Status.NOT_EVALUATED, scope, "the control produced no result")]
-        findings.extend(finding_from(meta, o, locate(o)) for o in outcomes)
+        findings.extend(finding_from(meta, o, locate(o), shared) for o in outcomes)
     return tuple(findings)
 
 
@@ -277,10 +321,11 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> tuple[Findi
         return outcome.location
 
     findings: list[Finding] = []
+    shared = SharedEvidence()
     with fewer_collections():
         for ctl in controls:
             if ctl.meta.plane in out_of_scope:
                 findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
             else:
-                findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate))
+                findings.extend(evaluate([(ctl.meta, ctl.check)], snapshot, locate, shared=shared))
         return one_finding_per_cause(findings)

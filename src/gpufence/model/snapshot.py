@@ -46,7 +46,10 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
     return TypeAdapter(annotation)
 
 
-@dataclass(frozen=True)
+_FIRST_LINE = (1, 1)
+
+
+@dataclass(frozen=True, slots=True)
 class Fact(Generic[T]):
     """One fact with its provenance: declared in the inventory, observed, or unknown."""
 
@@ -138,27 +141,50 @@ class Snapshot:
 
     def location(self, pointer: Pointer) -> FindingLocation:
         """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
-        probe = tuple(pointer)
-        cache = self._location_cache
-        found = cache.get(probe)
-        if found is not None:
-            return found
-        while probe and probe not in self.locations:
-            probe = probe[:-1]
-        line, column = self.locations.get(probe, (1, 1))
-        # Built unvalidated: file is this snapshot's path and line/column come from the parser.
-        found = FindingLocation.model_construct(file=self.source_file, line=line, column=column)
-        cache[tuple(pointer)] = found
+        declared_at = self._declaration(pointer)
+        # Many pointers (a node and each of its fields) resolve to one declaration: one object,
+        # keyed by the parser's own (line, column) tuple (no key is built per finding).
+        found = self._location_at.get(declared_at)
+        if found is None:
+            # Built unvalidated: file is this snapshot's path and line/column come from the parser.
+            found = FindingLocation.at(self.source_file, *declared_at)
+            self._location_at[declared_at] = found
         return found
 
+    def _declaration(self, pointer: Pointer) -> tuple[int, int]:
+        probe = tuple(pointer)
+        while probe and probe not in self.locations:
+            probe = probe[:-1]
+        return self.locations.get(probe, _FIRST_LINE)
+
     @cached_property
-    def _location_cache(self) -> dict[Pointer, FindingLocation]:
-        # Findings of many controls point at the same element; a location is immutable.
+    def _location_at(self) -> dict[tuple[int, int], FindingLocation]:
         return {}
 
     def _where(self, pointer: Pointer) -> str:
-        loc = self.location(pointer)
-        return f"{loc.file}:{loc.line}:{loc.column}"
+        declared_at = self._declaration(pointer)
+        where = self._where_at.get(declared_at)
+        if where is None:
+            where = self._where_at[declared_at] = "{}:{}:{}".format(self.source_file, *declared_at)
+        return where
+
+    @cached_property
+    def _where_at(self) -> dict[tuple[int, int], str]:
+        # One 'file:line:column' text per declaration: a pool's facts hold for all its nodes.
+        return {}
+
+    def _declared_fact(self, value: object, pointer: Pointer) -> Fact[object]:
+        # A declared fact is its value at its pointer: nodes that inherit a field from their pool
+        # share the pool's Fact (a 64,000-node fleet would otherwise hold a million copies).
+        fact = self._declared_facts.get(pointer)
+        if fact is None or fact.value != value or type(fact.value) is not type(value):
+            fact = Fact(value, "declared", self._where(pointer), pointer)
+            self._declared_facts[pointer] = fact
+        return fact
+
+    @cached_property
+    def _declared_facts(self) -> dict[Pointer, Fact[object]]:
+        return {}
 
     @cached_property
     def _evidence_by_subject(self) -> Mapping[str, list[tuple[int, EvidenceDocument]]]:
@@ -267,9 +293,7 @@ class Snapshot:
         for name in model.model_fields:
             value = getattr(declared, name)
             if value is not None:
-                facts[name] = Fact(
-                    value, "declared", self._where(declared_at[name]), declared_at[name]
-                )
+                facts[name] = self._declared_fact(value, declared_at[name])
             else:
                 facts[name] = Fact(
                     None,

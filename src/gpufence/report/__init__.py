@@ -5,17 +5,18 @@ Renderers never decide anything (the verdict is in the Summary); they only forma
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import assert_never
+from typing import TextIO, assert_never
 
 from gpufence.model.findings import AuditResult, Summary
 from gpufence.model.history import RunInfo
 from gpufence.report.html import render_html
-from gpufence.report.json_ import render_json
-from gpufence.report.junit import render_junit
+from gpufence.report.json_ import render_json, write_json
+from gpufence.report.junit import render_junit, write_junit
 from gpufence.report.sarif import render_sarif
-from gpufence.report.text import TextOptions, render_text
+from gpufence.report.text import TextOptions, render_text, write_text
 
 __all__ = [
     "OutputFormat",
@@ -26,6 +27,7 @@ __all__ = [
     "render_junit",
     "render_sarif",
     "render_text",
+    "write_report",
 ]
 
 
@@ -52,17 +54,44 @@ def render(
     """Render ``result`` as ``fmt``; ``color`` and the text options only affect the text format
     (every other format keeps every finding); ``history`` (recorded runs, newest first) feeds
     the HTML report's trend."""
+    buf = io.StringIO()
+    write_report(
+        result,
+        summary,
+        fmt,
+        buf,
+        color=color,
+        show_pass=show_pass,
+        text_options=text_options,
+        history=history,
+    )
+    return buf.getvalue()
+
+
+def write_report(
+    result: AuditResult,
+    summary: Summary,
+    fmt: OutputFormat,
+    out: TextIO,
+    *,
+    color: bool = False,
+    show_pass: bool = False,
+    text_options: TextOptions | None = None,
+    history: Sequence[RunInfo] = (),
+) -> None:
+    """:func:`render` written to ``out``: text, JSON and JUnit as they are produced (a large
+    fleet's report is never held whole in memory), SARIF (failures only) and HTML at once."""
     fmt = OutputFormat(fmt)  # also accepts the plain string value ("sarif") from a CLI
     if fmt is OutputFormat.text:
-        return render_text(
-            result, summary, color=color, options=text_options or TextOptions(show_pass=show_pass)
-        )
-    if fmt is OutputFormat.json:
-        return render_json(result, summary)
-    if fmt is OutputFormat.sarif:
-        return render_sarif(result, summary)
-    if fmt is OutputFormat.junit:
-        return render_junit(result, summary)
-    if fmt is OutputFormat.html:
-        return render_html(result, summary, history)
-    assert_never(fmt)
+        options = text_options or TextOptions(show_pass=show_pass)
+        write_text(result, summary, out, color=color, options=options)
+    elif fmt is OutputFormat.json:
+        write_json(result, summary, out)
+    elif fmt is OutputFormat.sarif:
+        out.write(render_sarif(result, summary))
+    elif fmt is OutputFormat.junit:
+        write_junit(result, summary, out)
+    elif fmt is OutputFormat.html:
+        out.write(render_html(result, summary, history))
+    else:
+        assert_never(fmt)

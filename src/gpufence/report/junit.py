@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from typing import TextIO
 
 from gpufence.model.findings import AuditResult, Finding, Status, Summary
 from gpufence.report._common import by_plane
 
-__all__ = ["render_junit"]
+__all__ = ["render_junit", "write_junit"]
 
 # XML 1.0 cannot carry most C0 controls, lone surrogates or U+FFFE/U+FFFF, even as character
 # references, and ElementTree writes them raw (producing unparseable XML). Escape them visibly.
@@ -88,21 +90,55 @@ def render_junit(result: AuditResult, summary: Summary) -> str:
     starts with the status. Each <testsuite> carries the run's verdict as <properties> (the
     common JUnit schemas allow properties only on a testsuite).
     """
+    buf = io.StringIO()
+    write_junit(result, summary, buf)
+    return buf.getvalue()
+
+
+def write_junit(result: AuditResult, summary: Summary, out: TextIO) -> None:
+    """:func:`render_junit` written to ``out`` one test case at a time.
+
+    The same text as indenting and serialising the whole tree with ElementTree, without
+    holding the tree: each element is built and serialised by ElementTree on its own, at the
+    depth it has in the document.
+    """
     findings = list(result.findings)
-    root = ET.Element("testsuites", {"name": "gpufence", **_counts(findings)})
-    for plane, plane_findings in by_plane(findings):
-        suite = ET.SubElement(
-            root, "testsuite", {"name": plane.label, "id": plane.value, **_counts(plane_findings)}
-        )
-        props = ET.SubElement(suite, "properties")
+    # Written by hand: ET's own declaration with encoding="unicode" names the locale's encoding.
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    groups = by_plane(findings)
+    root_attrs = {"name": "gpufence", **_counts(findings)}
+    if not groups:
+        out.write(ET.tostring(ET.Element("testsuites", root_attrs), encoding="unicode") + "\n")
+        return
+    out.write(_start_tag("testsuites", root_attrs))
+    for plane, plane_findings in groups:
+        attrs = {"name": plane.label, "id": plane.value, **_counts(plane_findings)}
+        out.write(f"\n{_INDENT}" + _start_tag("testsuite", attrs))
+        props = ET.Element("properties")
         ET.SubElement(props, "property", {"name": "verdict", "value": summary.verdict.upper()})
         ET.SubElement(
             props,
             "property",
             {"name": "unevaluated_controls", "value": ",".join(summary.unevaluated_controls)},
         )
+        out.write(f"\n{_INDENT * 2}" + _serialised(props, level=2))
         for finding in plane_findings:
-            _testcase(suite, finding)
-    ET.indent(root)
-    # Written by hand: ET's own declaration with encoding="unicode" names the locale's encoding.
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+            case = ET.Element("testcase")
+            _testcase(case, finding)
+            out.write(f"\n{_INDENT * 2}" + _serialised(case[0], level=2))
+        out.write(f"\n{_INDENT}</testsuite>")
+    out.write("\n</testsuites>\n")
+
+
+_INDENT = "  "
+
+
+def _serialised(element: ET.Element, *, level: int) -> str:
+    ET.indent(element, space=_INDENT, level=level)
+    return ET.tostring(element, encoding="unicode")
+
+
+def _start_tag(tag: str, attrs: dict[str, str]) -> str:
+    # ElementTree's own escaping of the attributes: serialise the empty element, reopen it.
+    empty = ET.tostring(ET.Element(tag, attrs), encoding="unicode")
+    return empty.removesuffix(" />") + ">"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TextIO
 
 from rich import box
 from rich.console import Console
@@ -15,7 +16,7 @@ from gpufence.errors import InternalError
 from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary
 from gpufence.report._common import by_plane, one_line
 
-__all__ = ["TextOptions", "render_text", "verdict_line"]
+__all__ = ["TextOptions", "render_text", "verdict_line", "write_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,23 +295,31 @@ def render_text(
     ``options`` filter what is listed; headings, the summary table and the verdict always
     count every finding.
     """
-    opts = options or TextOptions(show_pass=show_pass)
     buf = io.StringIO()
-    # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
-    # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
-    console = Console(
-        file=buf,
-        force_terminal=color,
-        force_jupyter=False,
-        color_system="standard" if color else None,
-        width=120,
-        soft_wrap=True,
-        highlight=False,
-        markup=False,
-        emoji=False,
-    )
+    write_text(result, summary, buf, color=color, show_pass=show_pass, options=options)
+    return buf.getvalue()
+
+
+def write_text(
+    result: AuditResult,
+    summary: Summary,
+    out: TextIO,
+    *,
+    color: bool = False,
+    show_pass: bool = False,
+    options: TextOptions | None = None,
+) -> None:
+    """:func:`render_text` written to ``out`` as it is produced.
+
+    Without ``color`` the lines are written as plain text, the same bytes rich prints to a file
+    without rich's per-line layout (a fifth of a large audit's command time); rich lays out
+    the per-control table in both cases and prints everything when colored.
+    """
+    opts = options or TextOptions(show_pass=show_pass)
+    console = _console(out, color)
+    emit = console.print if color else _plain_printer(console)
     if not opts.quiet:
-        console.print(
+        emit(
             Text(
                 f"gpufence {result.tool_version} · {_plural(len(result.inputs), 'input')} · "
                 f"{_plural(len(result.controls), 'control')} · "
@@ -320,29 +329,64 @@ def render_text(
         )
         if opts.filtered:
             listed = sum(1 for f in result.findings if opts.shows(f))
-            console.print(Text(f"listing {listed} of them (filters on)", style="dim"))
+            emit(Text(f"listing {listed} of them (filters on)", style="dim"))
     groups = by_plane(result.findings)
     if not groups and not opts.quiet:
-        console.print()
-        console.print(Text("No findings."))
+        emit()
+        emit(Text("No findings."))
     for plane, findings in groups:
         entries = _entries(findings, opts)
         if opts.quiet and not entries:
             continue
-        console.print()
-        console.print(_heading(plane.label, findings))
+        emit()
+        emit(_heading(plane.label, findings))
         for line in entries:
-            console.print(line)
+            emit(line)
+    del groups
     if not opts.quiet:
         table, all_pass = _control_table(result.findings)
         if table is not None:
-            console.print()
-            console.print(Text("Per control", style="bold"))
-            console.print(table)
+            emit()
+            emit(Text("Per control", style="bold"))
+            console.print(table)  # laid out by rich whether colored or not
         if all_pass:
-            console.print(Text(f"{_plural(all_pass, 'control')} with only PASS", style="dim"))
-    console.print()
+            emit(Text(f"{_plural(all_pass, 'control')} with only PASS", style="dim"))
+    emit()
     verdict = verdict_line(summary)
     style = {"fail": "bold red", "incomplete": "bold yellow"}.get(summary.verdict, "bold green")
-    console.print(Text(verdict, style=style))
-    return buf.getvalue()
+    emit(Text(verdict, style=style))
+
+
+def _console(out: TextIO, color: bool) -> Console:
+    # Explicit force_terminal/color_system beat FORCE_COLOR/TTY_COMPATIBLE in the environment;
+    # soft_wrap keeps every entry on one line so paths stay clickable and greppable.
+    return Console(
+        file=out,
+        force_terminal=color,
+        force_jupyter=False,
+        color_system="standard" if color else None,
+        width=120,
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+
+
+def _plain_printer(console: Console) -> Callable[..., None]:
+    out = console.file
+
+    def emit(line: Text | None = None) -> None:
+        # What rich's print writes for one soft-wrapped Text without a terminal: its text, then
+        # a newline (checked byte for byte in the tests). Rich expands a tab to the next 8-cell
+        # stop counting cell widths (wide and zero-width characters): rich prints those lines.
+        if line is None:
+            out.write("\n")
+            return
+        plain = line.plain
+        if "\t" in plain:
+            console.print(line)
+        else:
+            out.write(plain + "\n")
+
+    return emit
