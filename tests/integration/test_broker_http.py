@@ -264,3 +264,72 @@ def test_two_worker_processes_share_state(broker: tuple[str, BrokerKit]) -> None
     check = _cli("broker", "audit-log", "verify", "--config", str(kit.config), "--json")
     # 2 secret puts + 6 x (challenge, attest, release, refused replay)
     assert check.returncode == 0 and json.loads(check.stdout)["entries"] == 26, check.stdout
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process this user can read."""
+    seen: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        seen[int(entry.name)] = (ppid, cmdline)
+    return seen
+
+
+def _workers_of(port: str) -> tuple[int, list[int]]:
+    """The `broker serve --port PORT` supervisor and its worker processes."""
+    table = _processes()
+    (supervisor,) = [
+        pid for pid, (_, cmd) in table.items() if "broker serve" in cmd and f"--port {port}" in cmd
+    ]
+    workers = [
+        pid
+        for pid, (ppid, cmd) in table.items()
+        if ppid == supervisor and "multiprocessing" in cmd and "resource_tracker" not in cmd
+    ]
+    return supervisor, workers
+
+
+@pytest.mark.parametrize("broker", [2], indirect=True, ids=["sqlite"])
+def test_workers_hold_the_port_and_a_dead_worker_stops_the_broker(
+    broker: tuple[str, BrokerKit],
+) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket: a second broker on the same port is
+    refused (exit 2, not a silent share of the connections), and a worker that dies stops the
+    whole broker with exit 1 instead of leaving it half-serving."""
+    base, kit = broker
+    port = base.rsplit(":", 1)[1]
+    serve = [sys.executable, "-m", "gpufence", "broker", "serve", "--config", str(kit.config)]
+    second = subprocess.run(
+        [*serve, "--port", port, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    assert "Traceback" not in second.stderr
+    for _ in range(8):  # the first broker still answers on every connection
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+
+    supervisor, workers = _workers_of(port)
+    assert len(workers) == 2
+    os.kill(workers[0], 9)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        table = _processes()
+        if supervisor not in table and not set(workers) & set(table):
+            break
+        zombie = supervisor in table and Path(f"/proc/{supervisor}/stat").read_text().split()[2]
+        if zombie == "Z" and workers[1] not in table:  # exited; the fixture reaps it later
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the broker kept running after a worker died")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=2)

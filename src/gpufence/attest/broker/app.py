@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from gpufence.attest.broker.config import Limits
 from gpufence.attest.broker.database import DatabaseUnavailable
 from gpufence.attest.broker.service import BrokerService, Refusal
+from gpufence.errors import InputError
 
 __all__ = ["BrokerApp", "LimitsMiddleware", "create_app", "serve"]
 
@@ -291,21 +292,107 @@ def serve(
     tls_key: str | None,
     workers: int = 1,
 ) -> None:
-    """Run until interrupted: one process, or ``workers`` processes sharing the SQLite state."""
+    """Run until interrupted: one process, or ``workers`` processes sharing the database.
+
+    Each worker listens on its own ``SO_REUSEPORT`` socket, so the kernel spreads connections
+    over the workers as they arrive. Under uvicorn's own multi-worker mode the workers raced
+    for one shared socket, and the first one awake took a whole burst of keep-alive
+    connections: two workers served barely more than one (measured in bench/attest.py).
+    """
     import uvicorn
 
     common: dict[str, Any] = {
-        "host": host,
-        "port": port,
         "log_level": "warning",
         "access_log": False,
         "ssl_certfile": tls_cert,
         "ssl_keyfile": tls_key,
     }
     if workers <= 1:
-        uvicorn.run(create_app(service), **common)
+        uvicorn.run(create_app(service), host=host, port=port, **common)
         return
     from pathlib import Path
 
     os.environ[CONFIG_ENV] = str(Path(service.loaded.source).resolve())
-    uvicorn.run("gpufence.attest.broker.app:worker_app", factory=True, workers=workers, **common)
+    _supervise(host, _claim_port(host, port), workers, common)
+
+
+def _claim_port(host: str, port: int) -> int:
+    """The port the workers will share: resolved when 0, and refused (OSError) when another
+    listener holds it (InputError). Binding without ``SO_REUSEPORT`` fails on a port another
+    broker's workers hold, so a second broker never silently shares the first one's
+    connections."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="another process (a running broker?) holds the port; stop it or pick another",
+            ) from exc
+        return int(probe.getsockname()[1])
+
+
+def _worker(host: str, port: int, common: dict[str, Any]) -> None:
+    """One worker process: its own listening socket in the port's ``SO_REUSEPORT`` group."""
+    import signal
+    import socket
+
+    import uvicorn
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops workers with SIGTERM
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(worker_app, factory=True, host=host, port=port, **common)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _supervise(host: str, port: int, workers: int, common: dict[str, Any]) -> None:
+    """Start the workers; stop them all on SIGINT/SIGTERM or when one of them ends (a broker
+    with fewer workers than configured is reported and stopped, not left half-serving)."""
+    import multiprocessing
+    import signal
+    import threading
+
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(host, port, common), name=f"broker-worker-{n}")
+        for n in range(workers)
+    ]
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failed = False
+    try:
+        for process in processes:
+            process.start()
+        while not stop.wait(0.5):
+            ended = [p for p in processes if not p.is_alive()]
+            if ended:
+                sys.stderr.write(
+                    f"gpufence broker: worker {ended[0].name} ended (exit code "
+                    f"{ended[0].exitcode}); stopping the other workers\n"
+                )
+                failed = True
+                break
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=20)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        raise SystemExit(1)
