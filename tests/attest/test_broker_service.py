@@ -285,3 +285,23 @@ def test_key_release_evidence_names_resources(tmp_path: Path) -> None:
     assert doc.observed["key_release.resources_without_policy"] == ["orphan", "weights"]
     resources = doc.observed["key_release.resources"]
     assert isinstance(resources, dict) and resources["tenantB-weights"]["tenant"] == "tenant-b"
+
+
+def test_expired_challenges_are_purged_and_stay_refused(service) -> None:  # type: ignore[no-untyped-def]
+    """Challenges cost nothing to ask for: the table must not keep every one ever issued.
+    A nonce purged after it expired is still refused (unknown instead of expired)."""
+    svc, kit, clock = service
+    requester = Requester()
+    old = [str(svc.challenge()["nonce"]) for _ in range(50)]
+    with svc.db._read() as cur:
+        before = cur.execute("SELECT count(*) FROM challenges").fetchone()[0]
+    assert before >= 50
+    clock.now += 2 * 3600  # past expiry + the hour a spent challenge is kept
+    fresh = str(svc.challenge()["nonce"])
+    with svc.db._read() as cur:
+        after = cur.execute("SELECT count(*) FROM challenges").fetchone()[0]
+    assert after == 1
+    with pytest.raises(Refusal) as err:
+        svc.attest(old[0], requester.public_pem, kit.evidence(requester.gpu_nonce(old[0])))
+    assert err.value.code in ("NONCE_UNKNOWN", "NONCE_EXPIRED")
+    assert svc.attest(fresh, requester.public_pem, kit.evidence(requester.gpu_nonce(fresh)))

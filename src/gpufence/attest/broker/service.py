@@ -114,6 +114,10 @@ def _anchor(loaded: LoadedBrokerConfig, name: str | None) -> x509.Certificate | 
         raise InputError(f"{path}: cannot load trust anchor: {exc}") from None
 
 
+_PURGE_EVERY_S = 60.0
+"""How often a broker process drops challenges that expired over an hour ago."""
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -194,6 +198,7 @@ class BrokerService:
     intel_root: x509.Certificate | None = None
     tdx_collateral: TdxCollateral | None = None
     _rim_cache: dict[int, list[RimCheck]] = field(default_factory=dict)
+    _next_purge: float = 0.0
 
     @classmethod
     def from_config(
@@ -314,6 +319,11 @@ class BrokerService:
             expires,
             AuditEntry("challenge", "issued", now, detail={"nonce_sha256": _sha(nonce)}),
         )
+        if now >= self._next_purge:
+            # Challenges are free to ask for: without this the table grew with every one ever
+            # issued. A purged nonce is refused as unknown instead of expired.
+            self.db.purge(now)
+            self._next_purge = now + _PURGE_EVERY_S
         return {
             "nonce": b64e(nonce),
             "expires_at": int(expires),
