@@ -212,7 +212,9 @@ def test_targets_file_scan_with_progress_lines_and_mutelist(
             }
         )
     )
-    with mockup_server(shared_dir, tmp_path, pki, ("dmtf",), count=2) as ports:
+    # 10 ms per answer: the scan outlasts one progress interval (0.05 s, the shortest allowed);
+    # on an idle machine two BMCs at 0 ms finished before the first line was due.
+    with mockup_server(shared_dir, tmp_path, pki, ("dmtf",), count=2, latency_ms=10) as ports:
         listing = tmp_path / "targets.txt"
         listing.write_text(
             "# two lab BMCs\n\n"
