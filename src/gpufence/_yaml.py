@@ -63,19 +63,19 @@ MAX_INT_DIGITS = 40
 """No field of any gpufence file needs more (a 128-bit GUID has 39 decimal digits)."""
 
 MAX_EVENTS = 120_000
-"""Parser events (about one per value) of a file under :data:`LARGE_FILE` bytes: a 2,000-node
-inventory needs a tenth of it; a parsed value costs about 0.6 KB until the snapshot is built, so
-this bounds the memory a small hostile file can cost."""
-LARGE_FILE = 2_000_000
+"""Parser events (about one per value) any file may hold, however small: a 2,000-node inventory
+needs a tenth of it; a parsed value costs about 0.6 KB until the snapshot is built, so this bounds
+the memory a small hostile file can cost."""
 BYTES_PER_EVENT = 7
-"""Larger files (fleet inventories: a 16,000-node one is 2.6 MB with one event per 8.4 bytes)
-may hold one event per this many bytes: memory stays proportional to the input's size, and a file
-packed denser than any real inventory is still refused."""
+"""Files over ``MAX_EVENTS * BYTES_PER_EVENT`` (840 KB; fleet inventories: a 16,000-node one is
+2.6 MB with one event per 8.4 bytes) may hold one event per this many bytes: memory stays
+proportional to the input's size, and a file packed denser than any real inventory is still
+refused. (The scaling once started only at 2 MB, which refused real 5,000-12,000-node fleets.)"""
 
 
 def max_events(size: int) -> int:
     """How many parser events a file of ``size`` bytes may hold."""
-    return MAX_EVENTS if size < LARGE_FILE else max(MAX_EVENTS, size // BYTES_PER_EVENT)
+    return max(MAX_EVENTS, size // BYTES_PER_EVENT)
 
 
 _INT_TAG = "tag:yaml.org,2002:int"

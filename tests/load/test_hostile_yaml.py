@@ -96,25 +96,33 @@ def test_loading_any_one_megabyte_input_stays_under_200_mb(tmp_path: Path) -> No
         assert str(path) in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("count", [12_000, 30_000], ids=["1.3MB", "3.4MB"])
 def test_fleet_sized_inventory_loads_but_a_dense_file_of_that_size_is_refused(
-    tmp_path: Path,
+    tmp_path: Path, count: int
 ) -> None:
-    """The event cap scales with size for files over 2 MB: a 16,000-node inventory (one event
-    per ~8 bytes) loads; a file of the same size packed with one-byte values does not."""
-    from gpufence._yaml import LARGE_FILE, MAX_EVENTS, load_yaml
+    """The event cap scales with size past 840 KB: a 12,000- or 30,000-node inventory (one event
+    per ~9 bytes, more events than the small-file cap) loads; a file of the same size packed
+    with one-byte values does not. (12,000 nodes were refused while scaling began at 2 MB.)"""
+    import yaml
+
+    from gpufence._yaml import BYTES_PER_EVENT, MAX_EVENTS, load_yaml
     from gpufence.errors import InputError
 
     nodes = "".join(
-        f"  - name: gpu-node-{i:05d}\n    bmc: gpu-node-{i:05d}-bmc\n    tenants: [t{i % 7}]\n"
-        for i in range(30_000)
+        f"  - name: gpu-node-{i:05d}\n    bmc: gpu-node-{i:05d}-bmc\n"
+        f"    pool: h100-sxm5-80gb-pool\n    tenants: [tenant-{i % 7}]\n"
+        for i in range(count)
     )
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("nodes:\n" + nodes)
-    assert fleet.stat().st_size > LARGE_FILE
+    size = fleet.stat().st_size
+    assert size > MAX_EVENTS * BYTES_PER_EVENT
     loaded = load_yaml(fleet)
-    assert len(loaded.data["nodes"]) == 30_000 > MAX_EVENTS // 5
+    assert len(loaded.data["nodes"]) == count
+    events = sum(1 for _ in yaml.parse(fleet.read_text(), Loader=yaml.CSafeLoader))
+    assert events > MAX_EVENTS  # more than a small file may hold
     dense = tmp_path / "dense.yaml"
-    dense.write_text("- 1\n" * (LARGE_FILE // 4 + 1000))
+    dense.write_text("- 1\n" * (size // 4 + 1000))
     with pytest.raises(InputError, match="denser than any inventory") as err:
         load_yaml(dense)
     assert err.value.location is not None and err.value.location.line is not None
