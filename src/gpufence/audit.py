@@ -19,7 +19,14 @@ from gpufence.load.cluster import load_cluster
 from gpufence.load.evidence import BadEvidence, EvidenceRules
 from gpufence.load.kev import load_kev
 from gpufence.model.context import DEFAULT_EXPORT_RULES_MAX_AGE_DAYS, AuditContext
-from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status
+from gpufence.model.findings import (
+    AuditResult,
+    Finding,
+    FindingTable,
+    Plane,
+    Severity,
+    Status,
+)
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.model.snapshot import Snapshot
 
@@ -96,8 +103,9 @@ def audit(
     inputs = (*loaded.inputs, str(kev)) if kev is not None else loaded.inputs
     result = audit_snapshot(snapshot, controls, inputs)
     if loaded.bad_evidence:
-        bad = tuple(bad_evidence_finding(b) for b in loaded.bad_evidence)
-        result = result.model_copy(update={"findings": (*result.findings, *bad)})
+        findings = FindingTable(result.findings)
+        findings.extend(bad_evidence_finding(b) for b in loaded.bad_evidence)
+        result = result.model_copy(update={"findings": findings})
     run = AuditRun(result=result, snapshot=snapshot, skipped_evidence=loaded.skipped_evidence)
     if loaded.mutelist is None:
         return run

@@ -20,11 +20,13 @@ from gpufence import __version__
 from gpufence.errors import InputError
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import (
+    INTERNAL_ERROR_KEY,
     AuditResult,
+    FindingTable,
     Severity,
     Status,
     fingerprint_of,
-    is_internal_error,
+    rows_of,
     summarize,
 )
 from gpufence.model.history import (
@@ -284,7 +286,7 @@ def report_findings(
     if baseline is not None:
         label, states = baseline
         kept, dropped = new_relative_to(result.findings, states)
-        result = result.model_copy(update={"findings": tuple(kept)})
+        result = result.model_copy(update={"findings": FindingTable(kept)})
         sys.stderr.write(
             f"baseline {label}: {dropped} finding(s) unchanged since then are not reported\n"
         )
@@ -302,7 +304,10 @@ def report_findings(
         )
     if output is not None:
         sys.stderr.write(f"wrote {fmt.value} report to {output} (verdict: {summary.verdict})\n")
-    if any(is_internal_error(f) for f in result.findings):
+    if any(
+        status is Status.ERROR and INTERNAL_ERROR_KEY in evidence
+        for _, _, status, _, _, _, evidence in rows_of(result.findings)
+    ):
         return 3
     if summary.verdict == "fail" or (triage.require_evidence and summary.verdict == "incomplete"):
         return 1

@@ -46,7 +46,7 @@ from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
 from gpufence.errors import InputError
 from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument
-from gpufence.model.findings import Finding, Plane
+from gpufence.model.findings import Finding, FindingTable, Plane
 from gpufence.report import OutputFormat
 
 app = sub_app("Live scans: scan bmc.")
@@ -324,9 +324,11 @@ def _findings(
     result = audit_snapshot(snap, controls, [str(out)])
     names = {t.name for t in targets}
     nodes = {v.node.name for v in snap.nodes if v.node.bmc in names}
-    kept = tuple(f for f in result.findings if _related(f, names, nodes))
-    if inventory is None:
+    kept = FindingTable(
         # No inventory file to point into: a location would name the evidence file's line 1.
-        kept = tuple(f.model_copy(update={"location": None}) for f in kept)
+        f if inventory is not None else f.model_copy(update={"location": None})
+        for f in result.findings
+        if _related(f, names, nodes)
+    )
     result = muted(result.model_copy(update={"findings": kept}), mutelist)
     return report_findings(result, fmt, output, fail_on.severity(), triage=triage)

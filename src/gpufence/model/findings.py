@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, overload
 
-from pydantic import Field, computed_field
+from pydantic import Field, GetCoreSchemaHandler, computed_field
+from pydantic_core import core_schema
 
 from gpufence._frozen import Frozen
 
@@ -18,6 +21,7 @@ __all__ = [
     "ControlInfo",
     "Finding",
     "FindingLocation",
+    "FindingTable",
     "FindingsReport",
     "Plane",
     "Severity",
@@ -26,6 +30,7 @@ __all__ = [
     "ToolInfo",
     "fingerprint_of",
     "is_internal_error",
+    "rows_of",
     "summarize",
 ]
 
@@ -246,16 +251,308 @@ class Summary(Frozen):
     """The controls (sorted) that make the verdict 'incomplete', or would if nothing failed."""
 
 
-class AuditResult(Frozen):
-    """What `gpufence audit` renders: the findings, the controls run, and the inputs."""
+_STATUSES: tuple[Status, ...] = tuple(Status)
+_SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+_STATUS_INDEX = {status: i for i, status in enumerate(_STATUSES)}
+_SEVERITY_INDEX = {severity: i for i, severity in enumerate(_SEVERITIES)}
+_CODE_BITS = 4  # status and severity each fit in 4 bits (6 and 5 members)
 
-    findings: tuple[Finding, ...]
+
+Row = tuple[str, Plane, Status, Severity, str, str, dict[str, Any]]
+"""One finding's (control, plane, status, severity, resource, message, evidence)."""
+
+
+class _Head:
+    """What findings of one control share: id, title, plane, remediation, references."""
+
+    __slots__ = ("control", "plane", "references", "remediation", "title")
+
+    def __init__(
+        self, control: str, title: str, plane: Plane, remediation: str, references: tuple[str, ...]
+    ) -> None:
+        self.control = control
+        self.title = title
+        self.plane = plane
+        self.remediation = remediation
+        self.references = references
+
+
+class _Columns:
+    """The storage one table and its reordered views share."""
+
+    __slots__ = ("codes", "evidence", "head_index", "heads", "locations", "messages", "resources")
+
+    def __init__(self) -> None:
+        self.heads: list[_Head] = []
+        self.head_index: dict[tuple[str, str, Plane, str, tuple[str, ...]], int] = {}
+        self.codes = array("I")
+        self.resources: list[str] = []
+        self.messages: list[str] = []
+        self.evidence: list[dict[str, Any]] = []
+        self.locations: list[FindingLocation | None] = []
+
+
+class FindingTable(Sequence[Finding]):
+    """The findings of a run, stored compactly: a ``Sequence[Finding]`` whose items are built on
+    access (equal to the findings put in; a new object each time).
+
+    A 64,000-node audit yields ~900,000 findings; as pydantic models they held ~660 bytes each
+    (the floor of a model with an 11-key field dict is 544). A row here is ~40 bytes: one
+    32-bit code (control metadata, status, severity) and four references to shared objects
+    (interned resource and message, evidence dict, location). Renderers walk the rows
+    (:meth:`rows`, :meth:`reordered`) or take one finding at a time and drop it.
+    """
+
+    __slots__ = ("_columns", "_order")
+
+    def __init__(self, findings: Iterable[Finding] = ()) -> None:
+        self._columns = _Columns()
+        self._order: array[int] | None = None
+        for finding in findings:
+            self.append(finding)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _head(
+        self, control: str, title: str, plane: Plane, remediation: str, references: tuple[str, ...]
+    ) -> int:
+        columns = self._columns
+        key = (control, title, plane, remediation, references)
+        index = columns.head_index.get(key)
+        if index is None:
+            index = columns.head_index[key] = len(columns.heads)
+            columns.heads.append(_Head(control, title, plane, remediation, references))
+        return index
+
+    def add(
+        self,
+        *,
+        control: str,
+        title: str,
+        plane: Plane,
+        severity: Severity,
+        status: Status,
+        resource: str,
+        message: str,
+        evidence: dict[str, Any],
+        remediation: str,
+        references: tuple[str, ...],
+        location: FindingLocation | None = None,
+    ) -> None:
+        """Append the finding :meth:`Finding.from_parts` would build from these parts (same
+        contract: typed parts, ``evidence`` kept as given and never changed afterwards)."""
+        if type(status) is not Status or type(severity) is not Severity or type(plane) is not Plane:
+            raise TypeError(f"{control}: plane, severity and status must be enum members")
+        if self._order is not None:
+            raise TypeError("a reordered view of findings is read-only")
+        head = self._head(control, title, plane, remediation, references)
+        columns = self._columns
+        columns.codes.append(
+            (((head << _CODE_BITS) | _STATUS_INDEX[status]) << _CODE_BITS)
+            | _SEVERITY_INDEX[severity]
+        )
+        columns.resources.append(_interned(resource))
+        columns.messages.append(_interned(message))
+        columns.evidence.append(evidence)
+        columns.locations.append(location)
+
+    def append(self, finding: Finding) -> None:
+        """Append ``finding`` (stored as its parts; reading it back gives an equal finding)."""
+        self.add(
+            control=finding.control,
+            title=finding.title,
+            plane=finding.plane,
+            severity=finding.severity,
+            status=finding.status,
+            resource=finding.resource,
+            message=finding.message,
+            evidence=finding.evidence,
+            remediation=finding.remediation,
+            references=finding.references,
+            location=finding.location,
+        )
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        """Append every finding of ``findings``."""
+        if isinstance(findings, FindingTable):
+            self.extend_rows(findings, range(len(findings)))
+            return
+        for finding in findings:
+            self.append(finding)
+
+    def extend_rows(self, source: FindingTable, positions: Iterable[int]) -> None:
+        """Append the findings of ``source`` at ``positions`` without building them."""
+        if self._order is not None:
+            raise TypeError("a reordered view of findings is read-only")
+        src = source._columns
+        rows = source._order if source._order is not None else range(len(src.codes))
+        columns = self._columns
+        heads: dict[int, int] = {}
+        for position in positions:
+            row = rows[position]
+            code = src.codes[row]
+            index = heads.get(code >> (2 * _CODE_BITS))
+            if index is None:
+                head = src.heads[code >> (2 * _CODE_BITS)]
+                index = heads[code >> (2 * _CODE_BITS)] = self._head(
+                    head.control, head.title, head.plane, head.remediation, head.references
+                )
+            columns.codes.append((index << (2 * _CODE_BITS)) | (code & 0xFF))
+            columns.resources.append(src.resources[row])
+            columns.messages.append(src.messages[row])
+            columns.evidence.append(src.evidence[row])
+            columns.locations.append(src.locations[row])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _indices(self) -> Iterable[int]:
+        return self._order if self._order is not None else range(len(self._columns.codes))
+
+    def __len__(self) -> int:
+        return len(self._order) if self._order is not None else len(self._columns.codes)
+
+    def _finding(self, row: int) -> Finding:
+        columns = self._columns
+        code = columns.codes[row]
+        head = columns.heads[code >> (2 * _CODE_BITS)]
+        finding = Finding.__new__(Finding)
+        setattr_ = object.__setattr__
+        setattr_(
+            finding,
+            "__dict__",
+            {
+                "control": head.control,
+                "title": head.title,
+                "plane": head.plane,
+                "severity": _SEVERITIES[code & 0xF],
+                "status": _STATUSES[(code >> _CODE_BITS) & 0xF],
+                "resource": columns.resources[row],
+                "message": columns.messages[row],
+                "evidence": columns.evidence[row],
+                "remediation": head.remediation,
+                "references": head.references,
+                "location": columns.locations[row],
+            },
+        )
+        setattr_(finding, "__pydantic_fields_set__", _ALL_FINDING_FIELDS)
+        setattr_(finding, "__pydantic_extra__", None)
+        setattr_(finding, "__pydantic_private__", None)
+        return finding
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FindingTable: ...
+
+    def __getitem__(self, index: int | slice) -> Finding | FindingTable:
+        rows = self._order if self._order is not None else range(len(self._columns.codes))
+        if isinstance(index, slice):
+            return self._view(array("I", rows[index]))
+        return self._finding(rows[index])
+
+    def __iter__(self) -> Iterator[Finding]:
+        finding = self._finding
+        for row in self._indices():
+            yield finding(row)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FindingTable | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # findings hold dicts: never hashable
+
+    def __repr__(self) -> str:
+        return f"FindingTable({len(self)} findings)"
+
+    def rows(self) -> Iterator[Row]:
+        """(control, plane, status, severity, resource, message, evidence) of each finding, in
+        order, without building the findings (counts, sort keys, filters)."""
+        columns = self._columns
+        heads, codes = columns.heads, columns.codes
+        resources, messages, evidence = columns.resources, columns.messages, columns.evidence
+        for row in self._indices():
+            code = codes[row]
+            head = heads[code >> (2 * _CODE_BITS)]
+            yield (
+                head.control,
+                head.plane,
+                _STATUSES[(code >> _CODE_BITS) & 0xF],
+                _SEVERITIES[code & 0xF],
+                resources[row],
+                messages[row],
+                evidence[row],
+            )
+
+    def _view(self, order: array[int]) -> FindingTable:
+        view = FindingTable.__new__(FindingTable)
+        view._columns = self._columns
+        view._order = order
+        return view
+
+    def reordered(self, positions: Iterable[int]) -> FindingTable:
+        """A read-only view of the findings at ``positions`` (indices into this sequence), in
+        that order; it shares this table's storage."""
+        rows = self._order if self._order is not None else range(len(self._columns.codes))
+        return self._view(array("I", (rows[i] for i in positions)))
+
+    def sorted_by(self, key: Callable[[Row], Any]) -> FindingTable:
+        """A view sorted (stably) by ``key`` of each :meth:`rows` tuple."""
+        keys = [key(row) for row in self.rows()]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        del keys
+        return self.reordered(order)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Validated as ``tuple[Finding, ...]`` unless it is already a table (kept as it is);
+        serialized as that tuple."""
+        as_tuple = handler.generate_schema(tuple[Finding, ...])
+
+        def keep_table(value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            return value if isinstance(value, FindingTable) else validate(value)
+
+        return core_schema.no_info_wrap_validator_function(
+            keep_table,
+            as_tuple,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                tuple, return_schema=as_tuple
+            ),
+        )
+
+
+def rows_of(findings: Iterable[Finding]) -> Iterator[Row]:
+    """(control, plane, status, severity, resource, message, evidence) of each finding; from a
+    :class:`FindingTable` without building the findings."""
+    if isinstance(findings, FindingTable):
+        return findings.rows()
+    return (
+        (f.control, f.plane, f.status, f.severity, f.resource, f.message, f.evidence)
+        for f in findings
+    )
+
+
+Findings = Annotated[Sequence[Finding], FindingTable]
+"""A run's findings: a tuple, or a :class:`FindingTable` (what the controls produce)."""
+
+
+class AuditResult(Frozen):
+    """What `gpufence audit` renders: the findings, the controls run, and the inputs.
+
+    ``findings`` is a :class:`FindingTable` when the controls produced it (findings are built
+    on access), else the tuple given.
+    """
+
+    findings: Findings
     controls: tuple[ControlInfo, ...]
     inputs: tuple[str, ...] = ()
     tool_version: str
 
 
-def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity | None) -> Summary:
+def summarize(findings: Sequence[Finding], fail_on: Severity | None) -> Summary:
     """Count findings; the verdict is 'fail' when a FAIL at or above ``fail_on`` exists.
 
     It is 'incomplete' when nothing gating failed but a control at or above ``fail_on`` is
@@ -265,16 +562,16 @@ def summarize(findings: tuple[Finding, ...] | list[Finding], fail_on: Severity |
     by_status = dict.fromkeys(Status, 0)
     failed = dict.fromkeys(Severity, 0)
     unevaluated: set[str] = set()
-    for f in findings:
-        by_status[f.status] += 1
-        if f.status is Status.FAIL:
-            failed[f.severity] += 1
-        unseen = f.status is Status.NOT_EVALUATED or (
-            f.status is Status.ERROR and not is_internal_error(f)
+    for control, _plane, status, severity, _resource, _message, evidence in rows_of(findings):
+        by_status[status] += 1
+        if status is Status.FAIL:
+            failed[severity] += 1
+        unseen = status is Status.NOT_EVALUATED or (
+            status is Status.ERROR and INTERNAL_ERROR_KEY not in evidence
         )
-        if unseen and fail_on is not None and f.severity.rank >= fail_on.rank:
-            unevaluated.add(f.control)
-            blocked = f.evidence.get(BLOCKED_CONTROLS_KEY)
+        if unseen and fail_on is not None and severity.rank >= fail_on.rank:
+            unevaluated.add(control)
+            blocked = evidence.get(BLOCKED_CONTROLS_KEY)
             if isinstance(blocked, list):
                 unevaluated.update(str(c) for c in blocked)
     gating = fail_on is not None and any(n for sev, n in failed.items() if sev.rank >= fail_on.rank)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
 from gpufence._frozen import Frozen
-from gpufence.model.findings import Finding, Status
+from gpufence.model.findings import Finding, FindingTable, Status
 
 __all__ = ["Mute", "MuteOutcome", "Mutelist", "apply_mutes"]
 
@@ -47,7 +47,8 @@ class Mutelist(Frozen):
 class MuteOutcome:
     """Findings after muting, and the entries that expired or matched nothing."""
 
-    findings: tuple[Finding, ...]
+    findings: Sequence[Finding]
+    """A :class:`FindingTable` (compact; findings built on access)."""
     expired: tuple[Mute, ...]
     """Entries past their expiry: they muted nothing."""
     unused: tuple[Mute, ...]
@@ -62,7 +63,7 @@ def apply_mutes(findings: Iterable[Finding], mutelist: Mutelist, today: dt.date)
     active = [m for m in mutelist.mutes if m.expires >= today]
     expired = tuple(m for m in mutelist.mutes if m.expires < today)
     used: set[int] = set()
-    out: list[Finding] = []
+    out = FindingTable()
     for finding in findings:
         index = next(
             (i for i, m in enumerate(active) if finding.status in _MUTABLE and m.matches(finding)),
@@ -82,4 +83,4 @@ def apply_mutes(findings: Iterable[Finding], mutelist: Mutelist, today: dt.date)
         }
         out.append(finding.model_copy(update={"status": Status.MUTED, "evidence": evidence}))
     unused = tuple(m for i, m in enumerate(active) if i not in used)
-    return MuteOutcome(tuple(out), expired, unused)
+    return MuteOutcome(out, expired, unused)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from gpufence.model.findings import Finding, Plane, Status
+from gpufence.model.findings import Finding, FindingTable, Plane, Row, Status
 
 __all__ = [
     "STATUS_ORDER",
@@ -37,13 +37,27 @@ def finding_sort_key(finding: Finding) -> tuple[int, int, str, str]:
     )
 
 
-def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Findings in the one deterministic order every renderer uses."""
+def _row_sort_key(row: Row) -> tuple[int, int, str, str]:
+    control, _plane, status, severity, resource, _message, _evidence = row
+    return (STATUS_ORDER.get(status, 3), -severity.rank, control, resource)
+
+
+def sorted_findings(findings: Iterable[Finding]) -> Sequence[Finding]:
+    """Findings in the one deterministic order every renderer uses (a table: a sorted view of
+    it, whose findings are built one at a time as they are read)."""
+    if isinstance(findings, FindingTable):
+        return findings.sorted_by(_row_sort_key)
     return sorted(findings, key=finding_sort_key)
 
 
-def by_plane(findings: Iterable[Finding]) -> list[tuple[Plane, list[Finding]]]:
+def by_plane(findings: Iterable[Finding]) -> list[tuple[Plane, Sequence[Finding]]]:
     """Sorted findings grouped by plane, planes in enum order; planes without findings omitted."""
+    if isinstance(findings, FindingTable):
+        ordered = findings.sorted_by(_row_sort_key)
+        positions: dict[Plane, list[int]] = {plane: [] for plane in Plane}
+        for position, row in enumerate(ordered.rows()):
+            positions[row[1]].append(position)
+        return [(plane, ordered.reordered(items)) for plane, items in positions.items() if items]
     groups: dict[Plane, list[Finding]] = {plane: [] for plane in Plane}
     for finding in sorted_findings(findings):
         groups[finding.plane].append(finding)

@@ -6,9 +6,10 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import TextIO
 
-from gpufence.model.findings import AuditResult, Finding, Status, Summary
+from gpufence.model.findings import AuditResult, Finding, Status, Summary, rows_of
 from gpufence.report._common import by_plane
 
 __all__ = ["render_junit", "write_junit"]
@@ -70,11 +71,11 @@ def _testcase(parent: ET.Element, finding: Finding) -> None:
     # PASS: a bare <testcase> is a passed test.
 
 
-def _counts(findings: list[Finding]) -> dict[str, str]:
+def _counts(findings: Sequence[Finding]) -> dict[str, str]:
     # Counted from the findings written (not from the Summary), so the XML is self-consistent.
     n = dict.fromkeys(Status, 0)
-    for finding in findings:
-        n[finding.status] += 1
+    for _, _, status, *_ in rows_of(findings):
+        n[status] += 1
     return {
         "tests": str(len(findings)),
         "failures": str(n[Status.FAIL]),
@@ -102,7 +103,7 @@ def write_junit(result: AuditResult, summary: Summary, out: TextIO) -> None:
     holding the tree: each element is built and serialised by ElementTree on its own, at the
     depth it has in the document.
     """
-    findings = list(result.findings)
+    findings = result.findings
     # Written by hand: ET's own declaration with encoding="unicode" names the locale's encoding.
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     groups = by_plane(findings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gpufence.errors import InternalError
-from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary
+from gpufence.model.findings import AuditResult, Finding, Severity, Status, Summary, rows_of
 from gpufence.report._common import by_plane, one_line
 
 __all__ = ["TextOptions", "render_text", "verdict_line", "write_text"]
@@ -34,12 +34,15 @@ class TextOptions:
 
     def shows(self, finding: Finding) -> bool:
         """Whether ``finding`` is listed."""
-        status = finding.status
+        return self.shows_status(finding.status, finding.severity)
+
+    def shows_status(self, status: Status, severity: Severity) -> bool:
+        """Whether a finding with this status and severity is listed."""
         if self.quiet and status not in _FAILURES:
             return False
         if self.hide_muted and status is Status.MUTED:
             return False
-        if self.severities is not None and finding.severity not in self.severities:
+        if self.severities is not None and severity not in self.severities:
             return False
         if self.statuses is not None:
             return status in self.statuses
@@ -80,11 +83,8 @@ def _plural(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
-def _heading(title: str, findings: list[Finding]) -> Text:
+def _heading(title: str, counts: dict[Status, int]) -> Text:
     # Counts follow the Status enum order (FAIL · PASS · NOT_EVALUATED ...), zeros left out.
-    counts = dict.fromkeys(Status, 0)
-    for finding in findings:
-        counts[finding.status] += 1
     text = Text(title, style="bold")
     text.append(" — ")
     parts = [(status, n) for status, n in counts.items() if n]
@@ -131,16 +131,17 @@ _COLLAPSE_AT = 3
 _NAMES_SHOWN = 3
 
 
-def _collapsed(findings: list[Finding]) -> list[Text]:
-    """One entry for a control with the same status on many resources: count and first few."""
+def _collapsed(findings: list[Finding], count: int) -> list[Text]:
+    """One entry for a control with the same status on ``count`` resources: count and the
+    first few (``findings``)."""
     first = findings[0]
     sev = first.severity
     line = Text("  ")
     line.append(f"[{sev.value.upper()}]", style=_SEVERITY_STYLE[sev])
     line.append(f" {first.control}", style="bold")
     names = ", ".join(one_line(f.resource) for f in findings[:_NAMES_SHOWN])
-    more = f", +{len(findings) - _NAMES_SHOWN} more" if len(findings) > _NAMES_SHOWN else ""
-    line.append(f"  {len(findings)} resources ({names}{more}) — {one_line(first.message)}")
+    more = f", +{count - _NAMES_SHOWN} more" if count > _NAMES_SHOWN else ""
+    line.append(f"  {count} resources ({names}{more}) — {one_line(first.message)}")
     if first.status is not Status.FAIL:
         line.append(f"  ({first.status.value})", style=_status_style(first.status))
     lines = [line]
@@ -169,28 +170,43 @@ def _not_applicable(findings: list[Finding]) -> list[Text]:
     return lines
 
 
-def _entries(findings: list[Finding], options: TextOptions) -> list[Text]:
-    """Entries of one plane in order; one control's findings of one status on many resources
-    collapse into one entry."""
-    shown = [f for f in findings if options.shows(f)]
-    # Controls of a plane out of scope: one line per declared reason, not one per control.
-    not_applicable = _not_applicable(shown)
-    shown = [f for f in shown if f.status is not Status.NOT_APPLICABLE]
-    groups: dict[tuple[str, Status], list[Finding]] = {}
-    for finding in shown:
-        groups.setdefault((finding.control, finding.status), []).append(finding)
-    lines: list[Text] = not_applicable
+def _entries(
+    findings: Sequence[Finding], options: TextOptions
+) -> tuple[list[Text], dict[Status, int]]:
+    """Entries of one plane in order, and the plane's counts per status; one control's findings
+    of one status on many resources collapse into one entry.
+
+    Two passes over ``findings`` that keep only what is printed (the first few findings of
+    each group), so a table's findings are built one at a time."""
+    counts = dict.fromkeys(Status, 0)
+    sizes: dict[tuple[str, Status], int] = {}
+    firsts: dict[tuple[str, Status], list[int]] = {}
+    not_applicable: list[Finding] = []
+    for position, (control, _, status, severity, *_) in enumerate(rows_of(findings)):
+        counts[status] += 1
+        if not options.shows_status(status, severity):
+            continue
+        if status is Status.NOT_APPLICABLE:
+            # Controls of a plane out of scope: one line per declared reason.
+            not_applicable.append(findings[position])
+            continue
+        key = (control, status)
+        sizes[key] = sizes.get(key, 0) + 1
+        if len(first := firsts.setdefault(key, [])) < _NAMES_SHOWN:
+            first.append(position)
+    lines: list[Text] = _not_applicable(not_applicable)
     done: set[tuple[str, Status]] = set()
-    for finding in shown:
-        key = (finding.control, finding.status)
-        group = groups[key]
-        if len(group) >= _COLLAPSE_AT:
+    for position, (control, _, status, severity, *_) in enumerate(rows_of(findings)):
+        if status is Status.NOT_APPLICABLE or not options.shows_status(status, severity):
+            continue
+        key = (control, status)
+        if sizes[key] >= _COLLAPSE_AT:
             if key not in done:
                 done.add(key)
-                lines.extend(_collapsed(group))
+                lines.extend(_collapsed([findings[p] for p in firsts[key]], sizes[key]))
             continue
-        lines.extend(_entry(finding))
-    return lines
+        lines.extend(_entry(findings[position]))
+    return lines, counts
 
 
 def _breakdown(counts: list[tuple[Severity, int]]) -> str:
@@ -246,14 +262,15 @@ def verdict_line(summary: Summary) -> str:
     return "; ".join(parts)
 
 
-def _control_table(findings: Iterable[Finding]) -> tuple[Table | None, int]:
+def _control_table(findings: Sequence[Finding]) -> tuple[Table | None, int]:
     """Per control: severity and counts per status; controls whose findings all passed are only
     counted. Returns the table (None when empty) and that count."""
     per_control: dict[str, dict[Status, int]] = {}
-    meta: dict[str, Finding] = {}
-    for finding in findings:
-        per_control.setdefault(finding.control, dict.fromkeys(Status, 0))[finding.status] += 1
-        meta.setdefault(finding.control, finding)
+    first_of: dict[str, int] = {}
+    for position, (control, _, status, *_) in enumerate(rows_of(findings)):
+        per_control.setdefault(control, dict.fromkeys(Status, 0))[status] += 1
+        first_of.setdefault(control, position)
+    meta = {control: findings[position] for control, position in first_of.items()}
     all_pass = [c for c, n in per_control.items() if sum(n.values()) == n[Status.PASS]]
     rows = [c for c in per_control if c not in all_pass]
     if not rows:
@@ -328,18 +345,20 @@ def write_text(
             )
         )
         if opts.filtered:
-            listed = sum(1 for f in result.findings if opts.shows(f))
+            listed = sum(
+                1 for _, _, st, sev, *_ in rows_of(result.findings) if opts.shows_status(st, sev)
+            )
             emit(Text(f"listing {listed} of them (filters on)", style="dim"))
     groups = by_plane(result.findings)
     if not groups and not opts.quiet:
         emit()
         emit(Text("No findings."))
     for plane, findings in groups:
-        entries = _entries(findings, opts)
+        entries, counts = _entries(findings, opts)
         if opts.quiet and not entries:
             continue
         emit()
-        emit(_heading(plane.label, findings))
+        emit(_heading(plane.label, counts))
         for line in entries:
             emit(line)
     del groups
