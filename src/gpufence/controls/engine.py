@@ -270,12 +270,14 @@ def _add_outcomes(
     table: FindingTable,
     meta: ControlMeta,
     outcomes: Iterable[Outcome],
-    locate: Callable[[Outcome], FindingLocation | None],
+    snapshot: Snapshot,
     shared: SharedEvidence,
 ) -> None:
-    """Append the findings :func:`finding_from` would build, as table rows (no models)."""
+    """Append the findings :func:`finding_from` would build, as table rows (no models; an
+    inventory location is kept as the parser's (line, column))."""
     add = table.add
     for outcome in outcomes:
+        pointer = outcome.pointer
         add(
             control=meta.id,
             title=meta.title,
@@ -287,7 +289,8 @@ def _add_outcomes(
             evidence=shared.get(dict(outcome.evidence)),
             remediation=meta.remediation,
             references=meta.references,
-            location=locate(outcome),
+            location=outcome.location,
+            declared_at=snapshot.declaration(pointer) if pointer is not None else None,
         )
 
 
@@ -325,7 +328,7 @@ def one_finding_per_cause(findings: Iterable[Finding]) -> FindingTable:
     if not lead_of:
         return table
     merged_away = {p for group in lead_of.values() for p in group} - lead_of.keys()
-    merged = FindingTable()
+    merged = table.empty_like()
     kept: list[int] = []  # positions copied as they are, in runs between merged leads
     for position in range(len(table)):
         if position in merged_away:
@@ -360,13 +363,7 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> FindingTabl
     :class:`FindingTable` (compact rows; a 64,000-node fleet yields ~900,000).
     """
     out_of_scope = snapshot.inventory.scope.out_of_scope()
-
-    def locate(outcome: Outcome) -> FindingLocation | None:
-        if outcome.pointer is not None:
-            return snapshot.location(outcome.pointer)
-        return outcome.location
-
-    findings = FindingTable()
+    findings = FindingTable(source_file=snapshot.source_file)
     shared = SharedEvidence()
     with fewer_collections():
         for ctl in controls:
@@ -374,6 +371,6 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> FindingTabl
                 findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
             else:
                 outcomes = _outcomes(ctl.check, snapshot, "cluster")
-                _add_outcomes(findings, ctl.meta, outcomes, locate, shared)
+                _add_outcomes(findings, ctl.meta, outcomes, snapshot, shared)
                 del outcomes
         return one_finding_per_cause(findings)

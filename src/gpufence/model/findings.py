@@ -280,16 +280,28 @@ class _Head:
 class _Columns:
     """The storage one table and its reordered views share."""
 
-    __slots__ = ("codes", "evidence", "head_index", "heads", "locations", "messages", "resources")
+    __slots__ = (
+        "codes",
+        "evidence",
+        "file",
+        "head_index",
+        "heads",
+        "locations",
+        "messages",
+        "resources",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, file: str | None) -> None:
+        self.file = file
         self.heads: list[_Head] = []
         self.head_index: dict[tuple[str, str, Plane, str, tuple[str, ...]], int] = {}
         self.codes = array("I")
         self.resources: list[str] = []
         self.messages: list[str] = []
         self.evidence: list[dict[str, Any]] = []
-        self.locations: list[FindingLocation | None] = []
+        self.locations: list[FindingLocation | tuple[int, int] | None] = []
+        """A location, or the (line, column) of a declaration in ``file`` (the parser's own
+        tuple: a fleet's findings point at hundreds of thousands of declarations)."""
 
 
 class FindingTable(Sequence[Finding]):
@@ -301,12 +313,15 @@ class FindingTable(Sequence[Finding]):
     32-bit code (control metadata, status, severity) and four references to shared objects
     (interned resource and message, evidence dict, location). Renderers walk the rows
     (:meth:`rows`, :meth:`reordered`) or take one finding at a time and drop it.
+
+    ``source_file`` is the file of locations given as ``declared_at`` (line, column) to
+    :meth:`add` (the inventory: the controls' findings point into it).
     """
 
     __slots__ = ("_columns", "_order")
 
-    def __init__(self, findings: Iterable[Finding] = ()) -> None:
-        self._columns = _Columns()
+    def __init__(self, findings: Iterable[Finding] = (), *, source_file: str | None = None) -> None:
+        self._columns = _Columns(source_file)
         self._order: array[int] | None = None
         for finding in findings:
             self.append(finding)
@@ -338,9 +353,19 @@ class FindingTable(Sequence[Finding]):
         remediation: str,
         references: tuple[str, ...],
         location: FindingLocation | None = None,
+        declared_at: tuple[int, int] | None = None,
     ) -> None:
         """Append the finding :meth:`Finding.from_parts` would build from these parts (same
-        contract: typed parts, ``evidence`` kept as given and never changed afterwards)."""
+        contract: typed parts, ``evidence`` kept as given and never changed afterwards).
+
+        ``declared_at`` (line, column) in the table's ``source_file`` stands for ``location``.
+        """
+        if declared_at is not None:
+            if self._columns.file is None:
+                raise TypeError("declared_at needs a table with a source_file")
+            location_or_at: FindingLocation | tuple[int, int] | None = declared_at
+        else:
+            location_or_at = location
         if type(status) is not Status or type(severity) is not Severity or type(plane) is not Plane:
             raise TypeError(f"{control}: plane, severity and status must be enum members")
         if self._order is not None:
@@ -354,7 +379,7 @@ class FindingTable(Sequence[Finding]):
         columns.resources.append(_interned(resource))
         columns.messages.append(_interned(message))
         columns.evidence.append(evidence)
-        columns.locations.append(location)
+        columns.locations.append(location_or_at)
 
     def append(self, finding: Finding) -> None:
         """Append ``finding`` (stored as its parts; reading it back gives an equal finding)."""
@@ -387,6 +412,7 @@ class FindingTable(Sequence[Finding]):
         src = source._columns
         rows = source._order if source._order is not None else range(len(src.codes))
         columns = self._columns
+        same_file = src.file == columns.file
         heads: dict[int, int] = {}
         for position in positions:
             row = rows[position]
@@ -401,7 +427,14 @@ class FindingTable(Sequence[Finding]):
             columns.resources.append(src.resources[row])
             columns.messages.append(src.messages[row])
             columns.evidence.append(src.evidence[row])
-            columns.locations.append(src.locations[row])
+            location = src.locations[row]
+            if type(location) is tuple and not same_file:
+                location = FindingLocation.at(src.file or "", *location)
+            columns.locations.append(location)
+
+    def empty_like(self) -> FindingTable:
+        """An empty table for rows of this one (same ``source_file``)."""
+        return FindingTable(source_file=self._columns.file)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -415,6 +448,9 @@ class FindingTable(Sequence[Finding]):
         columns = self._columns
         code = columns.codes[row]
         head = columns.heads[code >> (2 * _CODE_BITS)]
+        location = columns.locations[row]
+        if type(location) is tuple:
+            location = FindingLocation.at(columns.file or "", *location)
         finding = Finding.__new__(Finding)
         setattr_ = object.__setattr__
         setattr_(
@@ -431,7 +467,7 @@ class FindingTable(Sequence[Finding]):
                 "evidence": columns.evidence[row],
                 "remediation": head.remediation,
                 "references": head.references,
-                "location": columns.locations[row],
+                "location": location,
             },
         )
         setattr_(finding, "__pydantic_fields_set__", _ALL_FINDING_FIELDS)

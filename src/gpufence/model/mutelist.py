@@ -31,8 +31,12 @@ class Mute(Frozen):
 
     def matches(self, finding: Finding) -> bool:
         """Whether this entry's control and resource globs match ``finding``."""
-        return fnmatch.fnmatchcase(finding.control, self.control) and fnmatch.fnmatchcase(
-            finding.resource, self.resource
+        return self.matches_parts(finding.control, finding.resource)
+
+    def matches_parts(self, control: str, resource: str) -> bool:
+        """Whether this entry's control and resource globs match this control and resource."""
+        return fnmatch.fnmatchcase(control, self.control) and fnmatch.fnmatchcase(
+            resource, self.resource
         )
 
 
@@ -63,17 +67,23 @@ def apply_mutes(findings: Iterable[Finding], mutelist: Mutelist, today: dt.date)
     active = [m for m in mutelist.mutes if m.expires >= today]
     expired = tuple(m for m in mutelist.mutes if m.expires < today)
     used: set[int] = set()
-    out = FindingTable()
-    for finding in findings:
+    table = findings if isinstance(findings, FindingTable) else FindingTable(findings)
+    out = table.empty_like()
+    for position, (control, _, status, _, resource, _, _) in enumerate(table.rows()):
         index = next(
-            (i for i, m in enumerate(active) if finding.status in _MUTABLE and m.matches(finding)),
+            (
+                i
+                for i, m in enumerate(active)
+                if status in _MUTABLE and m.matches_parts(control, resource)
+            ),
             None,
         )
         if index is None:
-            out.append(finding)
+            out.extend_rows(table, (position,))
             continue
         used.add(index)
         mute = active[index]
+        finding = table[position]
         evidence = {
             **finding.evidence,
             "muted_status": finding.status.value,

@@ -49,6 +49,19 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
 _FIRST_LINE = (1, 1)
 
 
+def _overlaid_at(
+    pool_at: dict[str, Pointer], node_ptr: Pointer, section: str, node_part: BaseModel | None
+) -> dict[str, Pointer]:
+    """Where each field of a node's ``section`` is declared: the node's own pointer for the
+    fields it sets, else the pool's (the pool's dict itself when the node sets none)."""
+    if node_part is None or not node_part.model_fields_set:
+        return pool_at
+    return {
+        name: (*node_ptr, section, name) if name in node_part.model_fields_set else at
+        for name, at in pool_at.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Fact(Generic[T]):
     """One fact with its provenance: declared in the inventory, observed, or unknown."""
@@ -141,7 +154,7 @@ class Snapshot:
 
     def location(self, pointer: Pointer) -> FindingLocation:
         """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
-        declared_at = self._declaration(pointer)
+        declared_at = self.declaration(pointer)
         # Many pointers (a node and each of its fields) resolve to one declaration: one object,
         # keyed by the parser's own (line, column) tuple (no key is built per finding).
         found = self._location_at.get(declared_at)
@@ -151,7 +164,9 @@ class Snapshot:
             self._location_at[declared_at] = found
         return found
 
-    def _declaration(self, pointer: Pointer) -> tuple[int, int]:
+    def declaration(self, pointer: Pointer) -> tuple[int, int]:
+        """(line, column) in ``source_file`` of the element at ``pointer`` (nearest declared
+        ancestor): :meth:`location` without building a location (the parser's own tuple)."""
         probe = tuple(pointer)
         while probe and probe not in self.locations:
             probe = probe[:-1]
@@ -162,7 +177,7 @@ class Snapshot:
         return {}
 
     def _where(self, pointer: Pointer) -> str:
-        declared_at = self._declaration(pointer)
+        declared_at = self.declaration(pointer)
         where = self._where_at.get(declared_at)
         if where is None:
             where = self._where_at[declared_at] = "{}:{}:{}".format(self.source_file, *declared_at)
@@ -372,6 +387,10 @@ class Snapshot:
         views: list[NodeView] = []
         for p_index, pool in enumerate(self.inventory.node_pools):
             pool_ptr: Pointer = ("node_pools", p_index)
+            # Where each field is declared: the pool's pointers, shared by the nodes that do
+            # not set the field themselves (one dict per pool, not one tuple per node field).
+            pool_gpu_at = {name: (*pool_ptr, "gpu_state", name) for name in GpuState.model_fields}
+            pool_host_at = {name: (*pool_ptr, "host", name) for name in HostState.model_fields}
             for n_index, node in enumerate(pool.nodes):
                 node_ptr: Pointer = (*pool_ptr, "nodes", n_index)
                 tenant_names = (
@@ -382,22 +401,8 @@ class Snapshot:
                 workloads = tuple(w for w in pool.workloads if w.tenant in tenant_names)
                 gpu_declared = pool.gpu_state.overlaid(node.gpu_state)
                 host_declared = pool.host.overlaid(node.host)
-                gpu_at = {
-                    name: (
-                        (*node_ptr, "gpu_state", name)
-                        if node.gpu_state and name in node.gpu_state.model_fields_set
-                        else (*pool_ptr, "gpu_state", name)
-                    )
-                    for name in GpuState.model_fields
-                }
-                host_at = {
-                    name: (
-                        (*node_ptr, "host", name)
-                        if node.host and name in node.host.model_fields_set
-                        else (*pool_ptr, "host", name)
-                    )
-                    for name in HostState.model_fields
-                }
+                gpu_at = _overlaid_at(pool_gpu_at, node_ptr, "gpu_state", node.gpu_state)
+                host_at = _overlaid_at(pool_host_at, node_ptr, "host", node.host)
                 subject = f"node/{node.name}"
                 views.append(
                     NodeView(
