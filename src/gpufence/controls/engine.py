@@ -7,6 +7,7 @@ a control that raises becomes one ERROR finding, the others still run.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -200,18 +201,22 @@ class SharedEvidence:
     findings, at ~0.5 KB each. Two values are the same when their ``repr`` (C-speed, key order
     and types visible: ``True`` is not ``1``, ``0.0`` is not ``-0.0``, a list is not a tuple)
     and ``==`` both agree, so a report never shows a different value than the control gave.
+    The ``repr`` is kept as its 128-bit BLAKE2b digest (49 bytes instead of a ~250-byte text
+    per distinct value; ~200,000 distinct values in a 64,000-node audit).
     """
 
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: dict[str, dict[str, Any]] = {}
+        self._seen: dict[bytes, dict[str, Any]] = {}
 
     def get(self, evidence: dict[str, Any]) -> dict[str, Any]:
         """The dict already held for a value equal to ``evidence``, else ``evidence`` itself."""
         if not evidence:
             return evidence
-        key = repr(evidence)
+        key = hashlib.blake2b(
+            repr(evidence).encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
         held = self._seen.setdefault(key, evidence)
         if held is not evidence and not _same(held, evidence):
             return evidence
