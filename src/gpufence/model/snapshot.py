@@ -108,6 +108,29 @@ class _Undeclared(Fact[object]):
         return f"{self._field} not declared for {self._subject}"
 
 
+class _Declared(Fact[object]):
+    """A fact the inventory declares: its origin 'file:line:column' is written when read (from
+    the parser's (line, column) tuple; a fleet's BMCs declare ~100,000 distinct places)."""
+
+    __slots__ = ("_at", "_file")
+    _file: str
+    _at: tuple[int, int]
+
+    def __init__(self, value: object, file: str, at: tuple[int, int], pointer: Pointer) -> None:
+        set_ = object.__setattr__  # frozen: set once, as the dataclass's own __init__ does
+        set_(self, "value", value)
+        set_(self, "source", "declared")
+        set_(self, "pointer", pointer)
+        set_(self, "declared", None)
+        set_(self, "_file", file)
+        set_(self, "_at", at)
+
+    @property  # read-only, like every field of a frozen Fact
+    def origin(self) -> str:
+        """Where the inventory declares the fact: 'file:line:column'."""
+        return "{}:{}:{}".format(self._file, *self._at)
+
+
 _FIELD_NAMES: dict[tuple[str, str], str] = {}
 """'gpu_state.ecc' for ('gpu_state', 'ecc'): one string per field, not one per node."""
 
@@ -210,24 +233,12 @@ class Snapshot:
     def _location_at(self) -> dict[tuple[int, int], FindingLocation]:
         return {}
 
-    def _where(self, pointer: Pointer) -> str:
-        declared_at = self.declaration(pointer)
-        where = self._where_at.get(declared_at)
-        if where is None:
-            where = self._where_at[declared_at] = "{}:{}:{}".format(self.source_file, *declared_at)
-        return where
-
-    @cached_property
-    def _where_at(self) -> dict[tuple[int, int], str]:
-        # One 'file:line:column' text per declaration: a pool's facts hold for all its nodes.
-        return {}
-
     def _declared_fact(self, value: object, pointer: Pointer) -> Fact[object]:
         # A declared fact is its value at its pointer: nodes that inherit a field from their pool
         # share the pool's Fact (a 64,000-node fleet would otherwise hold a million copies).
         fact = self._declared_facts.get(pointer)
         if fact is None or fact.value != value or type(fact.value) is not type(value):
-            fact = Fact(value, "declared", self._where(pointer), pointer)
+            fact = _Declared(value, self.source_file, self.declaration(pointer), pointer)
             self._declared_facts[pointer] = fact
         return fact
 
