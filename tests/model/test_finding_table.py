@@ -1,0 +1,137 @@
+"""FindingTable: compact storage behind ``AuditResult.findings`` that reads back equal findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpufence.controls import audit_snapshot
+from gpufence.load.inventory import load_snapshot
+from gpufence.model.findings import (
+    AuditResult,
+    Finding,
+    FindingLocation,
+    FindingTable,
+    Plane,
+    Severity,
+    Status,
+    rows_of,
+    summarize,
+)
+from gpufence.model.mutelist import Mute, Mutelist, apply_mutes
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "neocloud" / "inventory.yaml"
+
+_text = st.text(max_size=12)
+_findings = st.builds(
+    Finding,
+    control=st.sampled_from(["GPU-001", "OOB-002", "CC-003"]),
+    title=st.sampled_from(["Tenants share a GPU", "BMC reachable from tenants"]),
+    plane=st.sampled_from(list(Plane)),
+    severity=st.sampled_from(list(Severity)),
+    status=st.sampled_from(list(Status)),
+    resource=_text,
+    message=_text,
+    evidence=st.dictionaries(_text, st.one_of(st.integers(), st.booleans(), _text), max_size=3),
+    remediation=st.sampled_from(["Give each tenant whole GPUs.", "Move the BMC network."]),
+    references=st.sampled_from([(), ("https://example.org/a",)]),
+    location=st.one_of(
+        st.none(),
+        st.builds(
+            FindingLocation,
+            file=_text,
+            line=st.one_of(st.none(), st.integers(1, 10**6)),
+            column=st.one_of(st.none(), st.integers(1, 500)),
+        ),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_findings, max_size=12))
+def test_table_reads_back_what_was_put_in(findings: list[Finding]) -> None:
+    table = FindingTable(findings)
+    assert len(table) == len(findings)
+    assert table == tuple(findings)
+    assert list(table) == findings
+    assert [table[i] for i in range(-len(findings), 0)] == findings
+    assert [f.model_dump(mode="json") for f in table] == [
+        f.model_dump(mode="json") for f in findings
+    ]
+    assert list(rows_of(table)) == list(rows_of(findings))
+    assert table[1:3] == findings[1:3]
+    order = list(reversed(range(len(findings))))
+    assert list(table.reordered(order)) == [findings[i] for i in order]
+    copied = FindingTable()
+    copied.extend_rows(table.reordered(order), range(len(order)))
+    assert list(copied) == [findings[i] for i in order]
+    for fail_on in (None, Severity.HIGH, Severity.INFO):
+        assert summarize(table, fail_on) == summarize(findings, fail_on)
+
+
+def test_declared_at_is_read_as_a_location_in_the_table_file() -> None:
+    table = FindingTable(source_file="inv.yaml")
+    parts = {
+        "control": "GPU-001",
+        "title": "Tenants share a GPU",
+        "plane": Plane.GPU,
+        "severity": Severity.HIGH,
+        "status": Status.FAIL,
+        "resource": "node/a",
+        "message": "shared",
+        "evidence": {},
+        "remediation": "Give each tenant whole GPUs.",
+        "references": (),
+    }
+    table.add(**parts, declared_at=(12, 7))  # type: ignore[arg-type]
+    assert table[0].location == FindingLocation(file="inv.yaml", line=12, column=7)
+    # Rows copied into a table of another file keep their own file.
+    other = FindingTable(source_file="other.yaml")
+    other.extend_rows(table, [0])
+    assert other[0].location == FindingLocation(file="inv.yaml", line=12, column=7)
+    with pytest.raises(TypeError):
+        FindingTable().add(**parts, declared_at=(1, 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        table.reordered([0]).append(table[0])
+
+
+def test_audit_result_keeps_a_table_and_serialises_it_as_the_tuple() -> None:
+    result = audit_snapshot(load_snapshot(EXAMPLE))
+    assert isinstance(result.findings, FindingTable)
+    as_tuple = AuditResult(
+        findings=tuple(result.findings),
+        controls=result.controls,
+        inputs=result.inputs,
+        tool_version=result.tool_version,
+    )
+    assert isinstance(as_tuple.findings, tuple)
+    assert json.loads(result.model_dump_json()) == json.loads(as_tuple.model_dump_json())
+    assert result.model_dump() == as_tuple.model_dump()
+    copied = result.model_copy(update={"findings": list(result.findings)})
+    assert copied.findings == result.findings
+
+
+def test_mutes_on_a_table_match_mutes_on_the_tuple() -> None:
+    result = audit_snapshot(load_snapshot(EXAMPLE))
+    mutelist = Mutelist(
+        version=1,
+        mutes=(
+            Mute(
+                control="*",
+                resource="node/*",
+                reason="accepted while migrating (CHG-1)",
+                expires=dt.date(2099, 1, 1),
+            ),
+        ),
+    )
+    today = dt.date(2026, 12, 4)
+    on_table = apply_mutes(result.findings, mutelist, today)
+    on_tuple = apply_mutes(tuple(result.findings), mutelist, today)
+    assert on_table.findings == tuple(on_tuple.findings)
+    assert any(f.status is Status.MUTED for f in on_table.findings)
+    assert on_table.unused == on_tuple.unused == ()
