@@ -27,6 +27,8 @@ __all__ = [
     "line_column",
     "load_yaml",
     "pointer_to_text",
+    "position_of",
+    "unpack_position",
 ]
 
 Pointer = tuple[str | int, ...]
@@ -198,8 +200,8 @@ class LocatedDocument:
         self,
         path: Path,
         data: Any,
-        values: Mapping[Pointer, tuple[int, int]],
-        keys: Mapping[Pointer, tuple[int, int]],
+        values: Mapping[Pointer, Position],
+        keys: Mapping[Pointer, Position],
     ) -> None:
         self.path = path
         self.data = data
@@ -207,8 +209,8 @@ class LocatedDocument:
         self._keys = keys
 
     @property
-    def value_positions(self) -> Mapping[Pointer, tuple[int, int]]:
-        """Pointer -> (line, column) of every value in the document."""
+    def value_positions(self) -> Mapping[Pointer, Position]:
+        """Pointer -> packed (line, column) of every value (:func:`unpack_position`)."""
         return self._values
 
     def locate(self, pointer: Pointer, *, key: bool = False) -> SourceLocation:
@@ -217,10 +219,10 @@ class LocatedDocument:
         probe = tuple(pointer)
         while True:
             if probe in table:
-                line, column = table[probe]
+                line, column = unpack_position(table[probe])
                 return SourceLocation(self.path, line, column)
             if key and probe in self._values:
-                line, column = self._values[probe]
+                line, column = unpack_position(self._values[probe])
                 return SourceLocation(self.path, line, column)
             if not probe:
                 return SourceLocation(self.path, 1, 1)
@@ -242,18 +244,38 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+Position = int
+"""A 1-based (line, column) packed into one int, ``line << 32 | column``: a 64,000-node inventory
+has ~1.4 million positions, and a tuple with its line number costs 84 bytes more than one int."""
+
+
+def position_of(line: int, column: int) -> Position:
+    """(line, column) -> :data:`Position`."""
+    return line << 32 | column
+
+
+def unpack_position(position: Position) -> tuple[int, int]:
+    """:data:`Position` -> (line, column)."""
+    return position >> 32, position & 0xFFFFFFFF
+
+
+def _position(node: yaml.Node) -> Position:
+    mark = node.start_mark
+    return (mark.line + 1) << 32 | (mark.column + 1)
+
+
 def index_positions(
     node: yaml.Node,
     pointer: Pointer,
-    values: dict[Pointer, tuple[int, int]],
-    keys: dict[Pointer, tuple[int, int]],
+    values: dict[Pointer, Position],
+    keys: dict[Pointer, Position],
     path: Path,
 ) -> None:
     """Record the (line, column) of every value under ``node`` (and of mapping keys).
 
     Rejects duplicate and non-scalar keys with an :class:`InputError` naming the place.
     """
-    values[pointer] = _mark(node)
+    values[pointer] = _position(node)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, tuple[int, int]] = {}
         for key_node, value_node in node.value:
@@ -272,7 +294,7 @@ def index_positions(
                     location=SourceLocation(path, line, col),
                 )
             seen[key] = _mark(key_node)
-            keys[(*pointer, key)] = _mark(key_node)
+            keys[(*pointer, key)] = _position(key_node)
             index_positions(value_node, (*pointer, key), values, keys, path)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
@@ -295,8 +317,8 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
         if node is None:
             raise InputError("the file is empty", location=SourceLocation(path, 1, 1))
         check_bounds(node, path)
-        values: dict[Pointer, tuple[int, int]] = {}
-        keys: dict[Pointer, tuple[int, int]] = {}
+        values: dict[Pointer, Position] = {}
+        keys: dict[Pointer, Position] = {}
         index_positions(node, (), values, keys, path)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpufence._yaml import position_of
 from gpufence.controls import audit_snapshot
 from gpufence.load.inventory import load_snapshot
 from gpufence.model.findings import (
@@ -88,14 +89,14 @@ def test_declared_at_is_read_as_a_location_in_the_table_file() -> None:
         "remediation": "Give each tenant whole GPUs.",
         "references": (),
     }
-    table.add(**parts, declared_at=(12, 7))  # type: ignore[arg-type]
+    table.add(**parts, declared_at=position_of(12, 7))  # type: ignore[arg-type]
     assert table[0].location == FindingLocation(file="inv.yaml", line=12, column=7)
     # Rows copied into a table of another file keep their own file.
     other = FindingTable(source_file="other.yaml")
     other.extend_rows(table, [0])
     assert other[0].location == FindingLocation(file="inv.yaml", line=12, column=7)
     with pytest.raises(TypeError):
-        FindingTable().add(**parts, declared_at=(1, 1))  # type: ignore[arg-type]
+        FindingTable().add(**parts, declared_at=position_of(1, 1))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         table.reordered([0]).append(table[0])
 

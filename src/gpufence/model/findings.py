@@ -13,6 +13,7 @@ from pydantic import Field, GetCoreSchemaHandler, computed_field
 from pydantic_core import core_schema
 
 from gpufence._frozen import Frozen
+from gpufence._yaml import Position, unpack_position
 
 __all__ = [
     "BLOCKED_CONTROLS_KEY",
@@ -299,9 +300,9 @@ class _Columns:
         self.resources: list[str] = []
         self.messages: list[str] = []
         self.evidence: list[dict[str, Any]] = []
-        self.locations: list[FindingLocation | tuple[int, int] | None] = []
-        """A location, or the (line, column) of a declaration in ``file`` (the parser's own
-        tuple: a fleet's findings point at hundreds of thousands of declarations)."""
+        self.locations: list[FindingLocation | Position | None] = []
+        """A location, or the packed (line, column) of a declaration in ``file`` (the parser's
+        own int: a fleet's findings point at hundreds of thousands of declarations)."""
 
 
 class FindingTable(Sequence[Finding]):
@@ -314,8 +315,9 @@ class FindingTable(Sequence[Finding]):
     (interned resource and message, evidence dict, location). Renderers walk the rows
     (:meth:`rows`, :meth:`reordered`) or take one finding at a time and drop it.
 
-    ``source_file`` is the file of locations given as ``declared_at`` (line, column) to
-    :meth:`add` (the inventory: the controls' findings point into it).
+    ``source_file`` is the file of locations given as ``declared_at`` (a packed line and
+    column, :func:`gpufence._yaml.position_of`) to :meth:`add` (the inventory: the controls'
+    findings point into it).
     """
 
     __slots__ = ("_columns", "_order")
@@ -353,17 +355,18 @@ class FindingTable(Sequence[Finding]):
         remediation: str,
         references: tuple[str, ...],
         location: FindingLocation | None = None,
-        declared_at: tuple[int, int] | None = None,
+        declared_at: Position | None = None,
     ) -> None:
         """Append the finding :meth:`Finding.from_parts` would build from these parts (same
         contract: typed parts, ``evidence`` kept as given and never changed afterwards).
 
-        ``declared_at`` (line, column) in the table's ``source_file`` stands for ``location``.
+        ``declared_at`` (packed line and column) in the table's ``source_file`` stands for
+        ``location``.
         """
         if declared_at is not None:
             if self._columns.file is None:
                 raise TypeError("declared_at needs a table with a source_file")
-            location_or_at: FindingLocation | tuple[int, int] | None = declared_at
+            location_or_at: FindingLocation | Position | None = declared_at
         else:
             location_or_at = location
         if type(status) is not Status or type(severity) is not Severity or type(plane) is not Plane:
@@ -428,8 +431,8 @@ class FindingTable(Sequence[Finding]):
             columns.messages.append(src.messages[row])
             columns.evidence.append(src.evidence[row])
             location = src.locations[row]
-            if type(location) is tuple and not same_file:
-                location = FindingLocation.at(src.file or "", *location)
+            if type(location) is int and not same_file:
+                location = FindingLocation.at(src.file or "", *unpack_position(location))
             columns.locations.append(location)
 
     def empty_like(self) -> FindingTable:
@@ -449,8 +452,8 @@ class FindingTable(Sequence[Finding]):
         code = columns.codes[row]
         head = columns.heads[code >> (2 * _CODE_BITS)]
         location = columns.locations[row]
-        if type(location) is tuple:
-            location = FindingLocation.at(columns.file or "", *location)
+        if type(location) is int:
+            location = FindingLocation.at(columns.file or "", *unpack_position(location))
         finding = Finding.__new__(Finding)
         setattr_ = object.__setattr__
         setattr_(

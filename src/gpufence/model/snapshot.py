@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from gpufence._yaml import Position, position_of, unpack_position
 from gpufence.catalog import GpuModel
 from gpufence.model.context import AuditContext
 from gpufence.model.evidence import MUST_OBSERVE, EvidenceDocument, StaleEvidence
@@ -46,7 +47,7 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[object]:
     return TypeAdapter(annotation)
 
 
-_FIRST_LINE = (1, 1)
+_FIRST_LINE = position_of(1, 1)
 
 
 def _overlaid_at(
@@ -110,13 +111,13 @@ class _Undeclared(Fact[object]):
 
 class _Declared(Fact[object]):
     """A fact the inventory declares: its origin 'file:line:column' is written when read (from
-    the parser's (line, column) tuple; a fleet's BMCs declare ~100,000 distinct places)."""
+    the parser's packed (line, column); a fleet's BMCs declare ~100,000 distinct places)."""
 
     __slots__ = ("_at", "_file")
     _file: str
-    _at: tuple[int, int]
+    _at: Position
 
-    def __init__(self, value: object, file: str, at: tuple[int, int], pointer: Pointer) -> None:
+    def __init__(self, value: object, file: str, at: Position, pointer: Pointer) -> None:
         set_ = object.__setattr__  # frozen: set once, as the dataclass's own __init__ does
         set_(self, "value", value)
         set_(self, "source", "declared")
@@ -128,7 +129,7 @@ class _Declared(Fact[object]):
     @property  # read-only, like every field of a frozen Fact
     def origin(self) -> str:
         """Where the inventory declares the fact: 'file:line:column'."""
-        return "{}:{}:{}".format(self._file, *self._at)
+        return "{}:{}:{}".format(self._file, *unpack_position(self._at))
 
 
 _FIELD_NAMES: dict[tuple[str, str], str] = {}
@@ -194,7 +195,7 @@ class Snapshot:
     source_file: str
     gpu_models: Mapping[str, GpuModel]
     """Pool name -> the catalog row its ``gpu_model`` resolved to."""
-    locations: Mapping[Pointer, tuple[int, int]] = field(default_factory=dict)
+    locations: Mapping[Pointer, Position] = field(default_factory=dict)
     evidence: tuple[EvidenceDocument, ...] = ()
     evidence_origins: Mapping[int, str] = field(default_factory=dict)
     """Index into ``evidence`` -> the file it came from."""
@@ -213,24 +214,25 @@ class Snapshot:
         """File/line of the inventory element at ``pointer`` (nearest declared ancestor)."""
         declared_at = self.declaration(pointer)
         # Many pointers (a node and each of its fields) resolve to one declaration: one object,
-        # keyed by the parser's own (line, column) tuple (no key is built per finding).
+        # keyed by the parser's own packed (line, column) (no key is built per finding).
         found = self._location_at.get(declared_at)
         if found is None:
             # Built unvalidated: file is this snapshot's path and line/column come from the parser.
-            found = FindingLocation.at(self.source_file, *declared_at)
+            found = FindingLocation.at(self.source_file, *unpack_position(declared_at))
             self._location_at[declared_at] = found
         return found
 
-    def declaration(self, pointer: Pointer) -> tuple[int, int]:
-        """(line, column) in ``source_file`` of the element at ``pointer`` (nearest declared
-        ancestor): :meth:`location` without building a location (the parser's own tuple)."""
+    def declaration(self, pointer: Pointer) -> Position:
+        """Packed (line, column) in ``source_file`` of the element at ``pointer`` (nearest
+        declared ancestor; :func:`gpufence._yaml.unpack_position`): :meth:`location` without
+        building a location (the parser's own int)."""
         probe = tuple(pointer)
         while probe and probe not in self.locations:
             probe = probe[:-1]
         return self.locations.get(probe, _FIRST_LINE)
 
     @cached_property
-    def _location_at(self) -> dict[tuple[int, int], FindingLocation]:
+    def _location_at(self) -> dict[Position, FindingLocation]:
         return {}
 
     def _declared_fact(self, value: object, pointer: Pointer) -> Fact[object]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from gpufence._yaml import Yaml12Loader, index_positions
+from gpufence._yaml import Position, Yaml12Loader, index_positions, unpack_position
 from gpufence.errors import InputError, SourceLocation
 from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sObject, Pointer
 
@@ -85,7 +85,7 @@ class _DocumentSpan:
         loader = Yaml12Loader(chunk)
         try:
             node = loader.get_single_node()
-            values: dict[Pointer, tuple[int, int]] = {}
+            values: dict[Pointer, Position] = {}
             if node is not None:
                 index_positions(node, (), values, {}, self.path)
         except (yaml.YAMLError, InputError):
@@ -95,7 +95,7 @@ class _DocumentSpan:
         probe = pointer
         while probe:
             if probe in values:
-                return values[probe]
+                return unpack_position(values[probe])
             probe = probe[:-1]
         return None
 
