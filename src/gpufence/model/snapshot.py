@@ -7,7 +7,7 @@ validated inventory, the catalog rows and the evidence documents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -130,6 +130,39 @@ class _Declared(Fact[object]):
     def origin(self) -> str:
         """Where the inventory declares the fact: 'file:line:column'."""
         return "{}:{}:{}".format(self._file, *unpack_position(self._at))
+
+
+class _FactMap(Mapping[str, Fact[object]]):
+    """The facts of one view, keyed by its model's fields: one key index per model, a tuple of
+    facts per view (a 64,000-node fleet has ~200,000 of these; a dict each cost ~200 B more)."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: dict[str, int], values: tuple[Fact[object], ...]) -> None:
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, name: str) -> Fact[object]:
+        return self._values[self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+_FIELD_INDEX: dict[type[BaseModel], dict[str, int]] = {}
+
+
+def _field_index(model: type[BaseModel]) -> dict[str, int]:
+    index = _FIELD_INDEX.get(model)
+    if index is None:
+        index = _FIELD_INDEX[model] = {name: i for i, name in enumerate(model.model_fields)}
+    return index
 
 
 _FIELD_NAMES: dict[tuple[str, str], str] = {}
@@ -349,7 +382,7 @@ class Snapshot:
         declared: BaseModel,
         declared_at: Mapping[str, Pointer],
         subject: str,
-    ) -> dict[str, Fact[object]]:
+    ) -> Mapping[str, Fact[object]]:
         """Merge declared fields of ``declared`` with evidence ``<prefix>.<field>`` facts."""
         facts: dict[str, Fact[object]] = {}
         for name in model.model_fields:
@@ -404,6 +437,9 @@ class Snapshot:
                 before = facts[name]
                 previously = before.declared if before.source == "observed" else before.value
                 facts[name] = Fact(value, "observed", origin, before.pointer, previously)
+        fields = _field_index(model)
+        if len(facts) == len(fields) and all(a == b for a, b in zip(facts, fields, strict=True)):
+            return _FactMap(fields, tuple(facts.values()))
         return facts
 
     # -- views ----------------------------------------------------------------------------
