@@ -37,9 +37,10 @@ def service(tmp_path: Path):  # type: ignore[no-untyped-def]
     svc.close()
 
 
-def _attest(svc: BrokerService, kit, requester: Requester) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    nonce = str(svc.challenge()["nonce"])
-    return svc.attest(nonce, requester.public_pem, kit.evidence(requester.gpu_nonce(nonce)))
+def _attest(svc: BrokerService, kit, requester: Requester, nonce: str | None = None, **kw) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Attest tenant A's GPUs for ``nonce`` (default: a fresh challenge); ``kw`` to attest()."""
+    nonce = nonce or str(svc.challenge()["nonce"])
+    return svc.attest(nonce, requester.public_pem, kit.evidence(requester.gpu_nonce(nonce)), **kw)
 
 
 def test_release_flow_and_expiry(service) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +54,7 @@ def test_release_flow_and_expiry(service) -> None:  # type: ignore[no-untyped-de
     nonce = str(svc.challenge()["nonce"])
     clock.now += 61
     with pytest.raises(Refusal) as err:
-        svc.attest(nonce, requester.public_pem, kit.evidence(requester.gpu_nonce(nonce)))
+        _attest(svc, kit, requester, nonce)
     assert err.value.code == "NONCE_EXPIRED"
     # An expired token.
     token = str(_attest(svc, kit, requester)["token"])
@@ -165,14 +166,8 @@ def test_tenant_a_token_cannot_read_tenant_b_secret(service) -> None:  # type: i
         svc.release(f"Bearer {granted['token']}", "tenantB-weights")
     assert err.value.code == "RESOURCE_NOT_GRANTED" and err.value.status == 403
     # Asking for B's resource explicitly does not help.
-    nonce = str(svc.challenge()["nonce"])
     with pytest.raises(Refusal) as err:
-        svc.attest(
-            nonce,
-            requester.public_pem,
-            kit.evidence(requester.gpu_nonce(nonce)),
-            resources=["tenantB-weights"],
-        )
+        _attest(svc, kit, requester, resources=["tenantB-weights"])
     assert err.value.code == "POLICY_DENIED" and "DEVICE_NOT_ALLOWED" in err.value.detail
 
 
@@ -203,14 +198,8 @@ def test_undeclared_resource_is_never_granted(service) -> None:  # type: ignore[
         "stray", SECRET, AuditEntry("secret.put", "stored", clock.now)
     )  # in the database, not in the config
     requester = Requester()
-    nonce = str(svc.challenge()["nonce"])
     with pytest.raises(Refusal) as err:
-        svc.attest(
-            nonce,
-            requester.public_pem,
-            kit.evidence(requester.gpu_nonce(nonce)),
-            resources=["stray"],
-        )
+        _attest(svc, kit, requester, resources=["stray"])
     assert err.value.code == "POLICY_DENIED" and "RESOURCE_UNKNOWN" in err.value.detail
     token = str(_attest(svc, kit, requester)["token"])
     with pytest.raises(Refusal) as err:
@@ -245,15 +234,8 @@ def test_cvm_requirement_fails_closed(tmp_path: Path) -> None:
     try:
         requester = Requester()
         for cvm in (None, {"kind": "tdx", "quote": "AAAA"}):
-            nonce = str(svc.challenge()["nonce"])
             with pytest.raises(Refusal) as err:
-                svc.attest(
-                    nonce,
-                    requester.public_pem,
-                    kit.evidence(requester.gpu_nonce(nonce)),
-                    resources=["weights"],
-                    cvm=cvm,
-                )
+                _attest(svc, kit, requester, resources=["weights"], cvm=cvm)
             assert err.value.code == "POLICY_DENIED"
             # Fail closed: no evidence, or evidence that is not a quote (composite attestation
             # itself is tested in test_broker_cvm.py).
@@ -302,6 +284,6 @@ def test_expired_challenges_are_purged_and_stay_refused(service) -> None:  # typ
         after = cur.execute("SELECT count(*) FROM challenges").fetchone()[0]
     assert after == 1
     with pytest.raises(Refusal) as err:
-        svc.attest(old[0], requester.public_pem, kit.evidence(requester.gpu_nonce(old[0])))
+        _attest(svc, kit, requester, old[0])
     assert err.value.code in ("NONCE_UNKNOWN", "NONCE_EXPIRED")
-    assert svc.attest(fresh, requester.public_pem, kit.evidence(requester.gpu_nonce(fresh)))
+    assert _attest(svc, kit, requester, fresh)
