@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +71,32 @@ async def discover_paths(port: int, ca: str, password: str, limit: int) -> list[
     return found
 
 
-async def run_lean(spec: dict[str, Any]) -> int:
-    context = ssl.create_default_context(cafile=spec["ca"])
-    auth = basic_auth(USER, spec["password"])
+async def _each_bmc(spec: dict[str, Any], fetch: Callable[[int], Awaitable[None]]) -> int:
+    """``fetch(port)`` for every BMC, ``--concurrency`` at a time; the GETs made."""
     limit = asyncio.Semaphore(spec["concurrency"])
 
     async def one(port: int) -> int:
         async with limit:
-            async with HttpClient(
-                f"https://127.0.0.1:{port}",
-                ssl_context=context,
-                connect_timeout=10,
-                read_timeout=30,
-            ) as client:
-                for path in spec["paths"]:
-                    response = await client.request("GET", path, authorization=auth)
-                    json.loads(response.body)
+            await fetch(port)
         return len(spec["paths"])
 
     return sum(await asyncio.gather(*(one(p) for p in spec["ports"])))
+
+
+async def run_lean(spec: dict[str, Any]) -> int:
+    context = ssl.create_default_context(cafile=spec["ca"])
+    auth = basic_auth(USER, spec["password"])
+
+    async def fetch(port: int) -> None:
+        origin = f"https://127.0.0.1:{port}"
+        async with HttpClient(
+            origin, ssl_context=context, connect_timeout=10, read_timeout=30
+        ) as client:
+            for path in spec["paths"]:
+                response = await client.request("GET", path, authorization=auth)
+                json.loads(response.body)
+
+    return await _each_bmc(spec, fetch)
 
 
 async def run_aiohttp(spec: dict[str, Any]) -> int:
@@ -96,21 +104,17 @@ async def run_aiohttp(spec: dict[str, Any]) -> int:
 
     context = ssl.create_default_context(cafile=spec["ca"])
     auth = aiohttp.BasicAuth(USER, spec["password"])
-    limit = asyncio.Semaphore(spec["concurrency"])
     timeout = aiohttp.ClientTimeout(total=60, connect=10)
 
-    async def one(port: int) -> int:
-        async with limit:
-            connector = aiohttp.TCPConnector(ssl=context, limit=1)
-            async with aiohttp.ClientSession(
-                connector=connector, auth=auth, timeout=timeout
-            ) as session:
-                for path in spec["paths"]:
-                    async with session.get(f"https://127.0.0.1:{port}{path}") as response:
-                        json.loads(await response.read())
-        return len(spec["paths"])
+    async def fetch(port: int) -> None:
+        connector = aiohttp.TCPConnector(ssl=context, limit=1)
+        session = aiohttp.ClientSession(connector=connector, auth=auth, timeout=timeout)
+        async with session:
+            for path in spec["paths"]:
+                async with session.get(f"https://127.0.0.1:{port}{path}") as response:
+                    json.loads(await response.read())
 
-    return sum(await asyncio.gather(*(one(p) for p in spec["ports"])))
+    return await _each_bmc(spec, fetch)
 
 
 async def run_httpx(spec: dict[str, Any]) -> int:
@@ -118,19 +122,16 @@ async def run_httpx(spec: dict[str, Any]) -> int:
 
     context = ssl.create_default_context(cafile=spec["ca"])
     auth = (USER, spec["password"])
-    limit = asyncio.Semaphore(spec["concurrency"])
 
-    async def one(port: int) -> int:
-        async with limit:
-            async with httpx.AsyncClient(
-                base_url=f"https://127.0.0.1:{port}", verify=context, auth=auth, timeout=60
-            ) as client:
-                for path in spec["paths"]:
-                    response = await client.get(path)
-                    json.loads(response.content)
-        return len(spec["paths"])
+    async def fetch(port: int) -> None:
+        async with httpx.AsyncClient(
+            base_url=f"https://127.0.0.1:{port}", verify=context, auth=auth, timeout=60
+        ) as client:
+            for path in spec["paths"]:
+                response = await client.get(path)
+                json.loads(response.content)
 
-    return sum(await asyncio.gather(*(one(p) for p in spec["ports"])))
+    return await _each_bmc(spec, fetch)
 
 
 RUNNERS = {"gpufence-lean": run_lean, "aiohttp": run_aiohttp, "httpx": run_httpx}
