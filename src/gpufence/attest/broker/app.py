@@ -316,6 +316,12 @@ def serve(
     _supervise(host, _claim_port(host, port), workers, common)
 
 
+def _family(host: str) -> int:
+    import socket
+
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _claim_port(host: str, port: int) -> int:
     """The port the workers will share: resolved when 0, and refused (OSError) when another
     listener holds it (InputError). Binding without ``SO_REUSEPORT`` fails on a port another
@@ -323,8 +329,7 @@ def _claim_port(host: str, port: int) -> int:
     connections."""
     import socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -343,8 +348,7 @@ def _worker(host: str, port: int, common: dict[str, Any]) -> None:
     import uvicorn
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops workers with SIGTERM
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
