@@ -12,10 +12,10 @@ from typing import TextIO, assert_never
 
 from gpufence.model.findings import AuditResult, Summary
 from gpufence.model.history import RunInfo
-from gpufence.report.html import render_html
+from gpufence.report.html import render_html, write_html
 from gpufence.report.json_ import render_json, write_json
 from gpufence.report.junit import render_junit, write_junit
-from gpufence.report.sarif import render_sarif
+from gpufence.report.sarif import render_sarif, write_sarif
 from gpufence.report.text import TextOptions, render_text, write_text
 
 __all__ = [
@@ -27,7 +27,9 @@ __all__ = [
     "render_junit",
     "render_sarif",
     "render_text",
+    "write_html",
     "write_report",
+    "write_sarif",
 ]
 
 
@@ -79,8 +81,8 @@ def write_report(
     text_options: TextOptions | None = None,
     history: Sequence[RunInfo] = (),
 ) -> None:
-    """:func:`render` written to ``out``: text, JSON and JUnit as they are produced (a large
-    fleet's report is never held whole in memory), SARIF (failures only) and HTML at once."""
+    """:func:`render` written to ``out`` as it is produced, in every format: a large fleet's
+    report is never held whole in memory (nor the list of all its findings)."""
     fmt = OutputFormat(fmt)  # also accepts the plain string value ("sarif") from a CLI
     if fmt is OutputFormat.text:
         options = text_options or TextOptions(show_pass=show_pass)
@@ -88,10 +90,10 @@ def write_report(
     elif fmt is OutputFormat.json:
         write_json(result, summary, out)
     elif fmt is OutputFormat.sarif:
-        out.write(render_sarif(result, summary))
+        write_sarif(result, summary, out)
     elif fmt is OutputFormat.junit:
         write_junit(result, summary, out)
     elif fmt is OutputFormat.html:
-        out.write(render_html(result, summary, history))
+        write_html(result, summary, out, history)
     else:
         assert_never(fmt)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TextIO
 
-from gpufence.model.findings import Finding, FindingTable, Plane, Row, Status
+from gpufence.model.findings import Finding, FindingTable, Plane, Row, Status, rows_of
 
 __all__ = [
+    "CHUNK_CHARS",
     "STATUS_ORDER",
     "by_plane",
     "finding_sort_key",
     "one_line",
+    "positions_where",
+    "select",
     "sorted_findings",
+    "write_chunked",
 ]
 
 # Display order: what needs action first. Deliberately not the Status enum order.
@@ -62,6 +68,41 @@ def by_plane(findings: Iterable[Finding]) -> list[tuple[Plane, Sequence[Finding]
     for finding in sorted_findings(findings):
         groups[finding.plane].append(finding)
     return [(plane, items) for plane, items in groups.items() if items]
+
+
+def positions_where(findings: Sequence[Finding], keep: Callable[[Row], bool]) -> array[int]:
+    """The positions (ascending) of the findings whose :data:`Row` ``keep`` accepts, read from
+    the rows (a table's findings are not built)."""
+    return array("I", (i for i, row in enumerate(rows_of(findings)) if keep(row)))
+
+
+def select(findings: Sequence[Finding], positions: Iterable[int]) -> Sequence[Finding]:
+    """The findings at ``positions``, in that order: a view of a table (each finding built when
+    it is read), else a list."""
+    if isinstance(findings, FindingTable):
+        return findings.reordered(positions)
+    return [findings[i] for i in positions]
+
+
+CHUNK_CHARS = 1 << 16
+"""How much text :func:`write_chunked` gathers before it writes."""
+
+
+def write_chunked(pieces: Iterator[str], out: TextIO, *, chunk: int = CHUNK_CHARS) -> None:
+    """Write ``pieces`` to ``out`` as they come, gathered into writes of about ``chunk``
+    characters (a template yields many short pieces; one write each would cost more than the
+    rendering, one write of everything would hold the whole document)."""
+    gathered: list[str] = []
+    size = 0
+    for piece in pieces:
+        gathered.append(piece)
+        size += len(piece)
+        if size >= chunk:
+            out.write("".join(gathered))
+            gathered.clear()
+            size = 0
+    if gathered:
+        out.write("".join(gathered))
 
 
 # Control characters (C0 incl. ESC, DEL, C1) and bidi overrides: device-reported strings (resource

@@ -10,21 +10,31 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from gpufence.model.findings import AuditResult, Finding, Plane, Severity, Status, Summary
+from gpufence.model.findings import (
+    AuditResult,
+    Finding,
+    Plane,
+    Severity,
+    Status,
+    Summary,
+    rows_of,
+)
 from gpufence.model.history import RunInfo
-from gpufence.report._common import STATUS_ORDER, sorted_findings
+from gpufence.report._common import STATUS_ORDER, select, sorted_findings, write_chunked
 from gpufence.report.text import verdict_line
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "write_html"]
 
 
 @functools.cache
@@ -65,18 +75,45 @@ class _Item:
 
 @dataclass
 class _Control:
+    """One control's group of findings; its items are made as the template reads them."""
+
     id: str
     title: str
     plane: Plane
     severity: Severity
     remediation: str
     references: list[tuple[str, bool]]
-    items: list[_Item] = field(default_factory=list)
-    counts: dict[Status, int] = field(default_factory=dict)
+    findings: Sequence[Finding]
+    counts: dict[Status, int]
 
     @property
     def worst(self) -> Status:
         return min(self.counts, key=lambda s: STATUS_ORDER.get(s, len(STATUS_ORDER)))
+
+    @property
+    def items(self) -> Iterator[_Item]:
+        for finding in self.findings:
+            yield _Item(
+                finding=finding,
+                evidence=json.dumps(finding.evidence, indent=2, sort_keys=True, default=str),
+                where=_where(finding),
+                links=[],
+            )
+
+
+class _Missing:
+    """The NOT_EVALUATED findings that lack one set of evidence: their count, and (finding,
+    reason) pairs made as the template reads them."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self._findings = findings
+
+    def __len__(self) -> int:
+        return len(self._findings)
+
+    def __iter__(self) -> Iterator[tuple[Finding, str]]:
+        for finding in self._findings:
+            yield finding, _missing_of(finding.evidence, finding.message)[1]
 
 
 def _where(finding: Finding) -> str:
@@ -95,54 +132,70 @@ def _is_link(reference: str) -> bool:
     return reference.startswith(("https://", "http://"))
 
 
-def _controls(findings: Sequence[Finding]) -> list[_Control]:
-    groups: dict[str, _Control] = {}
-    for finding in sorted_findings(findings):
-        group = groups.get(finding.control)
+def _controls(ordered: Sequence[Finding]) -> list[_Control]:
+    """The findings (in report order) grouped per control, groups in order of their first
+    finding; each group's metadata from that finding."""
+    positions: dict[str, array[int]] = {}
+    counts: dict[str, dict[Status, int]] = {}
+    for position, (control, _plane, status, *_rest) in enumerate(rows_of(ordered)):
+        group = positions.get(control)
         if group is None:
-            group = groups[finding.control] = _Control(
-                id=finding.control,
-                title=finding.title,
-                plane=finding.plane,
-                severity=finding.severity,
-                remediation=finding.remediation,
-                references=[(r, _is_link(r)) for r in finding.references],
-            )
-        group.counts[finding.status] = group.counts.get(finding.status, 0) + 1
-        group.items.append(
-            _Item(
-                finding=finding,
-                evidence=json.dumps(finding.evidence, indent=2, sort_keys=True, default=str),
-                where=_where(finding),
-                links=[],
+            group = positions[control] = array("I")
+            counts[control] = {}
+        group.append(position)
+        counts[control][status] = counts[control].get(status, 0) + 1
+    controls: list[_Control] = []
+    for control, group in positions.items():
+        first = ordered[group[0]]
+        controls.append(
+            _Control(
+                id=first.control,
+                title=first.title,
+                plane=first.plane,
+                severity=first.severity,
+                remediation=first.remediation,
+                references=[(r, _is_link(r)) for r in first.references],
+                findings=select(ordered, group),
+                counts=counts[control],
             )
         )
-    return list(groups.values())
+    return controls
 
 
-def _missing_groups(findings: Sequence[Finding]) -> list[tuple[str, list[tuple[Finding, str]]]]:
-    """NOT_EVALUATED findings grouped by the evidence they lack (the keys of ``missing``)."""
-    groups: dict[str, list[tuple[Finding, str]]] = {}
-    for finding in sorted_findings(findings):
-        if finding.status is not Status.NOT_EVALUATED:
-            continue
-        missing = finding.evidence.get("missing")
-        if isinstance(missing, dict) and missing:
-            key = ", ".join(sorted(str(k) for k in missing))
-            reason = str(next(iter(missing.values())))
-        else:
-            key, reason = "(not stated)", finding.message
-        groups.setdefault(key, []).append((finding, reason))
-    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+def _missing_of(evidence: dict[str, Any], message: str) -> tuple[str, str]:
+    """The evidence a NOT_EVALUATED finding lacks (its ``missing`` keys) and why."""
+    missing = evidence.get("missing")
+    if isinstance(missing, dict) and missing:
+        return ", ".join(sorted(str(k) for k in missing)), str(next(iter(missing.values())))
+    return "(not stated)", message
 
 
-def _severity_bars(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+def _missing_groups(ordered: Sequence[Finding]) -> list[tuple[str, _Missing]]:
+    """NOT_EVALUATED findings (in report order) grouped by the evidence they lack, the largest
+    group first."""
+    groups: dict[str, array[int]] = {}
+    for position, (_c, _p, status, _s, _r, message, evidence) in enumerate(rows_of(ordered)):
+        if status is Status.NOT_EVALUATED:
+            key = _missing_of(evidence, message)[0]
+            groups.setdefault(key, array("I")).append(position)
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [(key, _Missing(select(ordered, group))) for key, group in ranked]
+
+
+def _counts(findings: Sequence[Finding]) -> tuple[dict[Plane, dict[Status, int]], list[int]]:
+    """Findings per plane and status, and FAIL findings per severity (in enum order)."""
+    per_plane = {plane: dict.fromkeys(Status, 0) for plane in Plane}
+    failed = dict.fromkeys(Severity, 0)
+    for _control, plane, status, severity, *_rest in rows_of(findings):
+        per_plane[plane][status] += 1
+        if status is Status.FAIL:
+            failed[severity] += 1
+    return per_plane, list(failed.values())
+
+
+def _severity_bars(failed: list[int]) -> list[dict[str, Any]]:
     """FAIL findings per severity, as bars of an inline SVG chart."""
-    counts = dict.fromkeys(Severity, 0)
-    for finding in findings:
-        if finding.status is Status.FAIL:
-            counts[finding.severity] += 1
-    peak = max(counts.values()) or 1
+    peak = max(failed) or 1
     return [
         {
             "label": sev.value,
@@ -151,7 +204,7 @@ def _severity_bars(findings: Sequence[Finding]) -> list[dict[str, Any]]:
             "y": 8 + i * 26,
             "color": _SEVERITY_COLOR[sev],
         }
-        for i, (sev, n) in enumerate(counts.items())
+        for i, (sev, n) in enumerate(zip(Severity, failed, strict=True))
     ]
 
 
@@ -194,18 +247,29 @@ def _trend(history: Sequence[RunInfo]) -> dict[str, Any] | None:
 
 def render_html(result: AuditResult, summary: Summary, history: Sequence[RunInfo] = ()) -> str:
     """The HTML report (one self-contained file)."""
-    findings = list(result.findings)
-    planes = []
-    for plane in Plane:
-        counts = dict.fromkeys(Status, 0)
-        for finding in findings:
-            if finding.plane is plane:
-                counts[finding.status] += 1
-        if any(counts.values()):
-            planes.append({"plane": plane, "counts": counts})
+    buf = io.StringIO()
+    write_html(result, summary, buf, history)
+    return buf.getvalue()
+
+
+def write_html(
+    result: AuditResult, summary: Summary, out: TextIO, history: Sequence[RunInfo] = ()
+) -> None:
+    """:func:`render_html` written to ``out`` as the template produces it.
+
+    Only counts and positions (per plane, control and missing evidence) are gathered first;
+    each finding is built, rendered and dropped as its turn comes.
+    """
+    per_plane, failed = _counts(result.findings)
+    planes = [
+        {"plane": plane, "counts": counts}
+        for plane, counts in per_plane.items()
+        if any(counts.values())
+    ]
+    ordered = sorted_findings(result.findings)
     template = _environment().get_template("report.html.j2")
     script = _asset("report.js")
-    return template.render(
+    pieces = template.generate(
         result=result,
         summary=summary,
         verdict=verdict_line(summary),
@@ -214,11 +278,12 @@ def render_html(result: AuditResult, summary: Summary, history: Sequence[RunInfo
         planes=planes,
         used_planes=[p["plane"] for p in planes],
         used_statuses=[s for s in Status if summary.by_status.get(s)],
-        controls=_controls(findings),
-        missing=_missing_groups(findings),
-        bars=_severity_bars(findings),
+        controls=_controls(ordered),
+        missing=_missing_groups(ordered),
+        bars=_severity_bars(failed),
         trend=_trend(history),
         script=script,
         style=_asset("report.css"),
         script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
     )
+    write_chunked(pieces, out)

@@ -8,10 +8,12 @@ the count of findings by status, so nothing unseen is hidden (mapping: docs/evid
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from gpufence.model.findings import (
@@ -21,8 +23,9 @@ from gpufence.model.findings import (
     Severity,
     Status,
     Summary,
+    rows_of,
 )
-from gpufence.report._common import sorted_findings
+from gpufence.report._common import positions_where, select, sorted_findings
 
 __all__ = [
     "INFORMATION_URI",
@@ -30,6 +33,7 @@ __all__ = [
     "SECURITY_SEVERITY",
     "SRCROOT",
     "render_sarif",
+    "write_sarif",
 ]
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -187,19 +191,26 @@ def _result(
 
 def render_sarif(result: AuditResult, summary: Summary, *, base_dir: Path | None = None) -> str:
     """A SARIF 2.1.0 log with one run; paths are made relative to ``base_dir`` (default: cwd)."""
+    buf = io.StringIO()
+    write_sarif(result, summary, buf, base_dir=base_dir)
+    return buf.getvalue()
+
+
+def write_sarif(
+    result: AuditResult, summary: Summary, out: TextIO, *, base_dir: Path | None = None
+) -> None:
+    """:func:`render_sarif` written to ``out`` one result at a time.
+
+    The same text as ``json.dumps(log, indent=2)``: the log's skeleton (tool, rules, run
+    properties: small, per control) is encoded whole with a placeholder where the results go,
+    and each result is encoded as it is made, at the depth it has in the document. A fleet's
+    hundreds of thousands of results are never held in memory, as dicts or as text.
+    """
     base = Path(os.path.normpath((base_dir if base_dir is not None else Path.cwd()).absolute()))
-    rules: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    for control in result.controls:
-        if control.id not in index:  # first definition wins; rule ids must be unique
-            index[control.id] = len(rules)
-            rules.append(_rule_from_control(control))
-    emitted = [f for f in sorted_findings(result.findings) if f.status in _EMITTED]
-    for finding in sorted(emitted, key=lambda f: f.control):
-        if finding.control not in index:
-            index[finding.control] = len(rules)
-            rules.append(_rule_from_finding(finding))
-    results = [_result(f, index[f.control], result.inputs, base) for f in emitted]
+    ordered = sorted_findings(result.findings)
+    emitted = positions_where(ordered, lambda row: row[2] in _EMITTED)
+    rules = _rules(result.controls, ordered, emitted)
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
     log: dict[str, Any] = {
         "$schema": SARIF_SCHEMA_URI,
         "version": "2.1.0",
@@ -215,7 +226,7 @@ def render_sarif(result: AuditResult, summary: Summary, *, base_dir: Path | None
                 },
                 "invocations": [{"executionSuccessful": True}],
                 "columnKind": "unicodeCodePoints",
-                "results": results,
+                "results": "\0",
                 "properties": {
                     "verdict": summary.verdict.upper(),
                     "failOn": summary.fail_on,
@@ -225,4 +236,47 @@ def render_sarif(result: AuditResult, summary: Summary, *, base_dir: Path | None
             }
         ],
     }
-    return json.dumps(log, indent=2, sort_keys=False) + "\n"
+    # ASCII-only output (json.dumps' default), so no string holds a raw line break: every one in
+    # a result's text is indentation, and the placeholder's text is unique in the skeleton.
+    head, tail = json.dumps(log, indent=2, sort_keys=False).split(_RESULTS_AT)
+    if not emitted:
+        out.write(f'{head}"results": []{tail}\n')
+        return
+    out.write(f'{head}"results": [')
+    separator = _RESULT_INDENT
+    for finding in select(ordered, emitted):
+        text = json.dumps(
+            _result(finding, index[finding.control], result.inputs, base), indent=2, sort_keys=False
+        )
+        out.write(separator + text.replace("\n", _RESULT_INDENT))
+        separator = "," + _RESULT_INDENT
+    out.write(f"\n{_RESULTS_INDENT}]{tail}\n")
+
+
+_RESULTS_AT = '"results": "\\u0000"'
+"""Placeholder the results take in the skeleton's text while the rest is encoded."""
+_RESULTS_INDENT = " " * 6
+"""The indentation of ``"results"`` in the log (log > runs > run > results)."""
+_RESULT_INDENT = "\n" + " " * 8
+"""A line break inside the results list: each result is one level deeper than ``"results"``."""
+
+
+def _rules(
+    controls: Sequence[ControlInfo], ordered: Sequence[Finding], emitted: Sequence[int]
+) -> list[dict[str, Any]]:
+    """One rule per control run (first definition wins: rule ids must be unique), then, by id,
+    one per control that has results but was not listed as run, described from its first
+    result."""
+    rules: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for control in controls:
+        if control.id not in seen:
+            seen.add(control.id)
+            rules.append(_rule_from_control(control))
+    unlisted: dict[str, int] = {}
+    emitted_rows = rows_of(select(ordered, emitted))
+    for position, (control_id, *_rest) in zip(emitted, emitted_rows, strict=True):
+        if control_id not in seen and control_id not in unlisted:
+            unlisted[control_id] = position
+    rules.extend(_rule_from_finding(ordered[unlisted[c]]) for c in sorted(unlisted))
+    return rules
