@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import yaml
@@ -425,7 +426,9 @@ def _build_from_events(
                             mark,
                             path,
                         )
-                    frame[4] = (raw, value, position)
+                    # Interned: the pointers of every node share one "name", one "bmc"...
+                    raw = intern(raw)
+                    frame[4] = (raw, raw if tag == _STR_TAG else value, position)
                     continue
             else:
                 value = {} if kind is mapping_start else []
