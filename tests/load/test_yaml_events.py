@@ -247,3 +247,28 @@ def _documents(draw: st.DrawFn) -> str:
 @given(_documents())
 def test_generated_documents_are_the_node_trees_outcome(text: str) -> None:
     same_as_node_tree(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("- 1\n" * 130_000, "denser than any inventory"),
+        ("a: [1, 2\n" + "- 1\n" * 130_000, "invalid YAML"),
+        ("- 1\n" * 130_000 + "]\n", "denser than any inventory"),
+    ],
+    ids=["dense", "syntax error first", "too many events first"],
+)
+def test_a_refused_stream_is_never_built(text: str, words: str) -> None:
+    """Too many events or a syntax error: refused from libyaml's own count, before any value is
+    built (memory as small as the text), with the first error at its place."""
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("built a document from a refused stream")
+
+    with (
+        mock.patch.object(_yaml, "_build_from_events", refuse),
+        mock.patch.object(_yaml, "_build_from_node_tree", refuse),
+    ):
+        got = outcome(text)
+    assert words in got[1]
+    assert got == same_as_node_tree(text)
