@@ -124,6 +124,18 @@ def test_errors_keep_their_order() -> None:
     assert same_as_node_tree(CASES["empty"])[1] == "the file is empty"
 
 
+class _PurePythonYaml12Loader(yaml.SafeLoader):
+    """Yaml12Loader as it is where PyYAML has no libyaml."""
+
+    yaml_implicit_resolvers = _yaml.Yaml12Loader.yaml_implicit_resolvers
+
+
+@pytest.mark.parametrize("text", CASES.values(), ids=CASES.keys())
+def test_without_libyaml_too(text: str) -> None:
+    with mock.patch.object(_yaml, "Yaml12Loader", _PurePythonYaml12Loader):
+        same_as_node_tree(text)
+
+
 ANCHORED = {
     "anchor and aliases": "base: &b {gpus: 8, tenants: [a, b]}\nx: *b\ny: [*b, *b]\n",
     "merge key": "base: &b {gpus: 8}\nx:\n  <<: *b\n  name: n\n",
