@@ -441,7 +441,7 @@ def _build_from_events(
                         node = yaml.ScalarNode(tag, raw, mark, event.end_mark, event.style)
                         try:
                             value = constructors[tag](loader, node)
-                        except Exception as exc:  # noqa: BLE001 - raised in its turn, after the stream is read
+                        except Exception as exc:  # noqa: BLE001 - raised later, in its turn
                             if build_error is None or (depth, count) < build_error[:2]:
                                 build_error = (depth, count, exc)
                 if frame is not None and frame[3] is not None and pending is None:  # a key
