@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TextIO, TypeVar
+from typing import Annotated, Protocol, TextIO, TypeVar
 
 import typer
 
 from gpufence import __version__
 from gpufence.errors import InputError
-from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import (
     INTERNAL_ERROR_KEY,
     AuditResult,
@@ -102,6 +101,18 @@ HISTORY_RUNS = 20
 """Runs of the same target an HTML report's trend shows."""
 
 
+class EvidenceStamped(Protocol):
+    """What ``--store`` records of each evidence document a run read (an
+    :class:`~gpufence.model.evidence.EvidenceDocument` is one)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def collector(self) -> str: ...
+    @property
+    def collected_at(self) -> dt.datetime: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     """When a command started (wall clock for the record, monotonic for the duration)."""
@@ -145,7 +156,8 @@ class Triage:
     baseline: str | None = None
     command: str = "audit"
     started: Started = field(default_factory=Started.now)
-    evidence: Sequence[EvidenceDocument] = ()
+    evidence: Sequence[EvidenceStamped] = ()
+    """The evidence the run read (``--store`` records subject, collector and time of each)."""
     require_evidence: bool = False
     """``--require-evidence``: an INCOMPLETE verdict exits 1 (docs/evidence.md)."""
 
