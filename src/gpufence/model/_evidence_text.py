@@ -16,20 +16,31 @@ from typing import Any
 __all__ = ["EvidenceText", "as_text", "from_text"]
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _exactly_json(value: object) -> bool:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    if kind is list:
-        return all(_exactly_json(item) for item in value)  # type: ignore[attr-defined]
-    if kind is dict:
-        return all(
-            type(key) is str and _exactly_json(item)
-            for key, item in value.items()  # type: ignore[attr-defined]
-        )
-    return False
+    # A loop over a stack rather than recursion: it runs once per finding of a fleet.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return False
+        elif kind is dict:
+            mapping: dict[object, object] = item  # type: ignore[assignment]
+            for key in mapping:
+                if type(key) is not str:
+                    return False
+            stack.extend(mapping.values())
+        elif kind is list:
+            stack.extend(item)  # type: ignore[arg-type]
+        else:
+            return False
+    return True
 
 
 def as_text(evidence: dict[str, Any]) -> str | None:
