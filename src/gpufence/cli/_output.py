@@ -21,7 +21,6 @@ from gpufence.errors import InputError
 from gpufence.model.findings import (
     INTERNAL_ERROR_KEY,
     AuditResult,
-    FindingTable,
     Severity,
     Status,
     fingerprint_of,
@@ -33,7 +32,7 @@ from gpufence.model.history import (
     RunInfo,
     new_relative_to,
     policy_digest,
-    state_of,
+    states_of,
 )
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.report import OutputFormat, TextOptions, write_report
@@ -262,7 +261,7 @@ def _record(
             EvidenceStamp(subject=d.subject, collector=d.collector, collected_at=d.collected_at)
             for d in triage.evidence
         ),
-        findings=tuple(state_of(f) for f in result.findings),
+        findings=states_of(result.findings),
     )
     with open_store(store_url) as store:
         run_id = store.record(run)
@@ -298,7 +297,7 @@ def report_findings(
     if baseline is not None:
         label, states = baseline
         kept, dropped = new_relative_to(result.findings, states)
-        result = result.model_copy(update={"findings": FindingTable(kept)})
+        result = result.model_copy(update={"findings": kept})
         sys.stderr.write(
             f"baseline {label}: {dropped} finding(s) unchanged since then are not reported\n"
         )
