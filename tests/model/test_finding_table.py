@@ -254,3 +254,15 @@ def test_json_evidence_is_kept_as_text_and_shared_evidence_once() -> None:
     assert table[2].evidence["versions"] == ("TLSv1.0",)
     with pytest.raises(TypeError):
         table.reordered([0]).compact_evidence()
+
+
+def test_a_dumped_result_validates_back_to_an_equal_result() -> None:
+    result = audit_snapshot(load_snapshot(EXAMPLE))
+    dumped = result.model_dump(mode="json")
+    assert AuditResult.model_validate(dumped) == result
+    assert AuditResult.model_validate_json(result.model_dump_json()) == result
+    first = dumped["findings"][0]
+    with pytest.raises(ValueError, match="is not that of"):
+        Finding.model_validate({**first, "fingerprint": "0" * 32})
+    with pytest.raises(ValueError, match="is not that of"):
+        Finding.model_validate({**first, "resource": "node/elsewhere"})

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, overload
 
-from pydantic import Field, GetCoreSchemaHandler, computed_field
+from pydantic import Field, GetCoreSchemaHandler, computed_field, model_validator
 from pydantic_core import core_schema
 
 from gpufence._frozen import Frozen
@@ -163,6 +163,22 @@ class Finding(Frozen):
     def fingerprint(self) -> str:
         """A stable identity (control + resource) for diffing runs."""
         return fingerprint_of(self.control, self.resource)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fingerprint_as_dumped(cls, data: Any) -> Any:
+        # A dumped finding (a JSON report) carries its computed fingerprint: read back, it must
+        # be the one of its control and resource, and is then derived again, not stored.
+        if isinstance(data, dict) and "fingerprint" in data:
+            data = dict(data)
+            given = data.pop("fingerprint")
+            control, resource = data.get("control"), data.get("resource")
+            if isinstance(control, str) and isinstance(resource, str):
+                if given != fingerprint_of(control, resource):
+                    raise ValueError(
+                        f"fingerprint {given!r} is not that of {control} on {resource}"
+                    )
+        return data
 
     @classmethod
     def from_parts(
