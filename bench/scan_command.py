@@ -35,7 +35,7 @@ def run_command(
         *("/usr/bin/time", "-f", "%M %U %S %e"),
         *(sys.executable, "-m", "gpufence", "scan", "bmc"),
         *("--targets-file", str(tmp / "targets"), "--credentials", str(tmp / "credentials")),
-        *("--ca-bundle", str(ca), "--no-ipmi", "--no-progress", "--workers", "1"),
+        *("--ca-bundle", str(ca), "--no-ipmi", "--no-progress", "--workers", str(args.workers)),
         *("--out", str(evidence), "--format", "json", "--output", str(report)),
         *("--fail-on", "never"),
     ]
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--bmcs", type=int, default=10000)
     parser.add_argument("--servers", type=int, default=2, help="Mockup server processes.")
     parser.add_argument("--runs", type=int, default=2, help="Pairs of runs (this, baseline).")
+    parser.add_argument("--workers", type=int, default=1, help="scan bmc --workers.")
     parser.add_argument("--trees", default="dmtf,dl380a,dl360")
     parser.add_argument(
         "--baseline-ref",
@@ -73,7 +74,8 @@ def main() -> None:
     print(f"machine: {machine()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"fleet: {args.bmcs} BMCs on 127.0.0.1 ({args.trees}) served by {args.servers} mockup "
-        "process(es), mock latency 0 ms; command: scan bmc --workers 1 --format json --output F"
+        f"process(es), mock latency 0 ms; command: scan bmc --workers {args.workers} --format json "
+        "--output F"
     )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
