@@ -376,7 +376,7 @@ def _build_from_events(
     keys: dict[Pointer, Position] = {}
     bound_error: InputError | None = None
     key_error: InputError | None = None
-    build_error: tuple[int, int, Exception] | None = None
+    build_error: tuple[int, int, InputError] | None = None
     root_mark: Any = None
     second_document: Any = None
     data: Any = None
@@ -443,7 +443,7 @@ def _build_from_events(
                             value = constructors[tag](loader, node)
                         except Exception as exc:  # noqa: BLE001 - raised later, in its turn
                             if build_error is None or (depth, count) < build_error[:2]:
-                                build_error = (depth, count, exc)
+                                build_error = (depth, count, _unbuildable(node, exc, path))
                 if frame is not None and frame[3] is not None and pending is None:  # a key
                     seen = frame[3]
                     if raw not in seen:
@@ -520,7 +520,44 @@ def _build_from_node_tree(
     values: dict[Pointer, Position] = {}
     keys: dict[Pointer, Position] = {}
     index_positions(node, (), values, keys, path)
-    return loader.construct_document(node), values, keys
+    try:
+        data = loader.construct_document(node)
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:
+        raise _first_unbuildable(loader, node, path) or exc from exc
+    return data, values, keys
+
+
+def _unbuildable(node: yaml.ScalarNode, exc: Exception, path: Path) -> InputError:
+    """A scalar whose text its tag cannot build (``2026-13-45``, ``0b_``): an input error at it."""
+    kind = node.tag.rsplit(":", 1)[-1]
+    what = {"int": "an integer", "float": "a number", "timestamp": "a date"}.get(kind, kind)
+    return _refuse_at(f"cannot read {node.value!r} as {what}: {exc}", node.start_mark, path)
+
+
+def _first_unbuildable(loader: Yaml12Loader, root: yaml.Node, path: Path) -> InputError | None:
+    """The first scalar that fails to build, in construct_document's order (breadth first)."""
+    loader.constructed_objects, loader.recursive_objects = {}, {}  # left over from the failure
+    level = [root]
+    seen: set[int] = set()
+    while level:
+        below: list[yaml.Node] = []
+        for node in level:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    loader.construct_object(node, deep=True)
+                except yaml.YAMLError:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - the error being located
+                    return _unbuildable(node, exc, path)
+            else:
+                below += _children(node)
+        level = below
+    return None
 
 
 def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
@@ -532,8 +569,10 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
             raise InputError(f"{path}: no such file") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    loader = Yaml12Loader(text)
+    loader: Yaml12Loader | None = None
     try:
+        # Inside the try: without libyaml the reader refuses control characters right here.
+        loader = Yaml12Loader(text)
         _check_stream(text, path)
         try:
             built = _build_from_events(loader, text, path)
@@ -558,6 +597,7 @@ def load_yaml(path: Path, text: str | None = None) -> LocatedDocument:
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", location=SourceLocation(path)) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     data, values, keys = built
     return LocatedDocument(path, data, values, keys)
