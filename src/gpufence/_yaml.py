@@ -26,6 +26,7 @@ import yaml
 from gpufence.errors import InputError, SourceLocation
 
 __all__ = [
+    "KubernetesYamlLoader",
     "LocatedDocument",
     "Pointer",
     "Yaml12Loader",
@@ -36,6 +37,7 @@ __all__ = [
     "load_yaml",
     "pointer_to_text",
     "position_of",
+    "unbuildable_scalar",
     "unpack_position",
 ]
 
@@ -60,6 +62,21 @@ Yaml12Loader.add_implicit_resolver(
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
+
+
+class KubernetesYamlLoader(Yaml12Loader):
+    """Yaml12Loader without timestamps, for Kubernetes objects and the configs they embed.
+
+    Kubernetes reads YAML as JSON (sigs.k8s.io/yaml), which has no date type: an unquoted
+    ``2026-01-02`` in an annotation or a device-plugin config is the string the cluster sees (and
+    ``2026-13-45`` is not an error).
+    """
+
+
+KubernetesYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in Yaml12Loader.yaml_implicit_resolvers.items()
+}
 
 
 MAX_ALIAS_USES = 1_000
@@ -525,7 +542,7 @@ def _build_from_node_tree(
     except yaml.YAMLError:
         raise
     except Exception as exc:
-        raise _first_unbuildable(loader, node, path) or exc from exc
+        raise unbuildable_scalar(loader, node, path) or exc from exc
     return data, values, keys
 
 
@@ -536,8 +553,9 @@ def _unbuildable(node: yaml.ScalarNode, exc: Exception, path: Path) -> InputErro
     return _refuse_at(f"cannot read {node.value!r} as {what}: {exc}", node.start_mark, path)
 
 
-def _first_unbuildable(loader: Yaml12Loader, root: yaml.Node, path: Path) -> InputError | None:
-    """The first scalar that fails to build, in construct_document's order (breadth first)."""
+def unbuildable_scalar(loader: Yaml12Loader, root: yaml.Node, path: Path) -> InputError | None:
+    """The first scalar under ``root`` that ``loader`` fails to build (``0b_``), as an input
+    error at it, in construct_document's order (breadth first); None if every scalar builds."""
     loader.constructed_objects, loader.recursive_objects = {}, {}  # left over from the failure
     level = [root]
     seen: set[int] = set()
