@@ -199,6 +199,25 @@ def test_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         load_manifests([dup])
 
 
+def test_unquoted_dates_are_strings_and_bad_integers_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Kubernetes reads YAML as JSON: an unquoted date is a string there. PyYAML built a datetime
+    # and, for 2026-13-45, raised a bare ValueError (exit 3, "internal error").
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+        "    deployed: 2026-13-45\n    since: 2026-01-02\nspec:\n  containers: []\n"
+    )
+    (obj,) = load_manifests([pod]).objects
+    assert obj.body["metadata"]["annotations"] == {"deployed": "2026-13-45", "since": "2026-01-02"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n    n: 0b_\n")
+    assert main(["k8s", "scan", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6:8: cannot read '0b_' as an integer" in err and "Traceback" not in err
+
+
 def test_evidence_feeds_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = write_cluster(tmp_path / "c", planted("K8S-006"))
     evidence = tmp_path / "k8s.json"

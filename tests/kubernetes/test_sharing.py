@@ -249,3 +249,18 @@ def test_no_namespaces_readable_is_not_evaluated() -> None:
     findings = list(scan_cluster(state).findings)
     for control in ("K8S-001", "K8S-014"):
         assert {f.status for f in _of(findings, control)} == {Status.NOT_EVALUATED}
+
+
+def test_a_device_plugin_config_with_an_unquoted_date_is_still_read(tmp_path: Path) -> None:
+    # The device plugin reads its config as JSON-like YAML: `reviewed: 2026-13-45` is a string to
+    # it, and the sharing it configures applies. gpufence built a datetime and, for an impossible
+    # date, crashed (exit 3); had it skipped the config, the sharing would have gone unseen.
+    plain = clean_cluster()
+    dated = clean_cluster()
+    config = next(d for d in dated if d["kind"] == "ConfigMap")["data"]
+    config["shared"] = "reviewed: 2026-13-45\n" + config["shared"]
+    summary = [(f.control, f.resource, f.message) for f in _scan(tmp_path / "plain", plain)]
+    assert [(f.control, f.resource, f.message) for f in _scan(tmp_path / "dated", dated)] == summary
+    # Not vacuous: the config's time-slicing and its settings are what was judged.
+    assert any(c == "K8S-002" and "config 'shared'" in m for c, _, m in summary)
+    assert any(c == "K8S-001" and "ConfigMap/dp-config config 'shared'" in m for c, _, m in summary)

@@ -36,6 +36,10 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("bad bytes", b"version: 1\norganization:\n  name: ab\xff\xfecd\n", "not UTF-8", ":3:11"),
     ("control char", b'version: 1\nname: "ab\x01"\n', "control characters", ":2:10"),
     ("deep nesting", b"x: " + b"[" * 150 + b"]" * 150 + b"\n", "nested", ":1:"),
+    # A scalar its tag cannot build was a bare ValueError: exit 3, "internal error".
+    ("impossible date", b"version: 1\nsites:\n  - since: 2026-13-45\n", "as a date", ":3:12"),
+    ("bad binary integer", b"version: 0b_\n", "as an integer", ":1:10"),
+    ("date in an aliased file", b"a: &x 1\nb: *x\nc: 2026-02-30\n", "day is out of range", ":3:4"),
 ]
 
 

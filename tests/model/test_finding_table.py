@@ -136,3 +136,133 @@ def test_mutes_on_a_table_match_mutes_on_the_tuple() -> None:
     assert on_table.findings == tuple(on_tuple.findings)
     assert any(f.status is Status.MUTED for f in on_table.findings)
     assert on_table.unused == on_tuple.unused == ()
+
+
+_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=8),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+# What must stay a dict: JSON would hand back another type or value (or fail).
+_not_json = st.one_of(
+    st.tuples(st.integers()),
+    st.sampled_from([Status.FAIL, Severity.HIGH, float("nan"), float("inf"), b"x", {1, 2}]),
+    st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=2),
+    st.dates(),
+)
+
+
+def _same_types(a: object, b: object) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_types(a[k], b[k]) for k in a)  # type: ignore[attr-defined]
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_types(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    return a == b or (a != a and b != b)  # nan equals itself here
+
+
+def _plain_json(value: dict[str, object]) -> bool:
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return _same_types(json.loads(text), value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.text(max_size=6), _json, max_size=4),
+            st.dictionaries(
+                st.text(max_size=6), st.one_of(_json, _not_json), min_size=1, max_size=4
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.data(),
+)
+def test_compacted_evidence_reads_back_equal_and_of_the_same_types(
+    evidences: list[dict[str, object]], data: st.DataObject
+) -> None:
+    findings = [
+        Finding.from_parts(
+            control="OOB-002",
+            title="BMC reachable from tenants",
+            plane=Plane.OOB,
+            severity=Severity.HIGH,
+            status=Status.FAIL,
+            resource=f"bmc/b{i}",
+            message="m",
+            evidence=evidence,
+            remediation="Move the BMC network.",
+            references=(),
+        )
+        for i, evidence in enumerate(evidences)
+    ]
+    table = FindingTable(findings)
+    start = data.draw(st.integers(0, len(findings)))
+    table.compact_evidence(start)
+    stored = table._columns.evidence
+    for i, (finding, kept) in enumerate(zip(findings, stored, strict=True)):
+        assert _same_types(table[i].evidence, finding.evidence)
+        assert dict(next(iter(table[i : i + 1].rows()))[6]) == finding.evidence
+        if i < start:
+            assert kept is finding.evidence
+        elif _plain_json(finding.evidence):
+            assert isinstance(kept, str)
+        else:
+            assert kept is finding.evidence  # JSON would give back another type or value
+    assert table == tuple(findings)
+    assert list(rows_of(table)) == list(rows_of(findings))
+    for fail_on in (None, Severity.HIGH):
+        assert summarize(table, fail_on) == summarize(findings, fail_on)
+
+
+def test_json_evidence_is_kept_as_text_and_shared_evidence_once() -> None:
+    shared = {"tls": {"value": ["TLSv1.0"], "source": "observed: scan.jsonl"}}
+    findings = [
+        Finding.from_parts(
+            control="OOB-006",
+            title="BMC accepts TLS 1.0 or 1.1",
+            plane=Plane.OOB,
+            severity=Severity.MEDIUM,
+            status=Status.FAIL,
+            resource=f"bmc/b{i}",
+            message="accepts TLS 1.0",
+            evidence=evidence,
+            remediation="Allow TLS 1.2 and 1.3 only.",
+            references=(),
+        )
+        for i, evidence in enumerate([shared, shared, {"versions": ("TLSv1.0",)}])
+    ]
+    table = FindingTable(findings)
+    table.compact_evidence()
+    first, second, third = table._columns.evidence
+    assert isinstance(first, str) and first is second
+    assert third == {"versions": ("TLSv1.0",)}  # a tuple would come back a list: kept as is
+    assert table[2].evidence["versions"] == ("TLSv1.0",)
+    with pytest.raises(TypeError):
+        table.reordered([0]).compact_evidence()
+
+
+def test_a_dumped_result_validates_back_to_an_equal_result() -> None:
+    result = audit_snapshot(load_snapshot(EXAMPLE))
+    dumped = result.model_dump(mode="json")
+    assert AuditResult.model_validate(dumped) == result
+    assert AuditResult.model_validate_json(result.model_dump_json()) == result
+    first = dumped["findings"][0]
+    with pytest.raises(ValueError, match="is not that of"):
+        Finding.model_validate({**first, "fingerprint": "0" * 32})
+    with pytest.raises(ValueError, match="is not that of"):
+        Finding.model_validate({**first, "resource": "node/elsewhere"})

@@ -15,6 +15,7 @@ from gpufence.model.history import (
     diff_findings,
     new_relative_to,
     state_of,
+    states_of,
 )
 from tests.conftest import REPO
 
@@ -84,6 +85,15 @@ def test_baseline_keeps_only_news() -> None:
     ]
     kept, dropped = new_relative_to(run.result.findings, changed)
     assert kept == [target] and dropped == len(states) - 1
+
+
+def test_states_of_a_table_are_the_states_of_its_findings() -> None:
+    findings = audit(EXAMPLE / "inventory.yaml", [EXAMPLE / "evidence"]).result.findings
+    states = states_of(findings)
+    expected = [state_of(f) for f in findings]
+    assert list(states) == expected and len(states) == len(expected)
+    assert [states[i] for i in (0, -1, 5)] == [expected[i] for i in (0, -1, 5)]
+    assert list(states[3:9]) == expected[3:9]
 
 
 def _fingerprints(inventory: Path) -> dict[str, Status]:

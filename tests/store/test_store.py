@@ -184,3 +184,20 @@ def test_migrations_match_the_schema_module(store_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_a_run_of_many_findings_is_inserted_in_chunks(
+    store: FindingsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gpufence.store._store as store_module
+    from gpufence.audit import audit
+    from gpufence.model.history import state_of, states_of
+
+    monkeypatch.setattr(store_module, "_INSERT_ROWS", 7)
+    example = Path(__file__).resolve().parents[2] / "examples" / "neocloud"
+    findings = audit(example / "inventory.yaml", [example / "evidence"]).result.findings
+    assert len(findings) > 3 * 7 and len(findings) % 7  # several chunks and a short last one
+    run = _run(T0).model_copy(update={"findings": states_of(findings)})
+    run_id = store.record(run)
+    expected = sorted((state_of(f) for f in findings), key=lambda s: s.fingerprint)
+    assert sorted(store.findings(run_id), key=lambda s: s.fingerprint) == expected

@@ -12,17 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TextIO, TypeVar
+from typing import Annotated, Protocol, TextIO, TypeVar
 
 import typer
 
 from gpufence import __version__
 from gpufence.errors import InputError
-from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import (
     INTERNAL_ERROR_KEY,
     AuditResult,
-    FindingTable,
     Severity,
     Status,
     fingerprint_of,
@@ -34,7 +32,7 @@ from gpufence.model.history import (
     RunInfo,
     new_relative_to,
     policy_digest,
-    state_of,
+    states_of,
 )
 from gpufence.model.mutelist import Mute, apply_mutes
 from gpufence.report import OutputFormat, TextOptions, write_report
@@ -102,6 +100,18 @@ HISTORY_RUNS = 20
 """Runs of the same target an HTML report's trend shows."""
 
 
+class EvidenceStamped(Protocol):
+    """What ``--store`` records of each evidence document a run read (an
+    :class:`~gpufence.model.evidence.EvidenceDocument` is one)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def collector(self) -> str: ...
+    @property
+    def collected_at(self) -> dt.datetime: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     """When a command started (wall clock for the record, monotonic for the duration)."""
@@ -145,7 +155,8 @@ class Triage:
     baseline: str | None = None
     command: str = "audit"
     started: Started = field(default_factory=Started.now)
-    evidence: Sequence[EvidenceDocument] = ()
+    evidence: Sequence[EvidenceStamped] = ()
+    """The evidence the run read (``--store`` records subject, collector and time of each)."""
     require_evidence: bool = False
     """``--require-evidence``: an INCOMPLETE verdict exits 1 (docs/evidence.md)."""
 
@@ -250,7 +261,7 @@ def _record(
             EvidenceStamp(subject=d.subject, collector=d.collector, collected_at=d.collected_at)
             for d in triage.evidence
         ),
-        findings=tuple(state_of(f) for f in result.findings),
+        findings=states_of(result.findings),
     )
     with open_store(store_url) as store:
         run_id = store.record(run)
@@ -286,7 +297,7 @@ def report_findings(
     if baseline is not None:
         label, states = baseline
         kept, dropped = new_relative_to(result.findings, states)
-        result = result.model_copy(update={"findings": FindingTable(kept)})
+        result = result.model_copy(update={"findings": kept})
         sys.stderr.write(
             f"baseline {label}: {dropped} finding(s) unchanged since then are not reported\n"
         )

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # Modules of this package that hold no controls (the engine and shared helpers).
-_INFRASTRUCTURE = frozenset({"engine", "reference"})
+_INFRASTRUCTURE = frozenset({"batches", "engine", "reference"})
 
 
 def _collect() -> tuple[Control, ...]:

@@ -132,6 +132,12 @@ class Control:
 
     meta: ControlMeta
     check: Check
+    peer_facts: tuple[str, ...] = ()
+    """Evidence facts the check compares across resources (FW-003 compares firmware between
+    servers of one model). Empty: each outcome depends only on its own resource (and the
+    inventory), so the fleet can be audited a batch of BMCs at a time
+    (:func:`gpufence.controls.batches.audit_in_batches`); tests/controls/test_batches.py holds
+    every control to whichever it declares."""
 
     @property
     def id(self) -> str:
@@ -148,8 +154,13 @@ def control(
     failure_mode: str,
     remediation: str,
     references: Sequence[str],
+    peer_facts: Sequence[str] = (),
 ) -> Callable[[Check], Control]:
-    """Decorator: attach validated metadata to a check function."""
+    """Decorator: attach validated metadata to a check function.
+
+    ``peer_facts``: the evidence facts the check compares across resources (see
+    :attr:`Control.peer_facts`); leave empty when each resource is judged on its own.
+    """
     meta = ControlMeta(
         id=id,
         title=title,
@@ -161,7 +172,7 @@ def control(
     )
 
     def wrap(check: Check) -> Control:
-        return Control(meta=meta, check=check)
+        return Control(meta=meta, check=check, peer_facts=tuple(peer_facts))
 
     return wrap
 
@@ -359,6 +370,32 @@ def one_finding_per_cause(findings: Iterable[Finding]) -> FindingTable:
     return merged
 
 
+def evaluate_controls(
+    snapshot: Snapshot, controls: Iterable[Control]
+) -> tuple[FindingTable, list[int]]:
+    """Each control's findings over ``snapshot``, in control order, not yet merged by cause;
+    with the number of rows each control produced.
+
+    One broken control does not stop the others. Controls of a plane the inventory declares
+    out of scope are not run: each reports NOT_APPLICABLE with the declared reason.
+    """
+    out_of_scope = snapshot.inventory.scope.out_of_scope()
+    findings = FindingTable(source_file=snapshot.source_file)
+    counts: list[int] = []
+    shared = SharedEvidence()
+    with fewer_collections():
+        for ctl in controls:
+            before = len(findings)
+            if ctl.meta.plane in out_of_scope:
+                findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
+            else:
+                outcomes = _outcomes(ctl.check, snapshot, "cluster")
+                _add_outcomes(findings, ctl.meta, outcomes, snapshot, shared)
+                del outcomes
+            counts.append(len(findings) - before)
+    return findings, counts
+
+
 def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> FindingTable:
     """Evaluate ``controls`` over ``snapshot``; one broken control does not stop the others.
 
@@ -367,15 +404,6 @@ def run_controls(snapshot: Snapshot, controls: Iterable[Control]) -> FindingTabl
     resource and message) across controls are merged into one. The findings are a
     :class:`FindingTable` (compact rows; a 64,000-node fleet yields ~900,000).
     """
-    out_of_scope = snapshot.inventory.scope.out_of_scope()
-    findings = FindingTable(source_file=snapshot.source_file)
-    shared = SharedEvidence()
+    findings, _ = evaluate_controls(snapshot, controls)
     with fewer_collections():
-        for ctl in controls:
-            if ctl.meta.plane in out_of_scope:
-                findings.append(_out_of_scope(ctl, snapshot, *out_of_scope[ctl.meta.plane]))
-            else:
-                outcomes = _outcomes(ctl.check, snapshot, "cluster")
-                _add_outcomes(findings, ctl.meta, outcomes, snapshot, shared)
-                del outcomes
         return one_finding_per_cause(findings)

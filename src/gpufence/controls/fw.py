@@ -93,22 +93,9 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
     by_bmc = {view.bmc.name: view for view in snap.bmcs}
     systems = {view.resource: _systems(snap, view.resource) for view in snap.bmcs}
     claimed: set[tuple[str, object]] = set()
-    if not snap.nodes and not any(found for found, _ in systems.values()):
-        # A scanned BMC whose systems could not be read (Systems 404, 403) is not "nothing to
-        # judge": the host behind it has a Secure Boot state nobody saw.
-        unread = [v for v in snap.bmcs if snap.evidence_for(v.resource)]
-        for bmc_view in unread:
-            yield Outcome(
-                Status.NOT_EVALUATED,
-                bmc_view.resource,
-                f"Secure Boot state is unknown: the BMC's systems were not read "
-                f"({systems[bmc_view.resource][1]})",
-                {"missing": "bmc.systems"},
-                bmc_view.pointer,
-            )
-        if not unread:
-            yield not_applicable("no nodes in the inventory and no scanned BMC systems")
+    judged = False
     for view in snap.nodes:
+        judged = True
         fact = view.host["secure_boot"]
         bmc = by_bmc.get(view.node.bmc or "")
         system = None
@@ -139,11 +126,26 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
         yield _secure_boot_outcome(view.resource, system, origin, fact.pointer, declared)
     for bmc_view in snap.bmcs:
         found, origin = systems[bmc_view.resource]
+        if not found and not bmc_view.nodes and snap.evidence_for(bmc_view.resource):
+            # A scanned BMC whose systems could not be read (Systems 404, 403) is not "nothing
+            # to judge": the host behind it has a Secure Boot state nobody saw, whatever the
+            # other BMCs showed.
+            judged = True
+            yield Outcome(
+                Status.NOT_EVALUATED,
+                bmc_view.resource,
+                f"Secure Boot state is unknown: the BMC's systems were not read ({origin})",
+                {"missing": "bmc.systems"},
+                bmc_view.pointer,
+            )
         for system in found:
             if (bmc_view.resource, system.id) in claimed:
                 continue
+            judged = True
             resource = f"{bmc_view.resource}/system/{system.id}"
             yield _secure_boot_outcome(resource, system, origin, bmc_view.pointer)
+    if not judged:
+        yield not_applicable("no nodes in the inventory and no scanned BMC systems")
 
 
 # -- FW-002 known-exploited BMC firmware ---------------------------------------------------------
@@ -230,6 +232,7 @@ def _firmware_of(snap: Snapshot, resource: str) -> tuple[str, dict[str, str]] | 
     remediation="Bring every server of a model to the same (newest validated) firmware baseline "
     "and track it per model.",
     references=(_SP800_193, _NSA_BMC),
+    peer_facts=("bmc.firmware_inventory", "bmc.systems"),
 )
 def firmware_drift(snap: Snapshot) -> Iterator[Outcome]:
     per_bmc_fw = {v.resource: _firmware_of(snap, v.resource) for v in snap.bmcs}

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gpufence._yaml import Yaml12Loader
+from gpufence._yaml import KubernetesYamlLoader
 from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sObject, Pointer
 
 __all__ = [
@@ -357,8 +357,8 @@ class DevicePluginConfig:
 
 def _parse_config(text: str) -> Mapping[str, Any] | None:
     try:
-        data = yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError:
+        data = yaml.load(text, Loader=KubernetesYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except (yaml.YAMLError, ValueError):  # ValueError: a scalar its tag cannot build (0b_)
         return None
     if isinstance(data, Mapping) and str(data.get("version")) == "v1" and "sharing" in data:
         return data

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, delete, func, insert, select
@@ -16,13 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from gpufence._frozen import Frozen
 from gpufence.errors import InputError
 from gpufence.model.findings import Severity, Status
-from gpufence.model.history import FindingState, InputDigest, RunInfo
+from gpufence.model.history import FindingState, FindingStates, InputDigest, RunInfo
 from gpufence.store import _schema as t
 from gpufence.store._url import redact, resolve_store_url
 
 __all__ = ["EvidenceStamp", "FindingsStore", "NewRun", "digest_inputs", "open_store"]
 
 _CHUNK = 1 << 20
+_INSERT_ROWS = 5000
+"""Findings inserted per statement."""
 
 
 class EvidenceStamp(Frozen):
@@ -46,7 +49,15 @@ class NewRun(Frozen):
     fail_on: str
     inputs: tuple[InputDigest, ...] = ()
     evidence: tuple[EvidenceStamp, ...] = ()
-    findings: tuple[FindingState, ...] = ()
+    findings: FindingStates = ()
+    """A tuple, or :func:`~gpufence.model.history.states_of` the run's findings (made as they
+    are inserted, a chunk at a time)."""
+
+
+def _chunks(items: Iterable[FindingState], size: int) -> Iterator[list[FindingState]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def digest_inputs(paths: Iterable[str]) -> tuple[InputDigest, ...]:
@@ -133,10 +144,12 @@ class FindingsStore:
                             for e in run.evidence
                         ],
                     )
-                if run.findings:
+                # In chunks: a fleet's run has hundreds of thousands of findings, and one
+                # parameter list for all of them held ~1 KB per finding at once.
+                for chunk in _chunks(run.findings, _INSERT_ROWS):
                     conn.execute(
                         insert(t.findings),
-                        [{"run_id": run_id, **f.model_dump(mode="json")} for f in run.findings],
+                        [{"run_id": run_id, **f.model_dump(mode="json")} for f in chunk],
                     )
         except SQLAlchemyError as exc:
             raise self._fail("record the run", exc) from None

@@ -563,3 +563,23 @@ def test_scan_snapshot_without_inventory() -> None:
     # A scanned BMC whose systems were not read is not "nothing to judge" (issue 11: it PASSed).
     assert statuses[("FW-001", "bmc/lab")] is Status.NOT_EVALUATED
     assert ("FW-001", "cluster") not in statuses
+
+
+def test_secure_boot_unknown_on_one_bmc_whatever_the_others_showed() -> None:
+    # Issue 14 (batched audit): FW-001 reported an unreadable Systems collection only when no
+    # BMC of the fleet listed a system; one BMC with systems silenced the others, and the run
+    # could pass with a host's Secure Boot state unseen.
+    targets = [
+        BmcTarget("ok", "127.0.0.1", "https://127.0.0.1:8443"),
+        BmcTarget("denied", "127.0.0.2", "https://127.0.0.2:8443"),
+    ]
+    documents = [
+        doc("bmc/ok", systems=[{"id": "1", "secure_boot": {"enabled": True, "mode": "UserMode"}}]),
+        doc("bmc/denied", redfish_version="1.15.0"),
+    ]
+    result = audit_snapshot(
+        scan_snapshot(targets, documents, "ev.jsonl"), [controls_by_id()["FW-001"]]
+    )
+    statuses = {f.resource: f.status for f in result.findings}
+    assert statuses["bmc/ok/system/1"] is Status.PASS
+    assert statuses["bmc/denied"] is Status.NOT_EVALUATED

@@ -20,7 +20,14 @@ from typing import Any
 
 import yaml
 
-from gpufence._yaml import Position, Yaml12Loader, index_positions, unpack_position
+from gpufence._yaml import (
+    KubernetesYamlLoader,
+    Position,
+    Yaml12Loader,
+    index_positions,
+    unbuildable_scalar,
+    unpack_position,
+)
 from gpufence.errors import InputError, SourceLocation
 from gpufence.kubernetes.objects import DEVICE_PLUGIN_CONFIG, ClusterState, K8sObject, Pointer
 
@@ -49,8 +56,9 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-class _ManifestLoader(Yaml12Loader):
-    """YAML 1.2 booleans, and duplicate keys are errors (PyYAML keeps the last one silently)."""
+class _ManifestLoader(KubernetesYamlLoader):
+    """YAML 1.2 booleans, no timestamps (Kubernetes reads YAML as JSON), and duplicate keys are
+    errors (PyYAML keeps the last one silently)."""
 
     source: Path = Path("<input>")
 
@@ -112,7 +120,13 @@ def _documents(path: Path, text: str) -> Iterator[tuple[Any, _DocumentSpan]]:
             span = _DocumentSpan(
                 path, text, node.start_mark.index, node.end_mark.index, node.start_mark.line + 1
             )
-            yield loader.construct_document(node), span
+            try:
+                data = loader.construct_document(node)
+            except yaml.YAMLError:
+                raise
+            except ValueError as exc:  # a scalar its tag cannot build (0b_)
+                raise unbuildable_scalar(loader, node, path) or exc from exc
+            yield data, span
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else None
