@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
 
 from gpufence.model.findings import Finding, FindingTable, Plane, Row, Status, rows_of
 
 __all__ = [
-    "CHUNK_CHARS",
     "STATUS_ORDER",
     "by_plane",
     "finding_sort_key",
@@ -18,7 +16,6 @@ __all__ = [
     "positions_where",
     "select",
     "sorted_findings",
-    "write_chunked",
 ]
 
 # Display order: what needs action first. Deliberately not the Status enum order.
@@ -82,27 +79,6 @@ def select(findings: Sequence[Finding], positions: Iterable[int]) -> Sequence[Fi
     if isinstance(findings, FindingTable):
         return findings.reordered(positions)
     return [findings[i] for i in positions]
-
-
-CHUNK_CHARS = 1 << 16
-"""How much text :func:`write_chunked` gathers before it writes."""
-
-
-def write_chunked(pieces: Iterator[str], out: TextIO, *, chunk: int = CHUNK_CHARS) -> None:
-    """Write ``pieces`` to ``out`` as they come, gathered into writes of about ``chunk``
-    characters (a template yields many short pieces; one write each would cost more than the
-    rendering, one write of everything would hold the whole document)."""
-    gathered: list[str] = []
-    size = 0
-    for piece in pieces:
-        gathered.append(piece)
-        size += len(piece)
-        if size >= chunk:
-            out.write("".join(gathered))
-            gathered.clear()
-            size = 0
-    if gathered:
-        out.write("".join(gathered))
 
 
 # Control characters (C0 incl. ESC, DEL, C1) and bidi overrides: device-reported strings (resource

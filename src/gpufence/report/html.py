@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TextIO
@@ -28,7 +28,7 @@ from gpufence.model.findings import (
     rows_of,
 )
 from gpufence.model.history import RunInfo
-from gpufence.report._common import STATUS_ORDER, select, sorted_findings, write_chunked
+from gpufence.report._common import STATUS_ORDER, select, sorted_findings
 from gpufence.report.text import verdict_line
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def _controls(ordered: Sequence[Finding]) -> list[_Control]:
     return controls
 
 
-def _missing_of(evidence: dict[str, Any], message: str) -> tuple[str, str]:
+def _missing_of(evidence: Mapping[str, Any], message: str) -> tuple[str, str]:
     """The evidence a NOT_EVALUATED finding lacks (its ``missing`` keys) and why."""
     missing = evidence.get("missing")
     if isinstance(missing, dict) and missing:
@@ -269,6 +269,8 @@ def write_html(
     ordered = sorted_findings(result.findings)
     template = _environment().get_template("report.html.j2")
     script = _asset("report.js")
+    # Piece by piece: the output's own buffer gathers them (joining them here first measured
+    # ~10 % slower at 4k nodes).
     pieces = template.generate(
         result=result,
         summary=summary,
@@ -286,4 +288,4 @@ def write_html(
         style=_asset("report.css"),
         script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
     )
-    write_chunked(pieces, out)
+    out.writelines(pieces)
