@@ -313,9 +313,18 @@ class Snapshot:
             )
         return text
 
+    @cached_property
+    def _stale_by_subject(self) -> Mapping[str, list[StaleEvidence]]:
+        index: dict[str, list[StaleEvidence]] = {}
+        for stale in self.stale_evidence:
+            index.setdefault(stale.document.subject, []).append(stale)
+        return index
+
     def stale_for(self, subject: str) -> list[StaleEvidence]:
         """Evidence about ``subject`` that was too old to count (see docs/evidence.md)."""
-        return [s for s in self.stale_evidence if s.document.subject == subject]
+        # Indexed once: a scan over every stale document per subject and fact was quadratic in
+        # a fleet whose evidence had all gone stale.
+        return list(self._stale_by_subject.get(subject, ()))
 
     def evidence_gap(self, subject: str) -> str | None:
         """Why ``subject`` has no current evidence although some was given (it is stale)."""
