@@ -20,13 +20,17 @@ from gpufence.collect.bmc.ipmi import probe_ipmi
 from gpufence.collect.bmc.scanner import ScanOptions, scan_fleet
 from gpufence.collect.bmc.targets import parse_targets
 
+# Not 127.0.0.1: the integration tests' ipmi_sim servers take released ports there, and one that
+# took a port this test had released answered its probe ("scanned", seen once under load).
+CLOSED_HOST = "127.0.0.2"
+
 
 def closed_udp_ports(count: int) -> list[int]:
-    """UDP ports on 127.0.0.1 that nothing listens on (bound, then released)."""
+    """UDP ports on CLOSED_HOST that nothing listens on (bound, then released)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
     try:
         for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((CLOSED_HOST, 0))
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
@@ -50,7 +54,7 @@ def test_probe_of_closed_ports_retrieves_every_exception(caplog: pytest.LogCaptu
     ports = closed_udp_ports(40)
 
     async def probes() -> list[Any]:
-        return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))
+        return await asyncio.gather(*(probe_ipmi(CLOSED_HOST, p, timeout=0.5) for p in ports))
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         results, reported = _run_debug(probes())
@@ -67,7 +71,7 @@ def test_fleet_scan_of_closed_ipmi_ports_leaves_no_exception(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ports = closed_udp_ports(60)
-    targets = parse_targets([f"b{i}=ipmi://127.0.0.1:{p}" for i, p in enumerate(ports)])
+    targets = parse_targets([f"b{i}=ipmi://{CLOSED_HOST}:{p}" for i, p in enumerate(ports)])
     opts = ScanOptions(concurrency=60, ipmi_timeout=0.5, bmc_timeout=10)
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
@@ -102,7 +106,7 @@ def test_two_refusals_on_one_socket_are_both_consumed(
     ports = closed_udp_ports(5)
 
     async def probes() -> list[Any]:
-        return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))
+        return await asyncio.gather(*(probe_ipmi(CLOSED_HOST, p, timeout=0.5) for p in ports))
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         results, reported = _run_debug(probes())
