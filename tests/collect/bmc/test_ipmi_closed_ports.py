@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import random
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,21 +22,31 @@ from gpufence.collect.bmc.ipmi import probe_ipmi
 from gpufence.collect.bmc.scanner import ScanOptions, scan_fleet
 from gpufence.collect.bmc.targets import parse_targets
 
-# Not 127.0.0.1: the integration tests' ipmi_sim servers take released ports there, and one that
-# took a port this test had released answered its probe ("scanned", seen once under load).
-CLOSED_HOST = "127.0.0.2"
+
+def _below_ephemeral_range() -> range:
+    """Ports the kernel never hands to a ``bind(0)``: the integration tests' ipmi_sim servers
+    take such released ports, and one that took a port this test had released answered its
+    probe ("scanned" instead of "unreachable", seen once under load)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10_000, max(10_001, low))
 
 
 def closed_udp_ports(count: int) -> list[int]:
-    """UDP ports on CLOSED_HOST that nothing listens on (bound, then released)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((CLOSED_HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """UDP ports on 127.0.0.1 that nothing listens on (each checked free by binding it)."""
+    found: list[int] = []
+    for port in random.sample(_below_ephemeral_range(), 4 * count):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError("no free UDP ports below the ephemeral range")
 
 
 def _run_debug(coro: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -54,7 +66,7 @@ def test_probe_of_closed_ports_retrieves_every_exception(caplog: pytest.LogCaptu
     ports = closed_udp_ports(40)
 
     async def probes() -> list[Any]:
-        return await asyncio.gather(*(probe_ipmi(CLOSED_HOST, p, timeout=0.5) for p in ports))
+        return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         results, reported = _run_debug(probes())
@@ -71,7 +83,7 @@ def test_fleet_scan_of_closed_ipmi_ports_leaves_no_exception(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ports = closed_udp_ports(60)
-    targets = parse_targets([f"b{i}=ipmi://{CLOSED_HOST}:{p}" for i, p in enumerate(ports)])
+    targets = parse_targets([f"b{i}=ipmi://127.0.0.1:{p}" for i, p in enumerate(ports)])
     opts = ScanOptions(concurrency=60, ipmi_timeout=0.5, bmc_timeout=10)
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
@@ -106,7 +118,7 @@ def test_two_refusals_on_one_socket_are_both_consumed(
     ports = closed_udp_ports(5)
 
     async def probes() -> list[Any]:
-        return await asyncio.gather(*(probe_ipmi(CLOSED_HOST, p, timeout=0.5) for p in ports))
+        return await asyncio.gather(*(probe_ipmi("127.0.0.1", p, timeout=0.5) for p in ports))
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         results, reported = _run_debug(probes())
