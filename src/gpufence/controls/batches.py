@@ -3,8 +3,8 @@
 `gpufence scan bmc` of 10,000 BMCs kept ~44 KB of facts per BMC for the audit at the end, held
 at once (~440 MB) on top of its findings. Most controls judge each resource on its own facts, so
 they can run over one batch of BMCs and their evidence at a time; the few that compare resources
-(:attr:`Control.peer_facts`, e.g. FW-003's firmware between servers of one model) run once at the
-end over every BMC's evidence cut down to the facts they compare. The findings are the same as
+(:attr:`Control.peer_facts`, e.g. FW-003's firmware between servers of one model) run once, first,
+over every BMC's evidence cut down to the facts they compare. The findings are the same as
 one audit of the whole snapshot (tests/controls/test_batches.py checks it on random fleets and
 batchings, which is also what holds every control to its ``peer_facts`` declaration).
 """
@@ -98,8 +98,10 @@ def _keep(
     resources = [row[4] for row in table.rows()]
     start = 0
     for control, count in zip(controls, counts, strict=True):
-        # Same file as the snapshot's: packed declaration positions stay packed ints.
-        into = found.setdefault(control.id, FindingTable(source_file=snap.source_file))
+        if control.id not in found:
+            # Same file as the snapshot's: packed declaration positions stay packed ints.
+            found[control.id] = FindingTable(source_file=snap.source_file)
+        into = found[control.id]
         before = len(into)
         into.extend_rows(table, [p for p in range(start, start + count) if decides(resources[p])])
         into.compact_evidence(before)
