@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +25,11 @@ from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.controls import ALL_CONTROLS, Control, audit_snapshot, controls_by_id
 from gpufence.controls.batches import audit_in_batches
 from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
+from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument, Unobserved
 from gpufence.model.findings import AuditResult, Plane
 from tests.collect.bmc.test_controls_bmc import CASES
+from tests.inventories import base_inventory, write_inventory
 
 # The controls `scan bmc` runs without an inventory (cli/scan.py).
 SCAN_CONTROLS = [
@@ -183,3 +187,70 @@ def test_an_undeclared_peer_comparison_is_caught() -> None:
     _same(fleet, batches, [drift])
     with pytest.raises(AssertionError):
         _same(fleet, batches, [undeclared])
+
+
+# -- with an inventory: batches are the inventory seen through a few BMCs (Snapshot.scoped) ------
+
+
+@st.composite
+def inventories(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, list[EvidenceDocument]]]]:
+    """An inventory (BMCs on the OOB or a tenant network, with or without a shared NIC; nodes
+    with and without a BMC, in a pool where tenants may have root) and each BMC's documents."""
+    fleet = draw(fleets())
+    data = base_inventory()
+    data["bmcs"] = [
+        {
+            "name": name,
+            "address": f"10.0.0.{i + 1}",
+            "network": draw(st.sampled_from(["oob", "oob", "compute"])),
+            **draw(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "shared_nic": st.booleans(),
+                        "default_credentials": st.booleans(),
+                        "ipmi_over_lan": st.booleans(),
+                    },
+                )
+            ),
+        }
+        for i, (name, _) in enumerate(fleet)
+    ]
+    managed = draw(st.lists(st.sampled_from([n for n, _ in fleet]), unique=True))
+    extra = draw(st.integers(0, 2))
+    nodes = [{"name": f"n{i}", "bmc": b} for i, b in enumerate(managed)]
+    nodes += [{"name": f"loose{i}"} for i in range(extra)]
+    data["node_pools"][0]["nodes"] = nodes or [{"name": "n0"}]
+    data["node_pools"][0]["tenant_root"] = draw(st.booleans())
+    if draw(st.booleans()):
+        data["node_pools"][0]["host"] = {}  # Secure Boot not declared: the BMC's word counts
+    return data, fleet
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=inventories(), data=st.data())
+def test_batched_inventory_audit_equals_the_whole(
+    case: tuple[dict[str, Any], list[tuple[str, list[EvidenceDocument]]]], data: st.DataObject
+) -> None:
+    inventory, fleet = case
+    with tempfile.TemporaryDirectory() as tmp:
+        base = load_snapshot(write_inventory(Path(tmp), inventory))
+    controls = [c for c in ALL_CONTROLS if c.meta.plane in (Plane.OOB, Plane.FW)]
+    everything = [(d, ORIGIN) for _, docs in fleet for d in docs]
+    whole = audit_snapshot(base.with_evidence(everything), controls)
+    batches = _batched(data.draw, fleet)
+    batched = audit_in_batches(
+        lambda: (
+            base.scoped((n for n, _ in batch), unmanaged=i == 0).with_evidence(
+                [(d, ORIGIN) for _, docs in batch for d in docs]
+            )
+            for i, batch in enumerate(batches)
+        ),
+        base.with_evidence,
+        controls,
+    )
+    assert _dumps(batched) == _dumps(whole)

@@ -47,10 +47,11 @@ from gpufence.collect.bmc.targets import (
     targets_from_inventory,
 )
 from gpufence.collect.shard import parse_shard
-from gpufence.controls import ALL_CONTROLS, audit_snapshot
+from gpufence.controls import ALL_CONTROLS
 from gpufence.controls.batches import audit_in_batches
 from gpufence.controls.oob.topology import TOPOLOGY_CONTROLS
 from gpufence.errors import InputError
+from gpufence.load.evidence import check_subjects
 from gpufence.load.inventory import load_snapshot
 from gpufence.model.evidence import EvidenceDocument
 from gpufence.model.findings import FindingTable, Plane
@@ -381,13 +382,20 @@ def _findings(
     names = {t.name for t in targets}
     nodes: set[str] = set()
     if inventory is not None:
-        # The inventory's controls relate BMCs to nodes, networks and tenants: one audit of the
-        # whole fleet (the documents' facts in memory at once).
-        documents = spool.documents(range(len(targets)))
-        snap = load_snapshot(inventory, [(d, origin) for d in documents])
+        base = load_snapshot(inventory)
         controls = [c for c in ALL_CONTROLS if c.meta.plane in planes]
-        result = audit_snapshot(snap, controls, [origin])
-        nodes = {v.node.name for v in snap.nodes if v.node.bmc in names}
+        nodes = {v.node.name for v in base.nodes if v.node.bmc in names}
+
+        def scoped() -> Iterator[Snapshot]:
+            # The inventory whole, seen through a batch of its BMCs and the nodes they manage.
+            for start in range(0, len(targets), _BATCH):
+                batch = targets[start : start + _BATCH]
+                documents = [(d, origin) for d in spool.documents(range(start, start + _BATCH))]
+                check_subjects(base.inventory, documents)
+                view = base.scoped((t.name for t in batch), unmanaged=start == 0)
+                yield view.with_evidence(documents)
+
+        result = audit_in_batches(scoped, base.with_evidence, controls, [origin])
     else:
         controls = [
             c for c in ALL_CONTROLS if c.meta.plane in planes and c.id not in TOPOLOGY_CONTROLS

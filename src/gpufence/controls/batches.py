@@ -34,15 +34,18 @@ def audit_in_batches(
 ) -> AuditResult:
     """The audit of a fleet given as batches, holding one batch at a time.
 
-    ``batches()`` yields snapshots of some of the fleet's BMCs with their evidence (and nothing
-    else); every BMC is in exactly one batch and has at least one document (`scan bmc` writes
-    one for every target, reached or not). It is called twice when a control compares peers:
-    first the controls with :attr:`Control.peer_facts` run once on ``whole(documents)``, the
-    snapshot of every BMC with every document cut down to those facts; then the other controls
-    run batch by batch. The findings are those of one audit of the whole fleet with all its
-    evidence: a batch decides the findings about its own BMCs; the first batch's copy of any
-    other finding (about the cluster) counts. They are in control order like
-    :func:`gpufence.controls.audit_snapshot`'s; within a control, batch by batch.
+    ``batches()`` yields snapshots of some of the fleet's BMCs with their evidence (and no other
+    evidence): :meth:`Snapshot.scoped` views of an inventory, the first one with the nodes that
+    have no BMC, or snapshots of the BMCs alone. Every BMC is in exactly one batch and has at
+    least one document (`scan bmc` writes one for every target, reached or not).
+
+    The controls with :attr:`Control.peer_facts` run first, once, on ``whole(documents)``: the
+    snapshot of every BMC with every batch's documents cut down to those facts (``batches()`` is
+    called twice then). The other controls run batch by batch: a batch decides the findings
+    about its own BMCs and the nodes they manage, the first batch the others (the cluster, nodes
+    without a BMC, a BMC in no batch). The findings are those of one audit of the whole fleet
+    with all its evidence, in control order like :func:`gpufence.controls.audit_snapshot`'s;
+    within a control, batch by batch.
     """
     selected = tuple(controls)
     own = [c for c in selected if not c.peer_facts]
@@ -56,21 +59,31 @@ def audit_in_batches(
         fleet = whole(cut_down)
         del cut_down
         source_file = fleet.source_file
-        _keep(found, fleet, peer, _everything)
+        _keep(found, {}, fleet, peer, _everything)
         del fleet
     seen: set[str] = set()
+    later: dict[str, tuple[FindingTable, list[str]]] = {}  # the first batch's, about other BMCs
     for number, snap in enumerate(batches() if own else ()):
         source_file = snap.source_file
-        bmcs = {view.resource for view in snap.bmcs}
+        bmcs = {view.bmc.name for view in snap.bmcs}
         if again := sorted(bmcs & seen):
-            raise ValueError(f"{again[0]} is in two batches; each BMC belongs to one")
+            raise ValueError(f"bmc/{again[0]} is in two batches; each BMC belongs to one")
         seen |= bmcs
-        if unseen := sorted(bmcs - {doc.subject for doc in snap.evidence}):
+        if stray := sorted({d.subject for d in snap.evidence} - {f"bmc/{b}" for b in bmcs}):
+            raise ValueError(f"{stray[0]}: a batch holds evidence about its own BMCs only")
+        if unseen := sorted(bmcs - {doc.subject.removeprefix("bmc/") for doc in snap.evidence}):
             # A cluster finding about unscanned BMCs names them: it would differ per batch.
-            raise ValueError(f"{unseen[0]} has no evidence; a batched audit needs some for each")
-        _keep(found, snap, own, _decided_in(snap, first=number == 0))
+            raise ValueError(
+                f"bmc/{unseen[0]} has no evidence; a batched audit needs some for each"
+            )
+        _keep(found, later, snap, own, _decider(snap, bmcs, first=number == 0))
     if own and not seen:
         raise ValueError("no batch: a batched audit needs at least one BMC")
+    for control_id, (about_others, owners) in later.items():
+        # What the first batch said about a BMC no batch held (nor its nodes) stands.
+        found[control_id].extend_rows(
+            about_others, [p for p, owner in enumerate(owners) if owner not in seen]
+        )
     merged = FindingTable(source_file=source_file)
     for control in selected:
         table = found.pop(control.id, None)
@@ -86,26 +99,43 @@ def audit_in_batches(
     )
 
 
+Decision = bool | str
+"""Whether a batch decides a finding: yes, no, or the name of the BMC it is about when that BMC
+is in another batch or in none (the first batch's finding stands only if in none)."""
+
+
 def _keep(
     found: dict[str, FindingTable],
+    later: dict[str, tuple[FindingTable, list[str]]],
     snap: Snapshot,
     controls: Sequence[Control],
-    decides: Callable[[str], bool],
+    decides: Callable[[str], Decision],
 ) -> None:
-    """Add the findings of ``controls`` over ``snap`` whose resource ``decides`` says this
-    snapshot decides, their evidence as compact text (the snapshot's documents can go)."""
+    """Add the findings of ``controls`` over ``snap`` that this snapshot decides (to ``found``;
+    those about other BMCs to ``later``), their evidence as compact text (the snapshot's
+    documents can go)."""
     table, counts = evaluate_controls(snap, controls)
-    resources = [row[4] for row in table.rows()]
+    decisions = [decides(row[4]) for row in table.rows()]
     start = 0
     for control, count in zip(controls, counts, strict=True):
+        positions = range(start, start + count)
+        start += count
         if control.id not in found:
             # Same file as the snapshot's: packed declaration positions stay packed ints.
             found[control.id] = FindingTable(source_file=snap.source_file)
-        into = found[control.id]
-        before = len(into)
-        into.extend_rows(table, [p for p in range(start, start + count) if decides(resources[p])])
-        into.compact_evidence(before)
-        start += count
+        _append(found[control.id], table, [p for p in positions if decisions[p] is True])
+        owners = {p: o for p in positions if isinstance(o := decisions[p], str)}
+        if owners:
+            if control.id not in later:
+                later[control.id] = (FindingTable(source_file=snap.source_file), [])
+            _append(later[control.id][0], table, owners)
+            later[control.id][1].extend(owners.values())
+
+
+def _append(into: FindingTable, table: FindingTable, positions: Iterable[int]) -> None:
+    before = len(into)
+    into.extend_rows(table, positions)
+    into.compact_evidence(before)
 
 
 def _docs(snap: Snapshot) -> Documents:
@@ -123,21 +153,25 @@ def _only(doc: EvidenceDocument, facts: frozenset[str]) -> EvidenceDocument:
     )
 
 
-def _everything(resource: str) -> bool:
+def _everything(resource: str) -> Decision:
     return True
 
 
-def _decided_in(snap: Snapshot, *, first: bool) -> Callable[[str], bool]:
-    """Whether a batch decides a finding about ``resource``: one of its BMCs, a part of one
-    (``bmc/X/...``) or a node one serves; the first batch also decides everything else."""
-    if first:
-        return _everything
-    bmcs = {view.bmc.name for view in snap.bmcs}
-    nodes = {view.node.name for view in snap.nodes if view.node.bmc in bmcs}
+def _decider(snap: Snapshot, bmcs: set[str], *, first: bool) -> Callable[[str], Decision]:
+    """What a batch decides: findings about its BMCs (``bmc/X``, ``bmc/X/...``) and the nodes
+    they manage; the first batch also those about no BMC (the cluster, a node without one)."""
+    managed_by = {
+        node.name: node.bmc for pool in snap.inventory.node_pools for node in pool.nodes if node.bmc
+    }
 
-    def owned(resource: str) -> bool:
+    def decides(resource: str) -> Decision:
         kind, _, rest = resource.partition("/")
         name = rest.split("/", 1)[0]
-        return (kind == "bmc" and name in bmcs) or (kind == "node" and name in nodes)
+        owner = name if kind == "bmc" else managed_by.get(name) if kind == "node" else None
+        if owner is None or owner == "":
+            return first
+        if owner in bmcs:
+            return True
+        return owner if first else False
 
-    return owned
+    return decides

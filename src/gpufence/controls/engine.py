@@ -133,11 +133,12 @@ class Control:
     meta: ControlMeta
     check: Check
     peer_facts: tuple[str, ...] = ()
-    """Evidence facts the check compares across resources (FW-003 compares firmware between
-    servers of one model). Empty: each outcome depends only on its own resource (and the
-    inventory), so the fleet can be audited a batch of BMCs at a time
+    """The evidence facts the check reads when an outcome depends on more than its own resource
+    (FW-003 compares firmware between servers of one model; FW-007 and FW-008 sum up every
+    node's driver and toolkit versions). Empty: each outcome depends only on its own resource
+    (and the inventory), so a fleet can be audited a batch of BMCs at a time
     (:func:`gpufence.controls.batches.audit_in_batches`); tests/controls/test_batches.py holds
-    every control to whichever it declares."""
+    every OOB and FW control to whichever it declares."""
 
     @property
     def id(self) -> str:

@@ -145,6 +145,7 @@ def _per_node(
     remediation="Update the driver to the fixed release of its branch named in the finding (or "
     "to a supported branch); track NVIDIA's security bulletins.",
     references=(_BULLETINS, "https://nvidia.custhelp.com/app/answers/detail/a_id/5630"),
+    peer_facts=(DRIVER_FACT,),  # one cluster finding sums up the nodes without a version
 )
 def driver_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
     yield from _per_node(
@@ -167,6 +168,7 @@ def driver_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
     remediation="Update the NVIDIA Container Toolkit (GPU Operator toolkit image) to the fixed "
     "version named in the finding, at least 1.17.8.",
     references=(_CTK_NOTES, "https://nvidia.custhelp.com/app/answers/detail/a_id/5582"),
+    peer_facts=(TOOLKIT_FACT,),  # one cluster finding sums up the nodes without a version
 )
 def container_toolkit_vulnerable(snap: Snapshot) -> Iterator[Outcome]:
     yield from _per_node(

@@ -7,7 +7,7 @@ validated inventory, the catalog rows and the evidence documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -236,10 +236,23 @@ class Snapshot:
     """Documents older than their age limit: the facts they carry are unknown, with the age."""
     context: AuditContext = field(default_factory=AuditContext)
     """Audit date, ``--as-of`` date, rule-set age limit, KEV flags (set by the audit pipeline)."""
+    bmc_scope: frozenset[str | None] | None = None
+    """Names of the only BMCs :attr:`bmcs` and :attr:`nodes` show, with the nodes they manage
+    (None in it: the nodes without a BMC too; :meth:`scoped`); None: every one. The inventory
+    itself stays whole."""
 
     def with_context(self, context: AuditContext) -> Snapshot:
         """A new snapshot judged under ``context``."""
         return replace(self, context=context)
+
+    def scoped(self, bmcs: Iterable[str], *, unmanaged: bool = False) -> Snapshot:
+        """This snapshot showing only the BMCs named ``bmcs`` and the nodes they manage (and,
+        with ``unmanaged``, the nodes without a BMC), at their places in the inventory: a batch
+        of a fleet's BMCs (controls/batches.py)."""
+        scope: set[str | None] = set(bmcs)
+        if unmanaged:
+            scope.add(None)
+        return replace(self, bmc_scope=frozenset(scope))
 
     # -- provenance -----------------------------------------------------------------------
 
@@ -481,7 +494,8 @@ class Snapshot:
 
     @cached_property
     def nodes(self) -> tuple[NodeView, ...]:
-        """Every node of every pool as a :class:`NodeView` (built once)."""
+        """Every node of every pool as a :class:`NodeView` (built once); within
+        :attr:`bmc_scope`, the nodes its BMCs manage."""
         views: list[NodeView] = []
         for p_index, pool in enumerate(self.inventory.node_pools):
             pool_ptr: Pointer = ("node_pools", p_index)
@@ -490,6 +504,8 @@ class Snapshot:
             pool_gpu_at = {name: (*pool_ptr, "gpu_state", name) for name in GpuState.model_fields}
             pool_host_at = {name: (*pool_ptr, "host", name) for name in HostState.model_fields}
             for n_index, node in enumerate(pool.nodes):
+                if self.bmc_scope is not None and node.bmc not in self.bmc_scope:
+                    continue
                 node_ptr: Pointer = (*pool_ptr, "nodes", n_index)
                 tenant_names = (
                     node.tenants
@@ -519,13 +535,15 @@ class Snapshot:
 
     @cached_property
     def bmcs(self) -> tuple[BmcView, ...]:
-        """Every BMC as a :class:`BmcView` (built once)."""
+        """Every BMC as a :class:`BmcView` (built once); within :attr:`bmc_scope`, those."""
         served: dict[str, list[str]] = {}
         for view in self.nodes:
             if view.node.bmc:
                 served.setdefault(view.node.bmc, []).append(view.node.name)
         views = []
         for index, bmc in enumerate(self.inventory.bmcs):
+            if self.bmc_scope is not None and bmc.name not in self.bmc_scope:
+                continue
             ptr: Pointer = ("bmcs", index)
             at = {name: (*ptr, name) for name in Bmc.model_fields}
             views.append(
