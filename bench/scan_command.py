@@ -8,6 +8,7 @@ server cycling the real captures). Each command runs in its own process under
 ``/usr/bin/time``; runs of this checkout and of the baseline alternate (``--runs`` pairs).
 
     .venv/bin/python bench/scan_command.py [--bmcs 10000] [--runs 2] [--baseline-ref a726474]
+        [--inventory]   # scan bmc --inventory: one node per BMC, as the Kubernetes Job runs it
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
+import yaml
 from scan_bmc import SHARED, USER, baseline_source, machine, start_fleet
 
 
@@ -31,10 +33,12 @@ def run_command(
     if src is not None:
         env["PYTHONPATH"] = str(src)
     evidence, report = tmp / f"evidence-{label}.jsonl", tmp / f"findings-{label}.json"
+    what = ["--inventory", str(tmp / "inventory.yaml")] if args.inventory else []
+    what = what or ["--targets-file", str(tmp / "targets")]
     command = [
         *("/usr/bin/time", "-f", "%M %U %S %e"),
-        *(sys.executable, "-m", "gpufence", "scan", "bmc"),
-        *("--targets-file", str(tmp / "targets"), "--credentials", str(tmp / "credentials")),
+        *(sys.executable, "-m", "gpufence", "scan", "bmc", *what),
+        *("--credentials", str(tmp / "credentials")),
         *("--ca-bundle", str(ca), "--no-ipmi", "--no-progress", "--workers", str(args.workers)),
         *("--out", str(evidence), "--format", "json", "--output", str(report)),
         *("--fail-on", "never"),
@@ -54,12 +58,44 @@ def run_command(
     return result
 
 
+def inventory(ports: list[int]) -> dict[str, object]:
+    """An inventory of one GPU node per mock BMC, on a dedicated out-of-band network."""
+    names = [f"bmc-{i:05d}" for i in range(len(ports))]
+    return {
+        "version": 1,
+        "organization": {"name": "Bench", "country": "DE"},
+        "sites": [{"name": "fra1", "country": "DE", "ownership": "owned"}],
+        "tenants": [{"name": "alpha", "trust": "partner", "data_sensitivity": "internal"}],
+        "node_pools": [
+            {
+                "name": "pool1",
+                "site": "fra1",
+                "gpu_model": "H100-SXM5-80GB",
+                "gpus_per_node": 8,
+                "sharing": "dedicated",
+                "workloads": [{"tenant": "alpha"}],
+                "networks": ["compute"],
+                "nodes": [{"name": f"node-{i:05d}", "bmc": n} for i, n in enumerate(names)],
+            }
+        ],
+        "bmcs": [
+            {"name": n, "address": f"https://127.0.0.1:{p}", "network": "oob"}
+            for n, p in zip(names, ports, strict=True)
+        ],
+        "networks": [
+            {"name": "compute", "kind": "ethernet", "purposes": ["compute"]},
+            {"name": "oob", "kind": "ethernet", "purposes": ["oob"]},
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bmcs", type=int, default=10000)
     parser.add_argument("--servers", type=int, default=2, help="Mockup server processes.")
     parser.add_argument("--runs", type=int, default=2, help="Pairs of runs (this, baseline).")
     parser.add_argument("--workers", type=int, default=1, help="scan bmc --workers.")
+    parser.add_argument("--inventory", action="store_true", help="scan bmc --inventory FILE.")
     parser.add_argument("--trees", default="dmtf,dl380a,dl360")
     parser.add_argument(
         "--baseline-ref",
@@ -74,14 +110,16 @@ def main() -> None:
     print(f"machine: {machine()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"fleet: {args.bmcs} BMCs on 127.0.0.1 ({args.trees}) served by {args.servers} mockup "
-        f"process(es), mock latency 0 ms; command: scan bmc --workers {args.workers} --format json "
-        "--output F"
+        f"process(es), mock latency 0 ms; command: scan bmc "
+        f"{'--inventory F' if args.inventory else '--targets-file F'} --workers {args.workers} "
+        "--format json --output F"
     )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         procs, ports, ca = start_fleet(args, tmp, password)
         try:
             (tmp / "targets").write_text("".join(f"https://127.0.0.1:{p}\n" for p in ports))
+            (tmp / "inventory.yaml").write_text(yaml.safe_dump(inventory(ports), sort_keys=False))
             (tmp / "credentials").write_text(
                 f"default: {{username: {USER}, password_env: BENCH_BMC_PASSWORD}}\n"
             )
