@@ -210,26 +210,33 @@ class Finding(Frozen):
         """
         if type(status) is not Status or type(severity) is not Severity or type(plane) is not Plane:
             raise TypeError(f"{control}: plane, severity and status must be enum members")
-        finding = cls.__new__(cls)
-        values = {
-            "control": control,
-            "title": title,
-            "plane": plane,
-            "severity": severity,
-            "status": status,
-            "resource": _interned(resource),
-            "message": _interned(message),
-            "evidence": evidence,
-            "remediation": remediation,
-            "references": references,
-            "location": location,
-        }
-        setattr_ = object.__setattr__
-        setattr_(finding, "__dict__", values)
-        setattr_(finding, "__pydantic_fields_set__", _ALL_FINDING_FIELDS)
-        setattr_(finding, "__pydantic_extra__", None)
-        setattr_(finding, "__pydantic_private__", None)
-        return finding
+        return _unvalidated(
+            {
+                "control": control,
+                "title": title,
+                "plane": plane,
+                "severity": severity,
+                "status": status,
+                "resource": _interned(resource),
+                "message": _interned(message),
+                "evidence": evidence,
+                "remediation": remediation,
+                "references": references,
+                "location": location,
+            }
+        )
+
+
+def _unvalidated(values: dict[str, Any]) -> Finding:
+    """A finding of ``values`` (every field, already typed) as pydantic would hold it, without
+    validating them again (see :meth:`Finding.from_parts`)."""
+    finding = Finding.__new__(Finding)
+    setattr_ = object.__setattr__
+    setattr_(finding, "__dict__", values)
+    setattr_(finding, "__pydantic_fields_set__", _ALL_FINDING_FIELDS)
+    setattr_(finding, "__pydantic_extra__", None)
+    setattr_(finding, "__pydantic_private__", None)
+    return finding
 
 
 def _interned(text: str) -> str:
@@ -499,11 +506,7 @@ class FindingTable(Sequence[Finding]):
         location = columns.locations[row]
         if type(location) is int:
             location = FindingLocation.at(columns.file or "", *unpack_position(location))
-        finding = Finding.__new__(Finding)
-        setattr_ = object.__setattr__
-        setattr_(
-            finding,
-            "__dict__",
+        return _unvalidated(
             {
                 "control": head.control,
                 "title": head.title,
@@ -516,12 +519,8 @@ class FindingTable(Sequence[Finding]):
                 "remediation": head.remediation,
                 "references": head.references,
                 "location": location,
-            },
+            }
         )
-        setattr_(finding, "__pydantic_fields_set__", _ALL_FINDING_FIELDS)
-        setattr_(finding, "__pydantic_extra__", None)
-        setattr_(finding, "__pydantic_private__", None)
-        return finding
 
     @overload
     def __getitem__(self, index: int) -> Finding: ...
