@@ -42,8 +42,8 @@ def audit_in_batches(
     The controls with :attr:`Control.peer_facts` run first, once, on ``whole(documents)``: the
     snapshot of every BMC with every batch's documents cut down to those facts (``batches()`` is
     called twice then). The other controls run batch by batch: a batch decides the findings
-    about its own BMCs and the nodes they manage, the first batch the others (the cluster, nodes
-    without a BMC, a BMC in no batch). The findings are those of one audit of the whole fleet
+    about its own BMCs and the nodes they manage, the first batch those about no BMC (the
+    cluster, nodes without one). The findings are those of one audit of the whole fleet
     with all its evidence, in control order like :func:`gpufence.controls.audit_snapshot`'s;
     within a control, batch by batch.
     """
@@ -59,10 +59,9 @@ def audit_in_batches(
         fleet = whole(cut_down)
         del cut_down
         source_file = fleet.source_file
-        _keep(found, {}, fleet, peer, _everything)
+        _keep(found, fleet, peer, _everything)
         del fleet
     seen: set[str] = set()
-    later: dict[str, tuple[FindingTable, list[str]]] = {}  # the first batch's, about other BMCs
     for number, snap in enumerate(batches() if own else ()):
         source_file = snap.source_file
         bmcs = {view.bmc.name for view in snap.bmcs}
@@ -76,14 +75,9 @@ def audit_in_batches(
             raise ValueError(
                 f"bmc/{unseen[0]} has no evidence; a batched audit needs some for each"
             )
-        _keep(found, later, snap, own, _decider(snap, bmcs, first=number == 0))
+        _keep(found, snap, own, _decider(snap, bmcs, first=number == 0))
     if own and not seen:
         raise ValueError("no batch: a batched audit needs at least one BMC")
-    for control_id, (about_others, owners) in later.items():
-        # What the first batch said about a BMC no batch held (nor its nodes) stands.
-        found[control_id].extend_rows(
-            about_others, [p for p, owner in enumerate(owners) if owner not in seen]
-        )
     merged = FindingTable(source_file=source_file)
     for control in selected:
         table = found.pop(control.id, None)
@@ -99,37 +93,23 @@ def audit_in_batches(
     )
 
 
-Decision = bool | str
-"""Whether a batch decides a finding: yes, no, or the name of the BMC it is about when that BMC
-is in another batch or in none (the first batch's finding stands only if in none)."""
-
-
 def _keep(
     found: dict[str, FindingTable],
-    later: dict[str, tuple[FindingTable, list[str]]],
     snap: Snapshot,
     controls: Sequence[Control],
-    decides: Callable[[str], Decision],
+    decides: Callable[[str], bool],
 ) -> None:
-    """Add the findings of ``controls`` over ``snap`` that this snapshot decides (to ``found``;
-    those about other BMCs to ``later``), their evidence as compact text (the snapshot's
-    documents can go)."""
+    """Add the findings of ``controls`` over ``snap`` whose resource ``decides`` says this
+    snapshot decides, their evidence as compact text (the snapshot's documents can go)."""
     table, counts = evaluate_controls(snap, controls)
-    decisions = [decides(row[4]) for row in table.rows()]
+    decided = [decides(row[4]) for row in table.rows()]
     start = 0
     for control, count in zip(controls, counts, strict=True):
-        positions = range(start, start + count)
-        start += count
         if control.id not in found:
             # Same file as the snapshot's: packed declaration positions stay packed ints.
             found[control.id] = FindingTable(source_file=snap.source_file)
-        _append(found[control.id], table, [p for p in positions if decisions[p] is True])
-        owners = {p: o for p in positions if isinstance(o := decisions[p], str)}
-        if owners:
-            if control.id not in later:
-                later[control.id] = (FindingTable(source_file=snap.source_file), [])
-            _append(later[control.id][0], table, owners)
-            later[control.id][1].extend(owners.values())
+        _append(found[control.id], table, [p for p in range(start, start + count) if decided[p]])
+        start += count
 
 
 def _append(into: FindingTable, table: FindingTable, positions: Iterable[int]) -> None:
@@ -153,25 +133,25 @@ def _only(doc: EvidenceDocument, facts: frozenset[str]) -> EvidenceDocument:
     )
 
 
-def _everything(resource: str) -> Decision:
+def _everything(resource: str) -> bool:
     return True
 
 
-def _decider(snap: Snapshot, bmcs: set[str], *, first: bool) -> Callable[[str], Decision]:
+def _decider(snap: Snapshot, bmcs: set[str], *, first: bool) -> Callable[[str], bool]:
     """What a batch decides: findings about its BMCs (``bmc/X``, ``bmc/X/...``) and the nodes
-    they manage; the first batch also those about no BMC (the cluster, a node without one)."""
+    they manage; the first batch also those about no BMC (the cluster, a node without one).
+
+    Its controls see only its BMCs and their nodes (:meth:`Snapshot.scoped`), so a finding
+    about another batch's BMC does not arise; were one made, it would not count here.
+    """
     managed_by = {
         node.name: node.bmc for pool in snap.inventory.node_pools for node in pool.nodes if node.bmc
     }
 
-    def decides(resource: str) -> Decision:
+    def decides(resource: str) -> bool:
         kind, _, rest = resource.partition("/")
         name = rest.split("/", 1)[0]
         owner = name if kind == "bmc" else managed_by.get(name) if kind == "node" else None
-        if owner is None or owner == "":
-            return first
-        if owner in bmcs:
-            return True
-        return owner if first else False
+        return first if not owner else owner in bmcs
 
     return decides
