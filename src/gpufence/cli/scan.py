@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -98,16 +99,17 @@ class _Spool:
         self.scanned: dict[int, _Scanned] = {}
 
     def add(self, index: int, document: Document) -> None:
+        # ``document`` is an evidence document's JSON dump, validated where it was made; it is
+        # validated again when read back (documents()), not here.
         raw = document.get("raw") or {}
         kept = {key: raw[key] for key in _KEPT_RAW if key in raw}
-        slim = EvidenceDocument.model_validate({**document, "raw": kept})
-        data = slim.model_dump_json(by_alias=True).encode()
+        data = json.dumps({**document, "raw": kept}, separators=(",", ":")).encode()
         self._at[index] = (self._file.seek(0, os.SEEK_END), len(data))
         self._file.write(data)
         self.scanned[index] = _Scanned(
-            slim.subject,
-            slim.collector,
-            slim.collected_at,
+            str(document["subject"]),
+            str(document["collector"]),
+            datetime.fromisoformat(str(document["collected_at"])),
             str(kept.get("state")),
             kept.get("reason"),
         )
@@ -365,6 +367,14 @@ def _summary(scanned: list[_Scanned], out: Path) -> None:
             sys.stderr.write(f"  {bmc.subject}: {bmc.state}: {bmc.reason}\n")
 
 
+def _batches(
+    spool: _Spool, targets: list[BmcTarget]
+) -> Iterator[tuple[list[BmcTarget], list[EvidenceDocument]]]:
+    """The targets ``_BATCH`` at a time, each batch with its documents read back."""
+    for start in range(0, len(targets), _BATCH):
+        yield targets[start : start + _BATCH], spool.documents(range(start, start + _BATCH))
+
+
 def _findings(
     spool: _Spool,
     targets: list[BmcTarget],
@@ -384,16 +394,15 @@ def _findings(
     if inventory is not None:
         base = load_snapshot(inventory)
         controls = [c for c in ALL_CONTROLS if c.meta.plane in planes]
-        nodes = {v.node.name for v in base.nodes if v.node.bmc in names}
+        nodes = {n.name for p in base.inventory.node_pools for n in p.nodes if n.bmc in names}
 
         def scoped() -> Iterator[Snapshot]:
             # The inventory whole, seen through a batch of its BMCs and the nodes they manage.
-            for start in range(0, len(targets), _BATCH):
-                batch = targets[start : start + _BATCH]
-                documents = [(d, origin) for d in spool.documents(range(start, start + _BATCH))]
-                check_subjects(base.inventory, documents)
-                view = base.scoped((t.name for t in batch), unmanaged=start == 0)
-                yield view.with_evidence(documents)
+            for number, (batch, documents) in enumerate(_batches(spool, targets)):
+                located = [(d, origin) for d in documents]
+                check_subjects(base.inventory, located)
+                view = base.scoped((t.name for t in batch), unmanaged=number == 0)
+                yield view.with_evidence(located)
 
         result = audit_in_batches(scoped, base.with_evidence, controls, [origin])
     else:
@@ -402,9 +411,8 @@ def _findings(
         ]
 
         def batches() -> Iterator[Snapshot]:
-            for start in range(0, len(targets), _BATCH):
-                documents = spool.documents(range(start, start + _BATCH))
-                yield scan_snapshot(targets[start : start + _BATCH], documents, origin)
+            for batch, documents in _batches(spool, targets):
+                yield scan_snapshot(batch, documents, origin)
 
         result = audit_in_batches(
             batches,
