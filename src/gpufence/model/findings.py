@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, overload
 from pydantic import Field, GetCoreSchemaHandler, computed_field, model_validator
 from pydantic_core import core_schema
 
-from gpufence._frozen import Frozen
+from gpufence._frozen import Frozen, kept_or_tuple_schema
 from gpufence._yaml import Position, unpack_position
 from gpufence.model._evidence_text import EvidenceText, as_text, from_text
 
@@ -593,18 +593,7 @@ class FindingTable(Sequence[Finding]):
     ) -> core_schema.CoreSchema:
         """Validated as ``tuple[Finding, ...]`` unless it is already a table (kept as it is);
         serialized as that tuple."""
-        as_tuple = handler.generate_schema(tuple[Finding, ...])
-
-        def keep_table(value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
-            return value if isinstance(value, FindingTable) else validate(value)
-
-        return core_schema.no_info_wrap_validator_function(
-            keep_table,
-            as_tuple,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                tuple, return_schema=as_tuple
-            ),
-        )
+        return kept_or_tuple_schema(cls, Finding, handler)
 
 
 def _evidence(stored: dict[str, Any] | str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, overload
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from gpufence._frozen import Frozen
+from gpufence._frozen import Frozen, kept_or_tuple_schema
 from gpufence.model.findings import (
     ControlInfo,
     Finding,
@@ -68,14 +68,21 @@ class FindingState(Frozen):
 
 def state_of(finding: Finding) -> FindingState:
     """The part of ``finding`` that a store keeps and a diff compares."""
+    f = finding
+    return _state(f.control, f.plane, f.status, f.severity, f.resource, f.message)
+
+
+def _state(
+    control: str, plane: Plane, status: Status, severity: Severity, resource: str, message: str
+) -> FindingState:
     return FindingState(
-        fingerprint=finding.fingerprint,
-        control=finding.control,
-        plane=finding.plane,
-        severity=finding.severity,
-        status=finding.status,
-        resource=finding.resource,
-        message=finding.message,
+        fingerprint=fingerprint_of(control, resource),
+        control=control,
+        plane=plane,
+        severity=severity,
+        status=status,
+        resource=resource,
+        message=message,
     )
 
 
@@ -103,16 +110,8 @@ class StatesOf(Sequence[FindingState]):
         return state_of(self._findings[index])
 
     def __iter__(self) -> Iterator[FindingState]:
-        for control, plane, status, severity, resource, message, _ in rows_of(self._findings):
-            yield FindingState(
-                fingerprint=fingerprint_of(control, resource),
-                control=control,
-                plane=plane,
-                severity=severity,
-                status=status,
-                resource=resource,
-                message=message,
-            )
+        for row in rows_of(self._findings):
+            yield _state(*row[:6])
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -120,18 +119,7 @@ class StatesOf(Sequence[FindingState]):
     ) -> core_schema.CoreSchema:
         """Validated as ``tuple[FindingState, ...]`` unless it is already states made from
         findings (kept as they are)."""
-        as_tuple = handler.generate_schema(tuple[FindingState, ...])
-
-        def keep(value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
-            return value if isinstance(value, StatesOf) else validate(value)
-
-        return core_schema.no_info_wrap_validator_function(
-            keep,
-            as_tuple,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                tuple, return_schema=as_tuple
-            ),
-        )
+        return kept_or_tuple_schema(cls, FindingState, handler)
 
 
 FindingStates = Annotated[Sequence[FindingState], StatesOf]
