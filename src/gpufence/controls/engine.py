@@ -159,8 +159,8 @@ def control(
 ) -> Callable[[Check], Control]:
     """Decorator: attach validated metadata to a check function.
 
-    ``peer_facts``: the evidence facts the check compares across resources (see
-    :attr:`Control.peer_facts`); leave empty when each resource is judged on its own.
+    ``peer_facts``: the evidence facts the check reads when an outcome depends on more than its
+    own resource (see :attr:`Control.peer_facts`); empty when each resource is judged alone.
     """
     meta = ControlMeta(
         id=id,
