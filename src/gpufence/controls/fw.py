@@ -126,10 +126,11 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
         yield _secure_boot_outcome(view.resource, system, origin, fact.pointer, declared)
     for bmc_view in snap.bmcs:
         found, origin = systems[bmc_view.resource]
-        if not found and not bmc_view.nodes and snap.evidence_for(bmc_view.resource):
-            # A scanned BMC whose systems could not be read (Systems 404, 403) is not "nothing
-            # to judge": the host behind it has a Secure Boot state nobody saw, whatever the
-            # other BMCs showed.
+        scanned = snap.evidence_for(bmc_view.resource) or snap.stale_for(bmc_view.resource)
+        if not found and not bmc_view.nodes and scanned:
+            # A scanned BMC whose systems could not be read (Systems 404, 403), or whose scan is
+            # stale, is not "nothing to judge": the host behind it has a Secure Boot state
+            # nobody saw (now), whatever the other BMCs showed.
             judged = True
             yield Outcome(
                 Status.NOT_EVALUATED,
@@ -144,8 +145,11 @@ def secure_boot_off(snap: Snapshot) -> Iterator[Outcome]:
             judged = True
             resource = f"{bmc_view.resource}/system/{system.id}"
             yield _secure_boot_outcome(resource, system, origin, bmc_view.pointer)
-    if not judged:
-        yield not_applicable("no nodes in the inventory and no scanned BMC systems")
+    if not judged and snap.bmcs:
+        # BMCs manage hosts whose Secure Boot nobody saw: unknown, not "not applicable".
+        yield unscanned_fleet(snap, "the Secure Boot state")
+    elif not judged:
+        yield not_applicable("no nodes and no BMCs in the inventory")
 
 
 # -- FW-002 known-exploited BMC firmware ---------------------------------------------------------

@@ -6,6 +6,7 @@ facts); the integration tests check the same controls on real captures.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from gpufence.collect.bmc.evidence import scan_snapshot
 from gpufence.collect.bmc.targets import BmcTarget
 from gpufence.controls import ALL_CONTROLS, controls_by_id
 from gpufence.load.inventory import load_snapshot
-from gpufence.model.evidence import EvidenceDocument
+from gpufence.model.evidence import EvidenceDocument, StaleEvidence
 from gpufence.model.findings import Finding, Severity, Status
 from tests.inventories import base_inventory, write_inventory
 
@@ -583,3 +584,40 @@ def test_secure_boot_unknown_on_one_bmc_whatever_the_others_showed() -> None:
     statuses = {f.resource: f.status for f in result.findings}
     assert statuses["bmc/ok/system/1"] is Status.PASS
     assert statuses["bmc/denied"] is Status.NOT_EVALUATED
+
+
+def _fw001(snapshot: Any) -> dict[str, Finding]:
+    return {f.resource: f for f in audit_snapshot(snapshot, [controls_by_id()["FW-001"]]).findings}
+
+
+def test_secure_boot_unknown_on_stale_or_contradictory_systems() -> None:
+    # PASS is a promise: a host whose Secure Boot state was seen only in stale evidence, or in
+    # two documents of the same time that disagree, is NOT_EVALUATED, never "not applicable".
+    targets = [BmcTarget("old", "127.0.0.1", None), BmcTarget("torn", "127.0.0.2", None)]
+    on = [{"id": "1", "secure_boot": {"enabled": True, "mode": "UserMode"}}]
+    off = [{"id": "1", "secure_boot": {"enabled": False, "mode": "UserMode"}}]
+    stale = StaleEvidence(
+        document=doc("bmc/old", systems=on), origin="old.json", reason="old.json is 400 days old"
+    )
+    snapshot = dataclasses.replace(
+        scan_snapshot(targets, [doc("bmc/torn", systems=on), doc("bmc/torn", systems=off)], "x"),
+        stale_evidence=(stale,),
+    )
+    findings = _fw001(snapshot)
+    assert findings["bmc/old"].status is Status.NOT_EVALUATED
+    assert "400 days old" in findings["bmc/old"].message
+    assert findings["bmc/torn"].status is Status.NOT_EVALUATED
+    assert "contradictory" in findings["bmc/torn"].message
+    assert not [f for f in findings.values() if f.status is Status.PASS]
+
+
+def test_secure_boot_of_unscanned_bmcs_is_not_evaluated_not_not_applicable(
+    tmp_path: Path,
+) -> None:
+    data = base_inventory()
+    data["node_pools"][0]["nodes"] = []
+    data["node_pools"].clear()
+    findings = _fw001(load_snapshot(write_inventory(tmp_path, data)))
+    (finding,) = findings.values()
+    assert finding.status is Status.NOT_EVALUATED and finding.resource == "cluster"
+    assert "n1-bmc" in finding.message
